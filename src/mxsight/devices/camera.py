@@ -1,0 +1,65 @@
+"""On-axis camera: ``trigger()`` acquires one RGB uint8 frame and writes it to an HDF5 file.
+
+The event carries the frame number; the frame itself is referenced through stream resource /
+stream datum documents, so Tiled registers the file instead of receiving megabytes inline.
+Subclasses implement ``acquire_frame()``; ``SimOnAxisCamera`` renders what it would see.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from ophyd import Component as Cpt
+from ophyd import Device, Kind, Signal
+from ophyd.status import Status
+
+from mxsight.devices.hdf5_store import Hdf5FrameStore
+
+
+class OnAxisCamera(Device):
+    """Base on-axis camera; ``frame_shape`` is (rows, cols)."""
+
+    frame_number = Cpt(Signal, value=-1, kind=Kind.normal)
+
+    def __init__(self, *args, frame_shape: tuple[int, int], write_directory: Path | str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.frame_shape = tuple(frame_shape)
+        self.write_directory = Path(write_directory)
+        self._store = Hdf5FrameStore(self.write_directory, self.image_key, (*self.frame_shape, 3), np.uint8)
+
+    @property
+    def image_key(self) -> str:
+        return f"{self.name}_image"
+
+    def acquire_frame(self) -> np.ndarray:
+        """One H x W x 3 uint8 frame from the hardware."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement acquire_frame()")
+
+    def reference_background(self) -> np.ndarray | None:
+        """The empty-field image at the current zoom, if the beamline has one."""
+        return None
+
+    def stage(self):
+        self._store.open()
+        return super().stage()
+
+    def unstage(self):
+        self._store.close()
+        return super().unstage()
+
+    def trigger(self) -> Status:
+        frame = self.acquire_frame()
+        index = self._store.append(frame)
+        self.frame_number.put(index)
+        status = Status(obj=self)
+        status.set_finished()
+        return status
+
+    def describe(self):
+        description = super().describe()
+        description.update(self._store.describe(source=f"{type(self).__name__}:{self.name}"))
+        return description
+
+    def collect_asset_docs(self):
+        yield from self._store.collect_asset_docs()

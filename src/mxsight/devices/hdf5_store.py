@@ -1,0 +1,108 @@
+"""Frames appended to an HDF5 file, announced by bluesky stream resource / stream datum documents.
+
+Devices that produce large arrays (camera frames, mask stacks) write them here instead of putting
+megabytes into event documents; Tiled registers the file and serves the frames back by index.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import h5py
+import numpy as np
+from event_model import compose_stream_resource
+
+DATASET = "/entry/data"
+HDF5_MIMETYPE = "application/x-hdf5"
+
+
+class Hdf5FrameStore:
+    """One HDF5 file per staging; each ``append`` adds one frame and queues one stream datum."""
+
+    def __init__(self, directory: Path | str, data_key: str, frame_shape: tuple[int, ...], dtype: str | np.dtype):
+        self.directory = Path(directory)
+        self.data_key = data_key
+        self.frame_shape = tuple(int(n) for n in frame_shape)
+        self.dtype = np.dtype(dtype)
+        self.path: Path | None = None
+        self._file: h5py.File | None = None
+        self._compose_datum = None
+        self._pending: list[tuple[str, dict]] = []
+        self._count = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self._file is not None
+
+    def open(self) -> None:
+        if self._file is not None:
+            raise RuntimeError(f"{self.data_key}: the HDF5 store is already open ({self.path})")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.path = self.directory / f"{self.data_key}_{uuid.uuid4().hex}.h5"
+        self._file = h5py.File(self.path, "w", libver="latest")
+        self._file.create_dataset(
+            DATASET,
+            shape=(0, *self.frame_shape),
+            maxshape=(None, *self.frame_shape),
+            chunks=(1, *self.frame_shape),
+            dtype=self.dtype,
+        )
+        self._file.swmr_mode = True
+        bundle = compose_stream_resource(
+            mimetype=HDF5_MIMETYPE,
+            uri=f"file://localhost{self.path.resolve()}",
+            data_key=self.data_key,
+            parameters={"dataset": DATASET, "chunk_shape": (1, *self.frame_shape)},
+        )
+        self._compose_datum = bundle.compose_stream_datum
+        self._pending = [("stream_resource", bundle.stream_resource_doc)]
+        self._count = 0
+
+    def append(self, frame: np.ndarray) -> int:
+        """Write one frame, flush it to disk, and queue its stream datum; returns its index."""
+        if self._file is None:
+            raise RuntimeError(f"{self.data_key}: stage the device before triggering it (no file is open)")
+        frame = np.asarray(frame)
+        if frame.shape != self.frame_shape or frame.dtype != self.dtype:
+            raise ValueError(
+                f"{self.data_key}: frame of shape {frame.shape} and dtype {frame.dtype} does not match "
+                f"the declared {self.frame_shape} {self.dtype}"
+            )
+        dataset = self._file[DATASET]
+        index = self._count
+        dataset.resize(index + 1, axis=0)
+        dataset[index] = frame
+        dataset.flush()
+        self._count += 1
+        self._pending.append(("stream_datum", self._compose_datum(indices={"start": index, "stop": index + 1})))
+        return index
+
+    def collect_asset_docs(self) -> Iterator[tuple[str, dict]]:
+        pending, self._pending = self._pending, []
+        yield from pending
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        self._file = None
+
+    def describe(self, source: str) -> dict[str, dict]:
+        return {
+            self.data_key: {
+                "source": source,
+                "dtype": "array",
+                "dtype_numpy": self.dtype.str,
+                "shape": list(self.frame_shape),
+                "external": "STREAM:",
+            }
+        }
+
+
+def read_frame(uri: str, dataset: str, index: int) -> np.ndarray:
+    """Read one frame back from a file named by a stream resource (``file://host/path`` URI)."""
+    path = uri.split("://", 1)[1]
+    path = path[path.index("/") :]
+    with h5py.File(path, "r", libver="latest", swmr=True) as handle:
+        return np.asarray(handle[dataset][index])

@@ -1,0 +1,89 @@
+"""A soft device that records each frame's prediction as the ``predictions`` stream.
+
+Masks are packed into uint8 bit flags (one bit per notion, see ``mxsight.notions``) and written to an
+HDF5 file like camera frames; the per-frame features travel inline in the event.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from ophyd import Component as Cpt
+from ophyd import Device, Kind, Signal
+from ophyd.status import Status
+
+from mxsight.devices.hdf5_store import Hdf5FrameStore
+from mxsight.notions import pack_masks
+from mxsight.vision.features import FrameFeatures
+from mxsight.vision.prediction import Prediction
+
+
+class PredictionRecorder(Device):
+    """``load(prediction, features)`` then ``trigger_and_read`` records one frame's prediction."""
+
+    frame_number = Cpt(Signal, value=-1, kind=Kind.normal)
+    omega_deg = Cpt(Signal, value=0.0, kind=Kind.normal)
+    present = Cpt(Signal, value=False, kind=Kind.normal)
+    target_row_px = Cpt(Signal, value=float("nan"), kind=Kind.normal)
+    target_col_px = Cpt(Signal, value=float("nan"), kind=Kind.normal)
+    click_row_px = Cpt(Signal, value=float("nan"), kind=Kind.normal)
+    click_col_px = Cpt(Signal, value=float("nan"), kind=Kind.normal)
+    tip_row_px = Cpt(Signal, value=float("nan"), kind=Kind.normal)
+    tip_col_px = Cpt(Signal, value=float("nan"), kind=Kind.normal)
+    bbox_top_px = Cpt(Signal, value=float("nan"), kind=Kind.normal)
+    bbox_left_px = Cpt(Signal, value=float("nan"), kind=Kind.normal)
+    bbox_bottom_px = Cpt(Signal, value=float("nan"), kind=Kind.normal)
+    bbox_right_px = Cpt(Signal, value=float("nan"), kind=Kind.normal)
+    loop_area_px = Cpt(Signal, value=0.0, kind=Kind.normal)
+    foreground_area_px = Cpt(Signal, value=0.0, kind=Kind.normal)
+    problem = Cpt(Signal, value="", kind=Kind.normal)
+
+    def __init__(self, *args, frame_shape: tuple[int, int], write_directory: Path | str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._store = Hdf5FrameStore(write_directory, f"{self.name}_masks", tuple(frame_shape), np.uint8)
+        self._pending_masks: np.ndarray | None = None
+
+    def load(self, prediction: Prediction, features: FrameFeatures, frame_number: int) -> None:
+        self._pending_masks = pack_masks(prediction.masks)
+        self.frame_number.put(int(frame_number))
+        self.omega_deg.put(features.omega_deg)
+        self.present.put(features.present)
+        self.target_row_px.put(features.target_px[0])
+        self.target_col_px.put(features.target_px[1])
+        self.click_row_px.put(features.click_px[0])
+        self.click_col_px.put(features.click_px[1])
+        self.tip_row_px.put(features.tip_px[0])
+        self.tip_col_px.put(features.tip_px[1])
+        for signal, value in zip(
+            (self.bbox_top_px, self.bbox_left_px, self.bbox_bottom_px, self.bbox_right_px), features.bbox_px, strict=True
+        ):
+            signal.put(float(value))
+        self.loop_area_px.put(features.area_px)
+        self.foreground_area_px.put(features.foreground_area_px)
+        self.problem.put(features.problem)
+
+    def stage(self):
+        self._store.open()
+        return super().stage()
+
+    def unstage(self):
+        self._store.close()
+        return super().unstage()
+
+    def trigger(self) -> Status:
+        if self._pending_masks is None:
+            raise RuntimeError(f"{self.name}: load() a prediction before triggering")
+        self._store.append(self._pending_masks)
+        self._pending_masks = None
+        status = Status(obj=self)
+        status.set_finished()
+        return status
+
+    def describe(self):
+        description = super().describe()
+        description.update(self._store.describe(source=f"mxsight:{self.name}"))
+        return description
+
+    def collect_asset_docs(self):
+        yield from self._store.collect_asset_docs()

@@ -1,0 +1,89 @@
+"""The on-axis microscope's zoom: a level plus its calibration (micrometres per pixel, beam position)."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from ophyd import Component as Cpt
+from ophyd import Device, Kind, Signal
+from ophyd.status import Status
+
+
+@dataclass(frozen=True)
+class ZoomLevel:
+    pixel_size_um: float
+    beam_position_px: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class ZoomCalibration:
+    """Calibration per zoom level, loaded from a plain TOML file (see ``config/zoom_sim.toml``)."""
+
+    levels: dict[int, ZoomLevel]
+
+    @classmethod
+    def from_file(cls, path: Path | str) -> "ZoomCalibration":
+        path = Path(path)
+        try:
+            table = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as error:
+            raise ValueError(f"cannot read zoom calibration {path}: {error}") from error
+        return cls.from_table(table, source=str(path))
+
+    @classmethod
+    def from_table(cls, table: dict, source: str = "table") -> "ZoomCalibration":
+        levels = {}
+        for key, entry in table.get("levels", {}).items():
+            try:
+                row, col = entry["beam_position_px"]
+                levels[int(key)] = ZoomLevel(float(entry["pixel_size_um"]), (float(row), float(col)))
+            except (KeyError, TypeError, ValueError) as error:
+                raise ValueError(f"{source}: zoom level {key!r} needs pixel_size_um and beam_position_px = [row, col]") from error
+        if not levels:
+            raise ValueError(f"{source}: no [levels.N] tables found")
+        return cls(levels)
+
+    @classmethod
+    def simulated(cls) -> "ZoomCalibration":
+        text = resources.files("mxsight").joinpath("config/zoom_sim.toml").read_text()
+        return cls.from_table(tomllib.loads(text), source="mxsight/config/zoom_sim.toml")
+
+    def __getitem__(self, level: int) -> ZoomLevel:
+        try:
+            return self.levels[int(level)]
+        except KeyError:
+            raise ValueError(f"zoom level {level} is not calibrated; known levels are {sorted(self.levels)}") from None
+
+
+class Zoom(Device):
+    """Zoom level and its calibration; ``set(level)`` changes the level and the calibration signals."""
+
+    level = Cpt(Signal, value=1, kind=Kind.hinted)
+    pixel_size_um = Cpt(Signal, value=0.0, kind=Kind.config)
+    beam_position_row_px = Cpt(Signal, value=0.0, kind=Kind.config)
+    beam_position_col_px = Cpt(Signal, value=0.0, kind=Kind.config)
+
+    def __init__(self, *args, calibration: ZoomCalibration, initial_level: int = 1, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.calibration = calibration
+        self._apply(initial_level)
+
+    def _apply(self, level: int) -> None:
+        entry = self.calibration[level]
+        self.level.put(int(level))
+        self.pixel_size_um.put(entry.pixel_size_um)
+        self.beam_position_row_px.put(entry.beam_position_px[0])
+        self.beam_position_col_px.put(entry.beam_position_px[1])
+
+    def set(self, level: int) -> Status:
+        self._apply(level)
+        status = Status(obj=self)
+        status.set_finished()
+        return status
+
+    @property
+    def current(self) -> ZoomLevel:
+        return self.calibration[self.level.get()]

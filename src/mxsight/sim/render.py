@@ -1,0 +1,250 @@
+"""Orthographic image formation of a :class:`~mxsight.sim.scene.Sample` on a horizontal spindle.
+
+The camera looks along the lab's depth axis. The spindle runs along image columns (the pin enters
+from the left), and the lab's vertical axis runs up the image. A point (x, u, w) of the rotating frame
+appears, for goniometer positions ``p``, at::
+
+    X = x + p.alignment_y_mm
+    Z = p.alignment_z_mm + (u + p.centring_x_mm) * cos(omega) - (w + p.centring_y_mm) * sin(omega)
+    col = beam_col + X / pixel_size,  row = beam_row - Z / pixel_size
+
+so the beam is at lab (X, Z) = (0, 0), and the rotation axis passes through it when alignment z is 0.
+Masks are exact projections of the 3-D solids (to the pixel grid); the image is the background
+multiplied by each solid's transmission.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage as ndi
+from scipy.spatial import ConvexHull
+from skimage.draw import polygon as fill_polygon
+
+from mxsight.notions import NOTIONS
+from mxsight.sim.scene import Sample
+
+CAMERA_SHAPE_PX = (1024, 1360)
+
+
+@dataclass(frozen=True)
+class GoniometerPositions:
+    """Motor positions that decide what the camera sees (mm and degrees)."""
+
+    omega_deg: float = 0.0
+    centring_x_mm: float = 0.0
+    centring_y_mm: float = 0.0
+    alignment_y_mm: float = 0.0
+    alignment_z_mm: float = 0.0
+
+
+@dataclass(frozen=True)
+class CameraGeometry:
+    """Where the camera looks: image size, pixel size and the beam's pixel position (row, col)."""
+
+    pixel_size_um: float
+    beam_position_px: tuple[float, float]
+    shape_px: tuple[int, int] = CAMERA_SHAPE_PX
+
+    @property
+    def pixel_size_mm(self) -> float:
+        return self.pixel_size_um / 1000.0
+
+
+@dataclass
+class RenderedFrame:
+    """One simulated frame with its exact labels."""
+
+    image: np.ndarray
+    masks: dict[str, np.ndarray]
+    click_px: tuple[float, float]
+    loop_centre_px: tuple[float, float]
+    omega_deg: float
+
+
+class Projector:
+    """Maps rotating-frame points (mm) to image pixels for given goniometer positions."""
+
+    def __init__(self, camera: CameraGeometry, positions: GoniometerPositions):
+        self.camera = camera
+        self.positions = positions
+        self.omega_rad = np.deg2rad(positions.omega_deg)
+
+    def lab(self, x_mm, u_mm, w_mm) -> tuple[np.ndarray, np.ndarray]:
+        p = self.positions
+        uu = np.asarray(u_mm) + p.centring_x_mm
+        ww = np.asarray(w_mm) + p.centring_y_mm
+        lab_x = np.asarray(x_mm) + p.alignment_y_mm
+        lab_z = p.alignment_z_mm + uu * np.cos(self.omega_rad) - ww * np.sin(self.omega_rad)
+        return lab_x, lab_z
+
+    def pixels(self, x_mm, u_mm, w_mm) -> tuple[np.ndarray, np.ndarray]:
+        """(row, col) in pixels of rotating-frame points."""
+        lab_x, lab_z = self.lab(x_mm, u_mm, w_mm)
+        beam_row, beam_col = self.camera.beam_position_px
+        return beam_row - lab_z / self.camera.pixel_size_mm, beam_col + lab_x / self.camera.pixel_size_mm
+
+    def vertical_component(self, direction_uw: np.ndarray) -> float:
+        """Lab vertical component of a rotating-frame direction (du, dw)."""
+        return float(direction_uw[0] * np.cos(self.omega_rad) - direction_uw[1] * np.sin(self.omega_rad))
+
+
+def _polygon_mask(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Filled convex hull of the given pixel points."""
+    mask = np.zeros(shape, dtype=bool)
+    points = np.column_stack([rows, cols])
+    try:
+        hull = ConvexHull(points)
+        vertices = points[hull.vertices]
+    except Exception:  # degenerate (collinear) points: fall back to the points themselves
+        vertices = points
+    rr, cc = fill_polygon(vertices[:, 0], vertices[:, 1], shape=shape)
+    mask[rr, cc] = True
+    return mask
+
+
+def _tube_mask(rows: np.ndarray, cols: np.ndarray, radius_px: float, shape: tuple[int, int]) -> np.ndarray:
+    """Projection of a tube of ``radius_px`` around a curve: the union of discs centred on its points."""
+    mask = np.zeros(shape, dtype=bool)
+    pad = int(np.ceil(radius_px)) + 2
+    r0 = max(int(np.floor(rows.min())) - pad, 0)
+    r1 = min(int(np.ceil(rows.max())) + pad + 1, shape[0])
+    c0 = max(int(np.floor(cols.min())) - pad, 0)
+    c1 = min(int(np.ceil(cols.max())) + pad + 1, shape[1])
+    if r0 >= r1 or c0 >= c1:
+        return mask
+    curve = np.zeros((r1 - r0, c1 - c0), dtype=bool)
+    rr = np.round(rows).astype(int) - r0
+    cc = np.round(cols).astype(int) - c0
+    inside = (rr >= 0) & (rr < curve.shape[0]) & (cc >= 0) & (cc < curve.shape[1])
+    curve[rr[inside], cc[inside]] = True
+    if not curve.any():
+        return mask
+    mask[r0:r1, c0:c1] = ndi.distance_transform_edt(~curve) <= radius_px
+    return mask
+
+
+def _revolution_mask(
+    projector: Projector, sample: Sample, x_start_mm: float, x_end_mm: float, radius_mm, shape: tuple[int, int]
+) -> np.ndarray:
+    """Projection of a solid of revolution about the sample axis (parallel to the spindle)."""
+    camera = projector.camera
+    rows, cols = np.ogrid[0 : shape[0], 0 : shape[1]]
+    beam_row, beam_col = camera.beam_position_px
+    x_mm = (cols - beam_col) * camera.pixel_size_mm - projector.positions.alignment_y_mm
+    axis_row, _ = projector.pixels(0.0, sample.offset_u_mm, sample.offset_w_mm)
+    radius_px = radius_mm(x_mm) / camera.pixel_size_mm if callable(radius_mm) else radius_mm / camera.pixel_size_mm
+    within = (x_mm >= x_start_mm) & (x_mm <= x_end_mm)
+    return within & (np.abs(rows - axis_row) <= radius_px)
+
+
+def sample_masks(sample: Sample, camera: CameraGeometry, positions: GoniometerPositions) -> dict[str, np.ndarray]:
+    """Exact per-notion masks of ``sample`` seen at ``positions``."""
+    shape = camera.shape_px
+    projector = Projector(camera, positions)
+    chamfer_mm = 0.6 * sample.pin_radius_mm
+
+    def pin_radius(x_mm: np.ndarray) -> np.ndarray:
+        taper = np.clip((sample.pin_tip_x_mm - x_mm) / chamfer_mm, 0.0, 1.0)
+        return sample.pin_radius_mm * (0.55 + 0.45 * taper)
+
+    pin = _revolution_mask(projector, sample, -np.inf, sample.pin_tip_x_mm, pin_radius, shape)
+    loop_start_x = sample.loop_centre_x_mm - sample.loop_half_length_mm
+    stem = _revolution_mask(projector, sample, sample.pin_tip_x_mm, loop_start_x, sample.stem_radius_mm, shape) & ~pin
+
+    across, normal = sample.loop_axes
+    t = np.linspace(0, 2 * np.pi, 720, endpoint=False)
+    centre = sample.loop_centre_rotating_mm()
+    along = sample.loop_half_length_mm * np.cos(t)
+    out_of_axis = sample.loop_half_width_mm * np.sin(t)
+    ring_x = centre[0] + along
+    ring_u = centre[1] + out_of_axis * across[0]
+    ring_w = centre[2] + out_of_axis * across[1]
+    ring_rows, ring_cols = projector.pixels(ring_x, ring_u, ring_w)
+    wire = _tube_mask(ring_rows, ring_cols, sample.loop_wire_radius_mm / camera.pixel_size_mm, shape)
+
+    half_film = 0.5 * sample.film_thickness_mm
+    film_rows = np.concatenate([ring_rows, ring_rows]) - np.concatenate(
+        [np.full_like(ring_rows, s * half_film * projector.vertical_component(normal)) for s in (1, -1)]
+    ) / camera.pixel_size_mm
+    loop_inside = _polygon_mask(film_rows, np.concatenate([ring_cols, ring_cols]), shape)
+    loop = loop_inside | wire
+
+    crystal = np.zeros(shape, dtype=bool)
+    if sample.crystal is not None:
+        corners = sample.crystal.vertices_loop_frame()
+        cx = centre[0] + corners[:, 0]
+        cu = centre[1] + corners[:, 1] * across[0] + corners[:, 2] * normal[0]
+        cw = centre[2] + corners[:, 1] * across[1] + corners[:, 2] * normal[1]
+        crystal = _polygon_mask(*projector.pixels(cx, cu, cw), shape) & loop_inside
+
+    empty = np.zeros(shape, dtype=bool)
+    masks = {
+        "crystal": crystal,
+        "loop_inside": loop_inside,
+        "loop": loop,
+        "stem": stem & ~loop,
+        "pin": pin,
+        "capillary": empty,
+        "ice": empty.copy(),
+    }
+    masks["foreground"] = pin | stem | loop
+    assert set(masks) == set(NOTIONS)
+    return masks
+
+
+def _transmission(masks: dict[str, np.ndarray], sample: Sample, projector: Projector) -> np.ndarray:
+    """Grey transmission of the sample (1 = clear), with cylinder shading and film / crystal edges."""
+    camera = projector.camera
+    transmission = np.ones(camera.shape_px, dtype=np.float32)
+    axis_row, _ = projector.pixels(0.0, sample.offset_u_mm, sample.offset_w_mm)
+    rows = np.arange(camera.shape_px[0], dtype=np.float32)[:, None]
+    across_pin = np.abs(rows - axis_row) * camera.pixel_size_mm / sample.pin_radius_mm
+    highlight = 0.06 + 0.3 * np.exp(-(((across_pin - 0.35) / 0.12) ** 2))
+    transmission = np.where(masks["pin"], np.broadcast_to(highlight, transmission.shape), transmission)
+    transmission[masks["stem"]] = 0.18
+    film = masks["loop_inside"]
+    transmission[film] = 0.9
+    film_edge = film & ~ndi.binary_erosion(film, iterations=3)
+    transmission[film_edge] = 0.55
+    crystal = masks["crystal"]
+    if crystal.any():
+        transmission[crystal] = 0.72
+        transmission[crystal & ~ndi.binary_erosion(crystal, iterations=2)] = 0.35
+    transmission[masks["loop"] & ~film] = 0.3
+    return transmission
+
+
+def render(
+    sample: Sample,
+    camera: CameraGeometry,
+    positions: GoniometerPositions,
+    background: np.ndarray,
+    *,
+    noise_seed: int = 0,
+    noise_sigma: float = 2.0,
+) -> RenderedFrame:
+    """Image and exact labels of ``sample`` at ``positions``, composited on ``background`` (H, W, 3 uint8)."""
+    if background.shape[:2] != camera.shape_px:
+        raise ValueError(f"background is {background.shape[:2]} pixels but the camera is {camera.shape_px}")
+    projector = Projector(camera, positions)
+    masks = sample_masks(sample, camera, positions)
+    transmission = ndi.gaussian_filter(_transmission(masks, sample, projector), 0.7)
+    image = background.astype(np.float32) * transmission[..., None]
+    tint = np.where(masks["loop_inside"], 1.0, 0.0)[..., None] * np.array([-6.0, 0.0, 10.0], dtype=np.float32)
+    image += tint
+    rng = np.random.default_rng(noise_seed)
+    image += rng.normal(0.0, noise_sigma, size=image.shape).astype(np.float32)
+    image = np.clip(np.rint(image), 0, 255).astype(np.uint8)
+
+    loop_row, loop_col = projector.pixels(*sample.loop_centre_rotating_mm())
+    crystal_centre = sample.crystal_centre_rotating_mm()
+    click = projector.pixels(*crystal_centre) if crystal_centre is not None else (loop_row, loop_col)
+    return RenderedFrame(
+        image=image,
+        masks=masks,
+        click_px=(float(click[0]), float(click[1])),
+        loop_centre_px=(float(loop_row), float(loop_col)),
+        omega_deg=positions.omega_deg,
+    )

@@ -1,0 +1,132 @@
+"""A 3-D sample on a goniometer: pin, stem, loop with its liquid film and an optional crystal.
+
+Coordinates are in mm in the goniometer's rotating frame: ``x`` along the spindle (pointing from the
+pin towards the loop), ``u`` and ``w`` perpendicular to it. The whole sample sits at an offset
+(``offset_u_mm``, ``offset_w_mm``) from the rotation axis, as a mounted pin does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Crystal:
+    """A box-shaped crystal lying in the loop's film, in the loop's own frame.
+
+    ``centre_along_mm`` / ``centre_across_mm`` place it in the loop plane relative to the loop centre;
+    ``half_size_mm`` is (along, across, normal); ``in_plane_angle_deg`` turns it within the plane.
+    """
+
+    centre_along_mm: float
+    centre_across_mm: float
+    half_size_mm: tuple[float, float, float]
+    in_plane_angle_deg: float
+
+    def vertices_loop_frame(self) -> np.ndarray:
+        """The 8 corners as (along, across, normal) in mm, relative to the loop centre."""
+        ha, hc, hn = self.half_size_mm
+        corners = np.array([[sa * ha, sc * hc, sn * hn] for sa in (-1, 1) for sc in (-1, 1) for sn in (-1, 1)])
+        angle = np.deg2rad(self.in_plane_angle_deg)
+        rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        corners[:, :2] = corners[:, :2] @ rotation.T
+        corners[:, 0] += self.centre_along_mm
+        corners[:, 1] += self.centre_across_mm
+        return corners
+
+
+@dataclass(frozen=True)
+class Sample:
+    """Geometry of one mounted sample. All lengths in mm, angles in degrees."""
+
+    pin_radius_mm: float
+    pin_tip_x_mm: float
+    stem_radius_mm: float
+    stem_length_mm: float
+    loop_half_length_mm: float
+    loop_half_width_mm: float
+    loop_wire_radius_mm: float
+    loop_plane_angle_deg: float
+    film_thickness_mm: float
+    offset_u_mm: float
+    offset_w_mm: float
+    crystal: Crystal | None = None
+    seed: int | None = field(default=None, compare=False)
+
+    @property
+    def loop_centre_x_mm(self) -> float:
+        return self.pin_tip_x_mm + self.stem_length_mm + self.loop_half_length_mm
+
+    @property
+    def loop_axes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Unit vectors (across, normal) of the loop plane in the rotating (u, w) plane."""
+        beta = np.deg2rad(self.loop_plane_angle_deg)
+        return np.array([np.cos(beta), np.sin(beta)]), np.array([-np.sin(beta), np.cos(beta)])
+
+    def loop_centre_rotating_mm(self) -> np.ndarray:
+        """(x, u, w) of the loop centre in the rotating frame, before the centring motors."""
+        return np.array([self.loop_centre_x_mm, self.offset_u_mm, self.offset_w_mm])
+
+    def crystal_centre_rotating_mm(self) -> np.ndarray | None:
+        if self.crystal is None:
+            return None
+        across, _ = self.loop_axes
+        x = self.loop_centre_x_mm + self.crystal.centre_along_mm
+        u, w = np.array([self.offset_u_mm, self.offset_w_mm]) + self.crystal.centre_across_mm * across
+        return np.array([x, u, w])
+
+
+def random_sample(seed: int, *, with_crystal: bool | None = None) -> Sample:
+    """A plausible random sample; the same seed always gives the same sample.
+
+    Sizes follow common MX hardware: pins of 0.5-0.7 mm diameter, loops of 0.1-0.4 mm, mounted up to
+    0.25 mm off the rotation axis, with the loop anywhere within +-0.45 mm of the beam along the spindle.
+    """
+    rng = np.random.default_rng(seed)
+    half_width = rng.uniform(0.05, 0.2)
+    half_length = half_width * rng.uniform(1.0, 1.5)
+    wire = rng.uniform(0.008, 0.015)
+    film = rng.uniform(0.02, 0.05)
+    stem_length = rng.uniform(0.25, 0.6)
+    loop_centre_x = rng.uniform(-0.45, 0.45)
+    pin_tip = loop_centre_x - half_length - stem_length
+    radius = rng.uniform(0.0, 0.25)
+    phase = rng.uniform(0, 2 * np.pi)
+    if with_crystal is None:
+        with_crystal = bool(rng.uniform() < 0.7)
+    crystal = _random_crystal(rng, half_length - wire, half_width - wire, film) if with_crystal else None
+    return Sample(
+        pin_radius_mm=rng.uniform(0.25, 0.35),
+        pin_tip_x_mm=pin_tip,
+        stem_radius_mm=rng.uniform(0.015, 0.03),
+        stem_length_mm=stem_length,
+        loop_half_length_mm=half_length,
+        loop_half_width_mm=half_width,
+        loop_wire_radius_mm=wire,
+        loop_plane_angle_deg=rng.uniform(0, 180),
+        film_thickness_mm=film,
+        offset_u_mm=float(radius * np.cos(phase)),
+        offset_w_mm=float(radius * np.sin(phase)),
+        crystal=crystal,
+        seed=seed,
+    )
+
+
+def _random_crystal(rng: np.random.Generator, inner_along_mm: float, inner_across_mm: float, film_mm: float) -> Crystal:
+    """A crystal drawn until all its corners lie inside the film (ellipse and slab), so masks nest exactly."""
+    while True:
+        crystal = Crystal(
+            centre_along_mm=rng.uniform(-0.3, 0.3) * inner_along_mm,
+            centre_across_mm=rng.uniform(-0.3, 0.3) * inner_across_mm,
+            half_size_mm=(
+                rng.uniform(0.15, 0.35) * inner_along_mm,
+                rng.uniform(0.15, 0.35) * inner_across_mm,
+                rng.uniform(0.2, 0.45) * film_mm,
+            ),
+            in_plane_angle_deg=rng.uniform(0, 180),
+        )
+        corners = crystal.vertices_loop_frame()
+        if np.all((corners[:, 0] / inner_along_mm) ** 2 + (corners[:, 1] / inner_across_mm) ** 2 <= 0.9):
+            return crystal

@@ -1,0 +1,53 @@
+"""Embedded Tiled server (SQLite catalog + files in one directory) wired to bluesky's ``TiledWriter``.
+
+Frames and masks stay in the HDF5 files the devices write under ``<directory>/frames``; the server is
+allowed to read them there and registers them as external data, so nothing large travels inline.
+"""
+
+from __future__ import annotations
+
+import sqlite3  # noqa: F401  (before any TensorFlow import: TF's SQLite lacks FTS5, see mxsight/__init__)
+from dataclasses import dataclass
+from pathlib import Path
+
+from bluesky_tiled_plugins import TiledWriter
+from tiled.client import from_uri
+from tiled.server import SimpleTiledServer
+
+
+@dataclass
+class EmbeddedTiled:
+    """A running embedded Tiled server, its client, and the directory devices should write frames to."""
+
+    server: SimpleTiledServer
+    client: object
+    directory: Path
+
+    @property
+    def frames_directory(self) -> Path:
+        return self.directory / "frames"
+
+    @property
+    def uri(self) -> str:
+        return self.server.uri
+
+    @classmethod
+    def start(cls, directory: Path | str) -> "EmbeddedTiled":
+        """Start (or reopen) the server whose catalog and files live in ``directory``."""
+        directory = Path(directory).resolve()
+        (directory / "frames").mkdir(parents=True, exist_ok=True)
+        server = SimpleTiledServer(directory=directory, readable_storage=[directory / "frames"])
+        return cls(server=server, client=from_uri(server.uri), directory=directory)
+
+    def writer(self) -> TiledWriter:
+        """A ``TiledWriter`` to subscribe to a RunEngine: ``RE.subscribe(tiled.writer())``."""
+        return TiledWriter(self.client)
+
+    def close(self) -> None:
+        self.server.close()
+
+    def __enter__(self) -> "EmbeddedTiled":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,99 @@
+"""Per-frame features derived from a :class:`Prediction`: what plans fit and what is recorded."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from mxsight.vision.prediction import Prediction
+
+NAN_POINT = (float("nan"), float("nan"))
+MIN_TARGET_AREA_PX = 30
+
+
+@dataclass(frozen=True)
+class FrameFeatures:
+    """Geometry of the sample in one frame; points are (row, col) in pixels, NaN when absent."""
+
+    omega_deg: float
+    present: bool
+    target: str
+    target_px: tuple[float, float]
+    bbox_px: tuple[float, float, float, float]
+    area_px: float
+    centroid_px: tuple[float, float]
+    tip_px: tuple[float, float]
+    click_px: tuple[float, float]
+    foreground_area_px: float
+    problem: str = ""
+
+    def as_record(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _centroid(mask: np.ndarray) -> tuple[float, float]:
+    rows, cols = np.nonzero(mask)
+    return (float(rows.mean()), float(cols.mean())) if rows.size else NAN_POINT
+
+
+def _bbox(mask: np.ndarray) -> tuple[float, float, float, float]:
+    rows, cols = np.nonzero(mask)
+    if not rows.size:
+        return (float("nan"),) * 4
+    return float(rows.min()), float(cols.min()), float(rows.max()), float(cols.max())
+
+
+def _tip(foreground: np.ndarray, spindle: str) -> tuple[float, float]:
+    """The foreground point farthest from the side where the pin enters the image."""
+    rows, cols = np.nonzero(foreground)
+    if not rows.size:
+        return NAN_POINT
+    along, across = (cols, rows) if spindle == "horizontal" else (rows, cols)
+    size = foreground.shape[1] if spindle == "horizontal" else foreground.shape[0]
+    pin_at_low_end = np.count_nonzero(along < size * 0.05) >= np.count_nonzero(along > size * 0.95)
+    extreme = along.max() if pin_at_low_end else along.min()
+    at_tip = along == extreme
+    point = (float(np.median(across[at_tip])), float(extreme))
+    return point if spindle == "horizontal" else (point[1], point[0])
+
+
+def _widest_position(mask: np.ndarray, spindle: str) -> float:
+    """Along-spindle coordinate where the mask is widest (centre of its widest plateau).
+
+    A loop's projection is symmetric about its centre along the spindle whatever omega is, so its
+    widest point marks the centre even when its far end merges with the stem."""
+    width = mask.sum(axis=0 if spindle == "horizontal" else 1).astype(np.float32)
+    if not width.any():
+        return float("nan")
+    plateau = np.nonzero(width >= 0.9 * width.max())[0]
+    return float(plateau.mean())
+
+
+def frame_features(prediction: Prediction, omega_deg: float, spindle: str = "horizontal") -> FrameFeatures:
+    """Features of one frame. The tracked target is the loop centre: across the spindle, the middle of
+    the loop's extent; along it, the loop's widest point (both exact for a symmetric loop)."""
+    masks = prediction.masks
+    loop, foreground = masks["loop"], masks["foreground"]
+    present = bool(prediction.present and loop.sum() >= MIN_TARGET_AREA_PX)
+    bbox = _bbox(loop)
+    target_px = NAN_POINT
+    if present:
+        along = _widest_position(loop, spindle)
+        if spindle == "horizontal":
+            target_px = ((bbox[0] + bbox[2]) / 2, along)
+        else:
+            target_px = (along, (bbox[1] + bbox[3]) / 2)
+    return FrameFeatures(
+        omega_deg=float(omega_deg),
+        present=present,
+        target="loop" if present else "",
+        target_px=target_px,
+        bbox_px=bbox,
+        area_px=float(loop.sum()),
+        centroid_px=_centroid(loop),
+        tip_px=_tip(foreground, spindle),
+        click_px=prediction.click if prediction.click is not None else NAN_POINT,
+        foreground_area_px=float(foreground.sum()),
+        problem=prediction.problem or "",
+    )

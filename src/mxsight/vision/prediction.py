@@ -1,0 +1,61 @@
+"""What a segmenter returns for one frame, and the checks that decide whether a frame is usable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mxsight.notions import NOTIONS
+
+BLACK_MEAN_LEVEL = 8.0
+SATURATED_LEVEL = 250
+SATURATED_FRACTION = 0.9
+UNIFORM_STD_LEVEL = 1.0
+
+
+@dataclass
+class Prediction:
+    """Per-pixel labels of one frame at the frame's own resolution.
+
+    ``present`` says whether a sample was found; ``problem`` names why not when the frame itself is
+    unusable (black, saturated, uniform), so that plans can report the right failure.
+    """
+
+    masks: dict[str, np.ndarray]
+    probabilities: dict[str, np.ndarray]
+    click: tuple[float, float] | None
+    present: bool
+    problem: str | None = None
+    extras: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def empty(cls, shape: tuple[int, int], problem: str | None = None) -> "Prediction":
+        masks = {notion: np.zeros(shape, dtype=bool) for notion in NOTIONS}
+        probabilities = {notion: np.zeros(shape, dtype=np.float32) for notion in NOTIONS}
+        return cls(masks=masks, probabilities=probabilities, click=None, present=False, problem=problem)
+
+
+def validate_frame(image: np.ndarray) -> np.ndarray:
+    """Check that ``image`` is an H x W x 3 uint8 RGB frame; raise a ValueError that names the problem."""
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an RGB frame of shape (rows, cols, 3), got shape {image.shape}")
+    if image.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 frame, got dtype {image.dtype}")
+    if min(image.shape[:2]) < 16:
+        raise ValueError(f"frame of {image.shape[0]}x{image.shape[1]} pixels is too small to segment")
+    return image
+
+
+def frame_problem(image: np.ndarray) -> str | None:
+    """Why a valid frame cannot show a sample (black, saturated or uniform), or None if it can."""
+    grey = image.mean(axis=2)
+    if grey.mean() < BLACK_MEAN_LEVEL:
+        return f"black frame (mean level {grey.mean():.1f} < {BLACK_MEAN_LEVEL})"
+    saturated = float((image.min(axis=2) >= SATURATED_LEVEL).mean())
+    if saturated > SATURATED_FRACTION:
+        return f"saturated frame ({100 * saturated:.0f}% of pixels at >= {SATURATED_LEVEL})"
+    if grey.std() < UNIFORM_STD_LEVEL:
+        return f"uniform frame (standard deviation {grey.std():.2f})"
+    return None

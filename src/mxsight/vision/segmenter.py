@@ -1,0 +1,59 @@
+"""The ``Segmenter`` interface shared by the classical baseline and the network."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+
+import numpy as np
+
+from mxsight.vision.prediction import Prediction, frame_problem, validate_frame
+
+
+class Segmenter(abc.ABC):
+    """Labels every pixel of RGB frames with the notions; outputs are at the input resolution."""
+
+    name: str = "segmenter"
+    version: str = "0"
+
+    def predict(self, image: np.ndarray) -> Prediction:
+        """Segment one H x W x 3 uint8 frame."""
+        return self.predict_batch([image])[0]
+
+    def predict_batch(self, images: Sequence[np.ndarray]) -> list[Prediction]:
+        """Segment frames; unusable frames (black, saturated, uniform) give an empty Prediction with
+        ``problem`` set, so one bad frame never hides the others."""
+        frames = [validate_frame(image) for image in images]
+        usable = [(index, frame) for index, frame in enumerate(frames) if frame_problem(frame) is None]
+        results: list[Prediction | None] = [None] * len(frames)
+        if usable:
+            predictions = self._predict_usable([frame for _, frame in usable])
+            for (index, _), prediction in zip(usable, predictions, strict=True):
+                results[index] = prediction
+        for index, frame in enumerate(frames):
+            if results[index] is None:
+                results[index] = Prediction.empty(frame.shape[:2], problem=frame_problem(frame))
+        return results  # type: ignore[return-value]
+
+    @abc.abstractmethod
+    def _predict_usable(self, images: list[np.ndarray]) -> list[Prediction]:
+        """Segment frames that passed the usability checks."""
+
+    def describe(self) -> dict[str, str]:
+        """Name and version, recorded in each run's start document."""
+        return {"model_name": self.name, "model_version": self.version}
+
+    @staticmethod
+    def classical(background: np.ndarray | None = None, spindle: str = "horizontal") -> "Segmenter":
+        """The classical baseline: background model, thresholds and sum curves."""
+        from mxsight.vision.classical import ClassicalSegmenter
+
+        return ClassicalSegmenter(background=background, spindle=spindle)
+
+    @staticmethod
+    def default(background: np.ndarray | None = None, spindle: str = "horizontal") -> "Segmenter":
+        """The segmenter plans use unless told otherwise.
+
+        Until a trained network ships in ``mxsight/models`` this is the classical segmenter.
+        """
+        return Segmenter.classical(background=background, spindle=spindle)
