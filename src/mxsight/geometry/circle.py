@@ -2,8 +2,9 @@
 
 A point at distance r from the rotation axis moves, in the image coordinate perpendicular to the
 spindle, on this curve. Written as ``c + a*cos(omega) + b*sin(omega)`` it is linear in (c, a, b), so the
-fit is ordinary least squares on the columns [1, cos, sin], repeated after rejecting outliers whose
-residual exceeds ``rejection_sigma`` robust standard deviations (median absolute deviation).
+fit is least squares on the columns [1, cos, sin]: a start by iteratively reweighted least squares
+(Tukey's biweight, so gross outliers cannot drag it), then ordinary least squares on the points whose
+residual is within ``rejection_sigma`` robust standard deviations (median absolute deviation).
 """
 
 from __future__ import annotations
@@ -50,7 +51,23 @@ def _design(omega_deg: np.ndarray) -> np.ndarray:
 
 
 def _robust_sigma(residuals: np.ndarray) -> float:
-    return 1.4826 * float(np.median(np.abs(residuals - np.median(residuals))))
+    """Scale of regression residuals (which centre on zero): 1.4826 * median(|r|)."""
+    return 1.4826 * float(np.median(np.abs(residuals)))
+
+
+def _biweight_start(design: np.ndarray, values: np.ndarray, iterations: int, min_sigma: float) -> np.ndarray:
+    """Robust starting coefficients: least squares reweighted by Tukey's biweight (c = 4.685 sigma)."""
+    weights = np.ones_like(values)
+    coefficients = np.zeros(design.shape[1])
+    for _ in range(iterations):
+        root = np.sqrt(weights)
+        coefficients, *_ = np.linalg.lstsq(design * root[:, None], values * root, rcond=None)
+        residuals = values - design @ coefficients
+        scaled = residuals / (4.685 * max(_robust_sigma(residuals), min_sigma))
+        weights = np.where(np.abs(scaled) < 1, (1 - scaled**2) ** 2, 0.0)
+        if np.count_nonzero(weights) < MIN_POINTS:
+            break
+    return coefficients
 
 
 def fit_circle(
@@ -69,15 +86,16 @@ def fit_circle(
     if finite.sum() < MIN_POINTS:
         raise CircleFitError(f"a circle fit needs at least {MIN_POINTS} finite points, got {int(finite.sum())}")
     design = _design(omega_deg)
+    coefficients = _biweight_start(design[finite], values[finite], max_iterations, min_sigma)
     inliers = finite.copy()
     for _ in range(max_iterations):
-        coefficients, *_ = np.linalg.lstsq(design[inliers], values[inliers], rcond=None)
         residuals = values - design @ coefficients
         sigma = max(_robust_sigma(residuals[inliers]), min_sigma)
         updated = finite & (np.abs(residuals) <= rejection_sigma * sigma)
         if updated.sum() < MIN_POINTS or np.array_equal(updated, inliers):
             break
         inliers = updated
+        coefficients, *_ = np.linalg.lstsq(design[inliers], values[inliers], rcond=None)
     coefficients, *_ = np.linalg.lstsq(design[inliers], values[inliers], rcond=None)
     residuals = values - design @ coefficients
     n, p = int(inliers.sum()), 3

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from tiled.queries import Eq, Key, Like
 
 OUTCOME_SUCCESS = "success"
@@ -18,21 +20,33 @@ def find_alignments(
 ):
     """Runs in ``catalog`` (a Tiled container) matching every given criterion.
 
-    ``since``/``until`` take timestamps or human-friendly dates ("2026-11-24 10:00"). ``outcome`` is
-    "success" or the name of a failure such as "SampleNotFound" or "FitNotConfident".
+    ``since``/``until`` take POSIX timestamps, datetimes or ISO dates in local time ("2026-11-24",
+    "2026-11-24 10:00"). ``outcome`` is "success" or the name of a failure such as "SampleNotFound".
     """
-    from bluesky_tiled_plugins.queries import TimeRange
-
     results = catalog
     if plan_name is not None:
         results = results.search(Key("start.plan_name") == plan_name)
     if sample_id is not None:
         results = results.search(Key("start.sample_id") == sample_id)
-    if since is not None or until is not None:
-        results = results.search(TimeRange(since=since, until=until))
+    if since is not None:
+        results = results.search(Key("start.time") >= _timestamp(since))
+    if until is not None:
+        results = results.search(Key("start.time") <= _timestamp(until))
     if outcome is not None:
         if outcome == OUTCOME_SUCCESS:
             results = results.search(Eq("stop.exit_status", OUTCOME_SUCCESS))
         else:
             results = results.search(Like("stop.reason", f"{outcome}:%"))
     return results
+
+
+def _timestamp(when: str | float | datetime) -> float:
+    """POSIX seconds from a timestamp, a datetime, or an ISO date string (local time)."""
+    if isinstance(when, (int, float)):
+        return float(when)
+    if isinstance(when, datetime):
+        return when.timestamp()
+    try:
+        return datetime.fromisoformat(when).timestamp()
+    except (TypeError, ValueError):
+        raise ValueError(f"cannot read {when!r} as a date; use a timestamp or an ISO date like '2026-11-24 10:00'") from None

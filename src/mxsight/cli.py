@@ -1,0 +1,107 @@
+"""The ``mxsight`` command line."""
+
+from __future__ import annotations
+
+import sqlite3  # noqa: F401  (before TensorFlow, see mxsight/__init__)
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from bluesky import RunEngine
+
+    from mxsight.devices.sim import make_sim_beamline
+    from mxsight.plans.auto_centre import auto_centre
+    from mxsight.plans.errors import AlignmentError
+    from mxsight.report import write_report
+    from mxsight.storage.tiled import EmbeddedTiled
+
+    tiled = EmbeddedTiled.start(args.data_dir)
+    try:
+        RE = RunEngine({}, call_returns_result=True)
+        RE.subscribe(tiled.writer())
+        beamline = make_sim_beamline(
+            seed=args.seed,
+            zoom_level=args.zoom,
+            write_directory=tiled.frames_directory,
+            realistic_motion=args.realistic_motion,
+        )
+        before = beamline.loop_centre_errors_um()
+        sample_id = args.sample_id or f"sim-{args.seed}"
+        started = time.perf_counter()
+        failure = None
+        try:
+            result = RE(auto_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id=sample_id))
+            uid, outcome = result.run_start_uids[0], result.plan_result
+        except AlignmentError as error:
+            failure, uid, outcome = error, None, None
+        seconds = time.perf_counter() - started
+        after = beamline.loop_centre_errors_um()
+        if uid is None:
+            from mxsight.storage.queries import find_alignments
+
+            uid = list(find_alignments(tiled.client, sample_id=sample_id))[-1]
+        run = tiled.client[uid]
+        frames = int(run.metadata["stop"]["num_events"].get("primary", 0))
+        _print_table(before, after, outcome, frames, seconds, failure)
+        report = write_report(run, args.report)
+        print(f"\nreport:    {report.resolve()}")
+        print(f"tiled:     {tiled.uri}   (data in {tiled.directory})")
+        print(f"run uid:   {uid}")
+        print(
+            "read back: python -c \"from mxsight.storage.tiled import EmbeddedTiled; "
+            f"t = EmbeddedTiled.start('{args.data_dir}'); print(t.client['{uid}']['primary']['oav_image'].shape); t.close()\""
+        )
+        return 1 if failure else 0
+    finally:
+        tiled.close()
+
+
+def _print_table(before: dict, after: dict, outcome, frames: int, seconds: float, failure) -> None:
+    found = "-" if outcome is None else _vector_um(outcome.total_move_mm)
+    rows = [
+        ("outcome", "success" if failure is None else str(failure)),
+        ("true offset from axis (um)", f"{before['from_axis_um']:.1f}"),
+        ("true offset along spindle (um)", f"{before['along_spindle_um']:.1f}"),
+        ("found move cx, cy, ay (um)", found),
+        ("residual from axis (um)", f"{after['from_axis_um']:.2f}"),
+        ("residual along spindle (um)", f"{after['along_spindle_um']:.2f}"),
+        ("residual from beam (um)", f"{after['from_beam_um']:.2f}"),
+        ("frames", str(frames)),
+        ("seconds", f"{seconds:.1f}"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    print("\nmxsight demo: auto_centre on the simulated beamline")
+    print("-" * (width + 30))
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+
+
+def _vector_um(move_mm: dict[str, float]) -> str:
+    return ", ".join(f"{1000 * move_mm[k]:.1f}" for k in ("centring_x", "centring_y", "alignment_y"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mxsight", description="See and align MX samples with Bluesky.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="auto-centre a random sample on the simulated beamline, recorded in an embedded Tiled")
+    demo.add_argument("--seed", type=int, default=0, help="seed of the random sample (default 0)")
+    demo.add_argument("--zoom", type=int, default=5, help="zoom level 1-10 (default 5)")
+    demo.add_argument("--sample-id", default=None, help="sample id recorded with the run (default sim-SEED)")
+    demo.add_argument("--data-dir", type=Path, default=Path("mxsight-data"), help="embedded Tiled directory (default ./mxsight-data)")
+    demo.add_argument("--report", type=Path, default=Path("mxsight-report.png"), help="PNG report path")
+    demo.add_argument("--realistic-motion", action="store_true", help="motors take real time to move")
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

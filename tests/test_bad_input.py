@@ -1,0 +1,64 @@
+"""No sample, black or saturated frames: a named error, no motor moved, and the run still recorded."""
+
+import pytest
+
+from mxsight.devices.sim import make_sim_beamline
+from mxsight.plans.auto_centre import auto_centre
+from mxsight.plans.errors import FitNotConfident, FrameUnusable, SampleNotFound
+from mxsight.storage.queries import find_alignments
+
+TRANSLATIONS = ("centring_x", "centring_y", "alignment_y", "alignment_z")
+
+
+def _positions(goniometer):
+    return {name: getattr(goniometer, name).position for name in TRANSLATIONS}
+
+
+@pytest.mark.parametrize(
+    "case,error,words",
+    [
+        ("empty", SampleNotFound, "seen in 0 of 8"),
+        ("black", FrameUnusable, "black frame"),
+        ("saturated", FrameUnusable, "saturated frame"),
+    ],
+)
+def test_failure_is_named_nothing_moves_and_run_is_recorded(RE, tiled, case, error, words):
+    beamline = make_sim_beamline(seed=1, sample=None if case == "empty" else "random", write_directory=tiled.frames_directory)
+    if case != "empty":
+        beamline.camera.fault = case
+    before = _positions(beamline.goniometer)
+    sample_id = f"bad-{case}"
+    with pytest.raises(error, match=words):
+        RE(auto_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id=sample_id))
+    assert _positions(beamline.goniometer) == before
+    (uid,) = list(find_alignments(tiled.client, sample_id=sample_id))
+    run = tiled.client[uid]
+    stop = run.metadata["stop"]
+    assert stop["exit_status"] == "fail"
+    assert stop["reason"].startswith(error.__name__)
+    assert run["primary"]["oav_image"].shape[0] == 8
+    assert list(run["results"]["results_outcome"].read()) == [error.__name__]
+    assert uid in list(find_alignments(tiled.client, outcome=error.__name__))
+
+
+def test_unconfident_fit_moves_nothing(RE, tiled):
+    beamline = make_sim_beamline(seed=2, write_directory=tiled.frames_directory)
+    before = _positions(beamline.goniometer)
+    wobble = iter([0.0, 0.3, -0.25, 0.2, -0.3, 0.25, -0.2, 0.3])
+    acquire = beamline.camera.acquire_frame
+
+    def shaken_frame():
+        beamline.goniometer.centring_x.set(next(wobble))
+        return acquire()
+
+    beamline.camera.acquire_frame = shaken_frame
+    with pytest.raises(FitNotConfident):
+        RE(auto_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id="bad-shaken", passes=1))
+    beamline.goniometer.centring_x.set(0.0)
+    assert _positions(beamline.goniometer) == before
+
+
+def test_too_few_angles_is_refused_before_anything_runs(RE, tiled):
+    beamline = make_sim_beamline(seed=1, write_directory=tiled.frames_directory)
+    with pytest.raises(ValueError, match="at least 5"):
+        RE(auto_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id="x", omegas=[0, 90, 180]))

@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+
+from mxsight.sim.backgrounds import background_for
+from mxsight.sim.render import CameraGeometry, GoniometerPositions, render
+from mxsight.sim.scene import random_sample
+from mxsight.vision.features import frame_features
+from mxsight.vision.segmenter import Segmenter
+
+CAMERA = CameraGeometry(pixel_size_um=1.8, beam_position_px=(512.0, 680.0))
+
+
+def _iou(a, b):
+    union = (a | b).sum()
+    return (a & b).sum() / union if union else 1.0
+
+
+@pytest.fixture(scope="module")
+def frames():
+    background = background_for(5, CAMERA.shape_px)
+    rendered = [
+        render(random_sample(seed), CAMERA, GoniometerPositions(omega_deg=omega), background, noise_seed=seed)
+        for seed in range(5)
+        for omega in (10.0, 100.0, 160.0)
+    ]
+    return background, rendered
+
+
+@pytest.mark.parametrize("with_reference", [True, False], ids=["reference-background", "estimated-background"])
+def test_foreground_and_loop_iou(frames, with_reference):
+    background, rendered = frames
+    segmenter = Segmenter.classical(background=background if with_reference else None)
+    predictions = segmenter.predict_batch([frame.image for frame in rendered])
+    foreground = [_iou(p.masks["foreground"], f.masks["foreground"]) for p, f in zip(predictions, rendered)]
+    loop = [_iou(p.masks["loop"], f.masks["loop"]) for p, f in zip(predictions, rendered)]
+    assert min(foreground) >= 0.9, foreground
+    assert np.mean(loop) >= 0.7, loop
+
+
+def test_target_is_the_loop_centre(frames):
+    background, rendered = frames
+    segmenter = Segmenter.classical(background=background)
+    errors = []
+    for frame in rendered:
+        features = frame_features(segmenter.predict(frame.image), frame.omega_deg)
+        assert features.present
+        errors.append(abs(features.target_px[0] - frame.loop_centre_px[0]))
+    assert np.median(errors) < 1.0 and max(errors) < 3.0, errors
+
+
+def test_unusable_frames_are_named_and_do_not_hide_good_ones(frames):
+    background, rendered = frames
+    black = np.zeros_like(rendered[0].image)
+    saturated = np.full_like(rendered[0].image, 255)
+    predictions = Segmenter.classical(background=background).predict_batch([black, rendered[0].image, saturated])
+    assert "black" in predictions[0].problem and not predictions[0].present
+    assert predictions[1].present and predictions[1].problem is None
+    assert "saturated" in predictions[2].problem
+
+
+def test_bad_arrays_are_rejected_with_a_clear_message():
+    segmenter = Segmenter.classical()
+    with pytest.raises(ValueError, match="uint8"):
+        segmenter.predict(np.zeros((64, 64, 3), dtype=np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        segmenter.predict(np.zeros((64, 64), dtype=np.uint8))
