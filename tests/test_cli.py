@@ -1,0 +1,45 @@
+"""The README's main job: ``mxsight demo`` end to end, and Keras living beside the Tiled catalog."""
+
+import subprocess
+import sys
+
+from PIL import Image
+
+from mxsight.cli import main
+
+
+def test_demo_prints_its_table_report_and_uid(tmp_path, capsys):
+    report = tmp_path / "report.png"
+    code = main(["demo", "--seed", "7", "--data-dir", str(tmp_path / "data"), "--report", str(report)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "outcome                         success" in out
+    residual = float(out.split("residual from beam (um)")[1].split()[0])
+    assert residual < 10
+    assert "frames                          16" in out
+    assert "run uid:" in out and "read back:" in out
+    with Image.open(report) as image:
+        assert image.size[0] > 600 and image.size[1] > 400
+
+
+def test_keras_and_the_embedded_catalog_work_in_one_process(tmp_path):
+    script = f"""
+import mxsight
+import keras
+from bluesky import RunEngine
+import bluesky.plans as bp
+from ophyd.sim import det
+from mxsight.storage.tiled import EmbeddedTiled
+tiled = EmbeddedTiled.start({str(tmp_path)!r})
+try:
+    RE = RunEngine({{}})
+    RE.subscribe(tiled.writer())
+    (uid,) = RE(bp.count([det], 2, md={{"sample_id": "with-keras"}}))
+    assert tiled.client[uid].metadata["start"]["sample_id"] == "with-keras"
+    print("ok", keras.__version__)
+finally:
+    tiled.close()
+"""
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert completed.stdout.startswith("ok")
