@@ -41,3 +41,39 @@ def test_goniometer_limits_and_realistic_motion():
     assert time.monotonic() - started == pytest.approx(0.25, abs=0.1)
     assert goniometer.alignment_y.position == 0.5
     assert goniometer.read()["gonio_alignment_y"]["value"] == 0.5
+
+
+def test_epics_camera_waits_for_a_new_frame_and_records_it(tmp_path):
+    import threading
+
+    import numpy as np
+    from ophyd.sim import make_fake_device
+
+    from mxsight.devices.camera import EpicsOnAxisCamera
+
+    FakeCamera = make_fake_device(EpicsOnAxisCamera)
+    camera = FakeCamera("CAM:", name="oav", frame_shape=(4, 5), write_directory=tmp_path, new_frame_timeout_s=1.0)
+    frame = np.arange(60, dtype=np.uint8).reshape(4, 5, 3)
+    camera.array_counter.sim_put(7)
+    camera.array_data.sim_put(frame.ravel())
+
+    def new_frame_arrives():
+        time.sleep(0.05)
+        camera.array_counter.sim_put(8)
+
+    camera.stage()
+    try:
+        threading.Thread(target=new_frame_arrives).start()
+        started = time.monotonic()
+        camera.trigger().wait(2)
+        assert time.monotonic() - started >= 0.04
+        assert camera.frame_number.get() == 0
+        docs = list(camera.collect_asset_docs())
+        assert [name for name, _ in docs] == ["stream_resource", "stream_datum"]
+        with pytest.raises(TimeoutError, match="no new frame"):
+            camera.trigger()
+    finally:
+        camera.unstage()
+    from mxsight.devices.hdf5_store import read_frame
+
+    assert np.array_equal(read_frame(docs[0][1]["uri"], docs[0][1]["parameters"]["dataset"], 0), frame)
