@@ -84,6 +84,49 @@ def _vector_um(move_mm: dict[str, float]) -> str:
     return ", ".join(f"{1000 * move_mm[k]:.1f}" for k in ("centring_x", "centring_y", "alignment_y"))
 
 
+def _dataset_render(args: argparse.Namespace) -> int:
+    from mxsight.training.simulated import render_dataset
+
+    render_dataset(args.n, args.out, args.seed, workers=args.workers)
+    print(f"wrote {args.n} labelled images to {args.out}")
+    return 0
+
+
+def _dataset_import_labelme(args: argparse.Namespace) -> int:
+    from mxsight.training.labelme import import_labelme
+
+    report = import_labelme(args.source, args.out)
+    print(report.summary())
+    return 1 if report.errors else 0
+
+
+def _dataset_show(args: argparse.Namespace) -> int:
+    from mxsight.training.contact_sheet import contact_sheet
+
+    print(f"contact sheet: {contact_sheet(args.dataset, args.out, count=args.count)}")
+    return 0
+
+
+def _add_dataset_commands(commands) -> None:
+    dataset = commands.add_parser("dataset", help="labelled image datasets: render, import, show")
+    verbs = dataset.add_subparsers(dest="verb", required=True)
+    render = verbs.add_parser("render", help="render simulated labelled images")
+    render.add_argument("--n", type=int, required=True, help="number of images")
+    render.add_argument("--out", type=Path, required=True, help="new dataset directory")
+    render.add_argument("--seed", type=int, default=0, help="dataset seed (same seed, same images)")
+    render.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    render.set_defaults(handler=_dataset_render)
+    labelme = verbs.add_parser("import-labelme", help="convert labelme JSON files into a dataset")
+    labelme.add_argument("source", type=Path, help="directory searched for *.json")
+    labelme.add_argument("--out", type=Path, required=True, help="new dataset directory")
+    labelme.set_defaults(handler=_dataset_import_labelme)
+    show = verbs.add_parser("show", help="contact sheet of images with their masks")
+    show.add_argument("dataset", type=Path)
+    show.add_argument("--out", type=Path, default=Path("sheet.png"))
+    show.add_argument("--count", type=int, default=12)
+    show.set_defaults(handler=_dataset_show)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mxsight", description="See and align MX samples with Bluesky.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -95,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--report", type=Path, default=Path("mxsight-report.png"), help="PNG report path")
     demo.add_argument("--realistic-motion", action="store_true", help="motors take real time to move")
     demo.set_defaults(handler=_demo)
+    _add_dataset_commands(commands)
     return parser
 
 

@@ -12,17 +12,7 @@ import numpy as np  # noqa: E402
 
 from mxsight.geometry.circle import fit_circle  # noqa: E402
 from mxsight.notions import unpack_masks  # noqa: E402
-
-OVERLAY_COLOURS = {"pin": (0.2, 0.4, 1.0), "stem": (1.0, 0.6, 0.0), "loop": (0.0, 0.9, 0.3), "loop_inside": (1.0, 0.1, 0.6), "crystal": (1.0, 1.0, 0.0)}
-
-
-def _overlay(frame: np.ndarray, packed_masks: np.ndarray) -> np.ndarray:
-    image = frame.astype(np.float32) / 255.0
-    for notion, mask in unpack_masks(packed_masks).items():
-        if notion in OVERLAY_COLOURS and mask.any():
-            image[mask] = 0.55 * image[mask] + 0.45 * np.array(OVERLAY_COLOURS[notion])
-    return image
-
+from mxsight.vision.overlay import overlay_masks  # noqa: E402
 
 def write_report(run, path: Path | str, *, image_key: str = "oav_image", n_frames: int = 4) -> Path:
     """Frames with their mask overlays, and each pass's circle fit with the data, for a Tiled run."""
@@ -41,7 +31,7 @@ def write_report(run, path: Path | str, *, image_key: str = "oav_image", n_frame
         axis = figure.add_subplot(grid[0, column])
         frame = np.asarray(primary[image_key][int(index)])
         masks = np.asarray(predictions["predictions_masks"][int(index)])
-        axis.imshow(_overlay(frame, masks))
+        axis.imshow(overlay_masks(frame, unpack_masks(masks)))
         axis.set_title(f"pass 1, omega {omega[index]:.0f} deg", fontsize=9)
         axis.axis("off")
     axis = figure.add_subplot(grid[1, :])

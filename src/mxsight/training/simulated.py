@@ -1,0 +1,78 @@
+"""Labelled training images from the simulator: random samples, zooms, angles and backgrounds."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from mxsight.devices.zoom import ZoomCalibration
+from mxsight.sim.backgrounds import BACKGROUND_SETS, background_for
+from mxsight.sim.render import CAMERA_SHAPE_PX, CameraGeometry, GoniometerPositions, render
+from mxsight.sim.scene import random_sample
+from mxsight.training.dataset_format import DatasetWriter, Example
+
+TRAINING_SHAPE_PX = (256, 320)
+
+
+def example_seed(dataset_seed: int, index: int) -> int:
+    """Independent, reproducible seed of example ``index`` of a dataset drawn with ``dataset_seed``."""
+    return int(np.random.SeedSequence([dataset_seed, index]).generate_state(1)[0])
+
+
+def render_example(seed: int, shape_px: tuple[int, int] = TRAINING_SHAPE_PX) -> Example:
+    """One random labelled view: the field of view of a random zoom, resampled to ``shape_px``."""
+    rng = np.random.default_rng(seed)
+    calibration = ZoomCalibration.simulated()
+    zoom = int(rng.choice(sorted(calibration.levels)))
+    scale = CAMERA_SHAPE_PX[1] / shape_px[1]
+    level = calibration[zoom]
+    beam = (level.beam_position_px[0] / scale, level.beam_position_px[1] / scale)
+    camera = CameraGeometry(pixel_size_um=level.pixel_size_um * scale, beam_position_px=beam, shape_px=shape_px)
+    sample = random_sample(int(rng.integers(2**31)))
+    half_field_mm = 0.4 * np.array(shape_px) * camera.pixel_size_mm
+    positions = GoniometerPositions(
+        omega_deg=float(rng.uniform(0, 360)),
+        centring_x_mm=float(rng.uniform(-1, 1) * min(half_field_mm[0], 0.3)),
+        centring_y_mm=float(rng.uniform(-1, 1) * min(half_field_mm[0], 0.3)),
+        alignment_y_mm=float(-sample.loop_centre_x_mm + rng.uniform(-1, 1) * half_field_mm[1]),
+    )
+    background_set = str(rng.choice(BACKGROUND_SETS))
+    frame = render(sample, camera, positions, background_for(zoom, shape_px, background_set), noise_seed=int(rng.integers(2**31)))
+    metadata = {
+        "origin": "simulated",
+        "seed": seed,
+        "zoom": zoom,
+        "pixel_size_um": camera.pixel_size_um,
+        "omega_deg": positions.omega_deg,
+        "background_set": background_set,
+        "sample_seed": sample.seed,
+        "loop_centre_px": list(frame.loop_centre_px),
+    }
+    return Example(image=frame.image, masks=frame.masks, click_px=frame.click_px, metadata=metadata)
+
+
+def render_dataset(n: int, out: Path | str, seed: int, *, workers: int | None = None, shape_px=TRAINING_SHAPE_PX, progress: bool = True) -> Path:
+    """Render ``n`` examples in parallel over ``workers`` processes (all cores by default), in order,
+    so the dataset is the same for the same seed whatever the number of workers."""
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    seeds = [example_seed(seed, index) for index in range(n)]
+    workers = workers or multiprocessing.cpu_count()
+    with DatasetWriter(out) as writer:
+        if workers == 1:
+            examples = map(lambda s: render_example(s, shape_px), seeds)
+            for example in tqdm(examples, total=n, disable=not progress, desc="rendering"):
+                writer.add(example)
+        else:
+            with multiprocessing.get_context("spawn").Pool(workers) as pool:
+                args = [(s, shape_px) for s in seeds]
+                for example in tqdm(pool.imap(_render_star, args, chunksize=8), total=n, disable=not progress, desc="rendering"):
+                    writer.add(example)
+    return Path(out)
+
+
+def _render_star(args: tuple[int, tuple[int, int]]) -> Example:
+    return render_example(*args)

@@ -1,0 +1,113 @@
+"""The dataset format, simulated rendering, labelme import (on the shared real data) and contact sheets."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage.draw import polygon
+
+from mxsight.cli import main
+from mxsight.training.dataset_format import DatasetWriter, Example, LabelledDataset
+from mxsight.training.labelme import LabelmeError, import_labelme, read_labelme
+from mxsight.training.simulated import render_dataset
+
+
+def test_render_is_deterministic_and_independent_of_workers(tmp_path):
+    render_dataset(6, tmp_path / "one", seed=5, workers=1, progress=False)
+    render_dataset(6, tmp_path / "two", seed=5, workers=2, progress=False)
+    first, second = LabelledDataset(tmp_path / "one"), LabelledDataset(tmp_path / "two")
+    assert len(first) == len(second) == 6
+    for a, b in zip(first, second):
+        assert np.array_equal(a.image, b.image)
+        assert a.metadata == b.metadata
+        assert a.image.shape == (256, 320, 3)
+        assert not (a.masks["loop_inside"] & ~a.masks["loop"]).any()
+        assert a.click_px is not None
+    with pytest.raises(FileExistsError):
+        render_dataset(1, tmp_path / "one", seed=1, workers=1, progress=False)
+
+
+def test_tf_dataset_streams_examples(tmp_path):
+    render_dataset(3, tmp_path / "ds", seed=2, workers=1, progress=False)
+    dataset = LabelledDataset(tmp_path / "ds")
+    images = [(image.numpy(), masks.numpy(), click.numpy()) for image, masks, click in dataset.tf_dataset()]
+    assert len(images) == 3
+    assert images[1][0].shape == (256, 320, 3) and images[1][1].dtype == np.uint8
+    assert np.array_equal(images[1][0], dataset[1].image)
+
+
+def test_writer_rejects_bad_examples(tmp_path):
+    with DatasetWriter(tmp_path / "ds") as writer:
+        image = np.zeros((8, 8, 3), np.uint8)
+        with pytest.raises(ValueError, match="unknown notions"):
+            writer.add(Example(image, {"tail": np.zeros((8, 8), bool)}, None))
+        with pytest.raises(ValueError, match="mask 'loop' is"):
+            writer.add(Example(image, {"loop": np.zeros((4, 8), bool)}, None))
+        writer.add(Example(image, {"loop": np.ones((8, 8), bool)}, None, {"origin": "test"}))
+    (example,) = list(LabelledDataset(tmp_path / "ds"))
+    assert example.masks["loop"].all() and not example.masks["pin"].any() and example.click_px is None
+    with pytest.raises(FileNotFoundError, match="not an mxsight dataset"):
+        LabelledDataset(tmp_path)
+
+
+def test_shared_labelme_files_import_faithfully(shared_data, tmp_path):
+    annotated = shared_data / "annotated"
+    for path in sorted(annotated.glob("*.json")):
+        document = json.loads(path.read_text())
+        example = read_labelme(path)
+        size = (document["imageHeight"], document["imageWidth"])
+        assert example.image.shape == (*size, 3)
+        labels = {shape["label"] for shape in document["shapes"]}
+        for notion in ("loop", "loop_inside", "crystal", "stem"):
+            expected = np.zeros(size, bool)
+            for shape in document["shapes"]:
+                if shape["label"] == notion:
+                    points = np.asarray(shape["points"])
+                    rr, cc = polygon(points[:, 1], points[:, 0], shape=size)
+                    expected[rr, cc] = True
+            assert example.masks[notion].sum() == expected.sum(), (path.name, notion)
+        clicks = [shape["points"][0] for shape in document["shapes"] if shape["label"] == "user_click"]
+        if clicks:
+            assert example.click_px == pytest.approx((clicks[0][1], clicks[0][0]))
+        if labels == {"background"}:
+            assert not example.masks["foreground"].any()
+        else:
+            assert example.masks["foreground"].sum() > 1000
+    report = import_labelme(annotated, tmp_path / "real")
+    assert len(report.converted) == 4 and not report.errors
+    assert len(LabelledDataset(tmp_path / "real")) == 4
+
+
+def test_malformed_files_are_named_and_the_rest_converted(tmp_path):
+    source = tmp_path / "labelme"
+    source.mkdir()
+    Image.fromarray(np.full((40, 50, 3), 200, np.uint8)).save(source / "good.png")
+    good = {
+        "shapes": [
+            {"label": "loop", "shape_type": "polygon", "points": [[10, 10], [30, 10], [30, 30], [10, 30]]},
+            {"label": "tail", "shape_type": "polygon", "points": [[1, 1], [5, 1], [5, 5]]},
+            {"label": "user_click", "shape_type": "point", "points": [[20, 15]]},
+        ],
+        "imagePath": "good.png",
+    }
+    (source / "good.json").write_text(json.dumps(good))
+    (source / "broken.json").write_text('{"shapes": [')
+    (source / "noimage.json").write_text(json.dumps({"shapes": [], "imagePath": "missing.jpg"}))
+    report = import_labelme(source, tmp_path / "out")
+    assert report.converted == ["good.json"]
+    assert any(e.startswith("broken.json: not a readable JSON file") for e in report.errors)
+    assert any(e.startswith("noimage.json: image 'missing.jpg' not found") for e in report.errors)
+    assert report.unknown_labels == {"tail": 1}
+    (example,) = list(LabelledDataset(tmp_path / "out"))
+    assert example.masks["loop"].sum() == 21 * 21 and example.click_px == (15.0, 20.0)
+    with pytest.raises(LabelmeError, match="broken.json"):
+        read_labelme(source / "broken.json")
+
+
+def test_dataset_cli_render_and_show(tmp_path, capsys):
+    assert main(["dataset", "render", "--n", "4", "--out", str(tmp_path / "ds"), "--seed", "1", "--workers", "1"]) == 0
+    assert main(["dataset", "show", str(tmp_path / "ds"), "--out", str(tmp_path / "sheet.png"), "--count", "4"]) == 0
+    with Image.open(tmp_path / "sheet.png") as sheet:
+        assert sheet.size[0] > 500
+    assert "wrote 4 labelled images" in capsys.readouterr().out
