@@ -58,3 +58,27 @@ def test_loop_centre_projects_on_the_circle_model():
 def test_background_of_the_wrong_size_is_an_error():
     with pytest.raises(ValueError, match="background is"):
         render(random_sample(0), CAMERA, GoniometerPositions(), np.zeros((10, 10, 3), np.uint8))
+
+
+def test_refraction_shift_matches_snells_law_by_hand():
+    from mxsight.sim.optics import apparent_positions
+
+    n, theta_deg, depth_mm = 1.33, 30.0, 0.02
+    theta = np.deg2rad(theta_deg)
+    normal = np.array([0.0, np.cos(theta), np.sin(theta)])
+    point = -depth_mm * normal
+    (apparent,) = apparent_positions(point[None, :], np.zeros(3), normal, n, np.array([0.0, 1.0, 0.0]))
+    inside = np.arcsin(np.sin(theta) / n)
+    by_hand_mm = depth_mm * np.sin(theta - inside) / np.cos(inside)
+    assert by_hand_mm == pytest.approx(0.002974, abs=1e-6)
+    assert abs(apparent[2] - point[2]) == pytest.approx(by_hand_mm, rel=1e-9)
+    assert apparent @ normal == pytest.approx(0.0, abs=1e-12)
+
+
+def test_crystal_appearance_is_refracted_but_the_loop_is_not():
+    sample = random_sample(3, with_crystal=True)
+    positions = GoniometerPositions(omega_deg=30.0)
+    in_water = sample_masks(sample, CAMERA, positions)
+    in_vacuum = sample_masks(dataclasses.replace(sample, refractive_index=1.0), CAMERA, positions)
+    assert np.array_equal(in_water["loop_inside"], in_vacuum["loop_inside"])
+    assert not np.array_equal(in_water["crystal"], in_vacuum["crystal"])

@@ -23,6 +23,7 @@ from scipy.spatial import ConvexHull
 from skimage.draw import polygon as fill_polygon
 
 from mxsight.notions import NOTIONS
+from mxsight.sim.optics import apparent_positions
 from mxsight.sim.scene import Sample
 
 CAMERA_SHAPE_PX = (1024, 1360)
@@ -85,6 +86,25 @@ class Projector:
         beam_row, beam_col = self.camera.beam_position_px
         return beam_row - lab_z / self.camera.pixel_size_mm, beam_col + lab_x / self.camera.pixel_size_mm
 
+    def lab_points(self, x_mm, u_mm, w_mm) -> np.ndarray:
+        """Rotating-frame points as lab (X along the spindle, Y towards the camera, Z up), N x 3."""
+        p = self.positions
+        uu = np.asarray(u_mm, dtype=float) + p.centring_x_mm
+        ww = np.asarray(w_mm, dtype=float) + p.centring_y_mm
+        lab_x = np.asarray(x_mm, dtype=float) + p.alignment_y_mm
+        lab_y = uu * np.sin(self.omega_rad) + ww * np.cos(self.omega_rad)
+        lab_z = p.alignment_z_mm + uu * np.cos(self.omega_rad) - ww * np.sin(self.omega_rad)
+        return np.column_stack(np.broadcast_arrays(lab_x, lab_y, lab_z))
+
+    def lab_direction(self, direction_uw: np.ndarray) -> np.ndarray:
+        """A rotating-frame direction (du, dw) in lab coordinates."""
+        du, dw = direction_uw
+        return np.array([0.0, du * np.sin(self.omega_rad) + dw * np.cos(self.omega_rad), self.vertical_component(direction_uw)])
+
+    def pixels_of_lab(self, lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        beam_row, beam_col = self.camera.beam_position_px
+        return beam_row - lab[:, 2] / self.camera.pixel_size_mm, beam_col + lab[:, 0] / self.camera.pixel_size_mm
+
     def vertical_component(self, direction_uw: np.ndarray) -> float:
         """Lab vertical component of a rotating-frame direction (du, dw)."""
         return float(direction_uw[0] * np.cos(self.omega_rad) - direction_uw[1] * np.sin(self.omega_rad))
@@ -139,6 +159,26 @@ def _revolution_mask(
     return within & (np.abs(rows - axis_row) <= radius_px)
 
 
+VIEW_DIRECTION = np.array([0.0, 1.0, 0.0])
+
+
+def _seen_through_film(sample: Sample, projector: Projector, points_loop_frame: np.ndarray) -> np.ndarray:
+    """Lab positions where points given in the loop frame (along, across, normal; mm from the loop
+    centre) appear, refracted through the film face that looks towards the camera."""
+    across, normal = sample.loop_axes
+    centre = sample.loop_centre_rotating_mm()
+    x = centre[0] + points_loop_frame[:, 0]
+    u = centre[1] + points_loop_frame[:, 1] * across[0] + points_loop_frame[:, 2] * normal[0]
+    w = centre[2] + points_loop_frame[:, 1] * across[1] + points_loop_frame[:, 2] * normal[1]
+    lab = projector.lab_points(x, u, w)
+    face_normal = projector.lab_direction(normal)
+    if face_normal @ VIEW_DIRECTION < 0:
+        face_normal = -face_normal
+    centre_lab = projector.lab_points(*centre)[0]
+    face_point = centre_lab + 0.5 * sample.film_thickness_mm * face_normal
+    return apparent_positions(lab, face_point, face_normal, sample.refractive_index, VIEW_DIRECTION)
+
+
 def sample_masks(sample: Sample, camera: CameraGeometry, positions: GoniometerPositions) -> dict[str, np.ndarray]:
     """Exact per-notion masks of ``sample`` seen at ``positions``."""
     shape = camera.shape_px
@@ -173,11 +213,8 @@ def sample_masks(sample: Sample, camera: CameraGeometry, positions: GoniometerPo
 
     crystal = np.zeros(shape, dtype=bool)
     if sample.crystal is not None:
-        corners = sample.crystal.vertices_loop_frame()
-        cx = centre[0] + corners[:, 0]
-        cu = centre[1] + corners[:, 1] * across[0] + corners[:, 2] * normal[0]
-        cw = centre[2] + corners[:, 1] * across[1] + corners[:, 2] * normal[1]
-        crystal = _polygon_mask(*projector.pixels(cx, cu, cw), shape) & loop_inside
+        apparent = _seen_through_film(sample, projector, sample.crystal.vertices_loop_frame())
+        crystal = _polygon_mask(*projector.pixels_of_lab(apparent), shape) & loop_inside
 
     empty = np.zeros(shape, dtype=bool)
     masks = {
@@ -239,8 +276,12 @@ def render(
     image = np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
     loop_row, loop_col = projector.pixels(*sample.loop_centre_rotating_mm())
-    crystal_centre = sample.crystal_centre_rotating_mm()
-    click = projector.pixels(*crystal_centre) if crystal_centre is not None else (loop_row, loop_col)
+    if sample.crystal is not None:
+        centre_loop_frame = np.array([[sample.crystal.centre_along_mm, sample.crystal.centre_across_mm, 0.0]])
+        rows, cols = projector.pixels_of_lab(_seen_through_film(sample, projector, centre_loop_frame))
+        click = (rows[0], cols[0])
+    else:
+        click = (loop_row, loop_col)
     return RenderedFrame(
         image=image,
         masks=masks,

@@ -53,6 +53,7 @@ class Sample:
     offset_u_mm: float
     offset_w_mm: float
     crystal: Crystal | None = None
+    refractive_index: float = 1.33
     seed: int | None = field(default=None, compare=False)
 
     @property
@@ -110,6 +111,7 @@ def random_sample(seed: int, *, with_crystal: bool | None = None) -> Sample:
         offset_u_mm=float(radius * np.cos(phase)),
         offset_w_mm=float(radius * np.sin(phase)),
         crystal=crystal,
+        refractive_index=float(rng.uniform(1.31, 1.34)),
         seed=seed,
     )
 
