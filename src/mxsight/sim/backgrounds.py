@@ -2,8 +2,8 @@
 
 Real backgrounds (``background_mako_px2_zoom_N.jpg``, ``older_background_zoom_N.jpg``) live in the shared
 data folder, which is AGPL-licensed and never copied into this repository; it is found through the
-``MXSIGHT_SHARED_DATA`` environment variable or a ``shared/data`` folder beside a parent of the working
-directory.
+``MXSIGHT_SHARED_DATA`` environment variable (which, when set, is the only place looked at) or a
+``shared/data`` folder beside a parent of the working directory.
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ BACKGROUND_SETS = ("older_background", "background_mako_px2")
 def find_shared_data(start: Path | None = None) -> Path | None:
     """The ``soleil_px2`` data folder, or None when it is not on this machine."""
     env = os.environ.get("MXSIGHT_SHARED_DATA")
-    candidates = [Path(env)] if env else []
-    here = (start or Path.cwd()).resolve()
-    for parent in (here, *here.parents):
-        candidates.append(parent / "shared" / "data")
+    if env:
+        candidates = [Path(env)]
+    else:
+        here = (start or Path.cwd()).resolve()
+        candidates = [parent / "shared" / "data" for parent in (here, *here.parents)]
     for candidate in candidates:
         folder = candidate / "soleil_px2" if candidate.name != "soleil_px2" else candidate
         if (folder / "backgrounds").is_dir():

@@ -15,11 +15,14 @@ multiplied by each solid's transmission.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
 from scipy import ndimage as ndi
 from scipy.spatial import ConvexHull
+from skimage.draw import disk as skdisk
 from skimage.draw import polygon as fill_polygon
 
 from mxsight.notions import NOTIONS
@@ -179,17 +182,38 @@ def _seen_through_film(sample: Sample, projector: Projector, points_loop_frame: 
     return apparent_positions(lab, face_point, face_normal, sample.refractive_index, VIEW_DIRECTION)
 
 
+def _pin_profile(sample: Sample):
+    """Pin radius (mm) against x for the sample's pin style: chamfered, stepped or rounded end."""
+    radius, tip = sample.pin_radius_mm, sample.pin_tip_x_mm
+
+    def chamfer(x_mm):
+        return radius * (0.55 + 0.45 * np.clip((tip - x_mm) / (0.6 * radius), 0.0, 1.0))
+
+    def step(x_mm):
+        return np.where(tip - x_mm < 0.35 * radius, 0.5 * radius, radius)
+
+    def rounded(x_mm):
+        end = 0.5 * radius
+        into_end = np.clip((x_mm - (tip - end)) / end, 0.0, 1.0)
+        return radius * np.sqrt(np.clip(1.0 - into_end**2, 0.04, 1.0))
+
+    return {"chamfer": chamfer, "step": step, "round": rounded}[sample.pin_style]
+
+
+def _disc_masks(rows: np.ndarray, cols: np.ndarray, radii_px: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Union of discs (projections of spheres)."""
+    mask = np.zeros(shape, dtype=bool)
+    for row, col, radius in zip(rows, cols, radii_px):
+        rr, cc = skdisk((row, col), max(radius, 0.5), shape=shape)
+        mask[rr, cc] = True
+    return mask
+
+
 def sample_masks(sample: Sample, camera: CameraGeometry, positions: GoniometerPositions) -> dict[str, np.ndarray]:
     """Exact per-notion masks of ``sample`` seen at ``positions``."""
     shape = camera.shape_px
     projector = Projector(camera, positions)
-    chamfer_mm = 0.6 * sample.pin_radius_mm
-
-    def pin_radius(x_mm: np.ndarray) -> np.ndarray:
-        taper = np.clip((sample.pin_tip_x_mm - x_mm) / chamfer_mm, 0.0, 1.0)
-        return sample.pin_radius_mm * (0.55 + 0.45 * taper)
-
-    pin = _revolution_mask(projector, sample, -np.inf, sample.pin_tip_x_mm, pin_radius, shape)
+    pin = _revolution_mask(projector, sample, -np.inf, sample.pin_tip_x_mm, _pin_profile(sample), shape)
     loop_start_x = sample.loop_centre_x_mm - sample.loop_half_length_mm
     stem = _revolution_mask(projector, sample, sample.pin_tip_x_mm, loop_start_x, sample.stem_radius_mm, shape) & ~pin
 
@@ -216,25 +240,79 @@ def sample_masks(sample: Sample, camera: CameraGeometry, positions: GoniometerPo
         apparent = _seen_through_film(sample, projector, sample.crystal.vertices_loop_frame())
         crystal = _polygon_mask(*projector.pixels_of_lab(apparent), shape) & loop_inside
 
-    empty = np.zeros(shape, dtype=bool)
+    ice = np.zeros(shape, dtype=bool)
+    if sample.ice:
+        positions = np.array([blob.position_mm for blob in sample.ice])
+        ix = centre[0] + positions[:, 0]
+        iu = centre[1] + positions[:, 1] * across[0] + positions[:, 2] * normal[0]
+        iw = centre[2] + positions[:, 1] * across[1] + positions[:, 2] * normal[1]
+        radii = np.array([blob.radius_mm for blob in sample.ice]) / camera.pixel_size_mm
+        ice = _disc_masks(*projector.pixels(ix, iu, iw), radii, shape)
+
+    capillary = np.zeros(shape, dtype=bool)
+    if sample.capillary_radius_mm is not None:
+        start = sample.pin_tip_x_mm - 0.3
+        capillary = _revolution_mask(projector, sample, start, np.inf, sample.capillary_radius_mm, shape)
+
     masks = {
         "crystal": crystal,
         "loop_inside": loop_inside,
         "loop": loop,
         "stem": stem & ~loop,
         "pin": pin,
-        "capillary": empty,
-        "ice": empty.copy(),
+        "capillary": capillary,
+        "ice": ice,
     }
-    masks["foreground"] = pin | stem | loop
+    masks["foreground"] = pin | stem | loop | ice | capillary
     assert set(masks) == set(NOTIONS)
     return masks
+
+
+@dataclass(frozen=True)
+class Optics:
+    """How a frame looks, beyond its geometry: focus, exposure, colour, noise, compression, dust.
+
+    ``depth_of_field_mm`` None keeps everything in focus; otherwise the frame is blurred by
+    ``1.5 * depth / depth_of_field`` pixels (Gaussian sigma, at most 8) for the loop centre's distance
+    from the focal plane (the plane through the rotation axis). Orientation: ``spindle`` "vertical"
+    transposes the frame, ``pin_side`` "right" mirrors it; both are exact for an orthographic camera.
+    """
+
+    exposure_gain: float = 1.0
+    gamma: float = 1.0
+    colour_cast: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    noise_sigma: float = 2.0
+    jpeg_quality: int | None = None
+    depth_of_field_mm: float | None = None
+    dust_specks: int = 0
+    spindle: str = "horizontal"
+    pin_side: str = "left"
+
+
+def random_optics(rng: np.random.Generator, pixel_size_um: float) -> Optics:
+    """Plausible beamline variety: exposure, gamma, colour casts, noise, JPEG, focus, dust, orientation."""
+    return Optics(
+        exposure_gain=float(rng.uniform(0.6, 1.3)),
+        gamma=float(rng.uniform(0.8, 1.25)),
+        colour_cast=tuple(float(v) for v in rng.uniform(0.85, 1.15, 3)),
+        noise_sigma=float(rng.uniform(0.5, 5.0)),
+        jpeg_quality=int(rng.integers(60, 96)) if rng.uniform() < 0.7 else None,
+        depth_of_field_mm=0.01 * pixel_size_um**2 + 0.02,
+        dust_specks=int(rng.integers(0, 12)),
+        spindle=str(rng.choice(["horizontal", "vertical"], p=[0.7, 0.3])),
+        pin_side=str(rng.choice(["left", "right"])),
+    )
 
 
 def _transmission(masks: dict[str, np.ndarray], sample: Sample, projector: Projector) -> np.ndarray:
     """Grey transmission of the sample (1 = clear), with cylinder shading and film / crystal edges."""
     camera = projector.camera
     transmission = np.ones(camera.shape_px, dtype=np.float32)
+    if masks["capillary"].any():
+        capillary = masks["capillary"]
+        walls = capillary & ~ndi.binary_erosion(capillary, iterations=max(2, int(0.015 / camera.pixel_size_mm)))
+        transmission[capillary] = 0.96
+        transmission[walls] = 0.45
     axis_row, _ = projector.pixels(0.0, sample.offset_u_mm, sample.offset_w_mm)
     rows = np.arange(camera.shape_px[0], dtype=np.float32)[:, None]
     across_pin = np.abs(rows - axis_row) * camera.pixel_size_mm / sample.pin_radius_mm
@@ -242,7 +320,7 @@ def _transmission(masks: dict[str, np.ndarray], sample: Sample, projector: Proje
     transmission = np.where(masks["pin"], np.broadcast_to(highlight, transmission.shape), transmission)
     transmission[masks["stem"]] = 0.18
     film = masks["loop_inside"]
-    transmission[film] = 0.9
+    transmission[film] *= 0.9
     film_edge = film & ~ndi.binary_erosion(film, iterations=3)
     transmission[film_edge] = 0.55
     crystal = masks["crystal"]
@@ -250,7 +328,47 @@ def _transmission(masks: dict[str, np.ndarray], sample: Sample, projector: Proje
         transmission[crystal] = 0.72
         transmission[crystal & ~ndi.binary_erosion(crystal, iterations=2)] = 0.35
     transmission[masks["loop"] & ~film] = 0.3
+    ice = masks["ice"]
+    if ice.any():
+        transmission[ice] = 0.6
+        transmission[ice & ~ndi.binary_erosion(ice, iterations=2)] = 0.4
     return transmission
+
+
+def _orient(array: np.ndarray, optics: Optics) -> np.ndarray:
+    if optics.pin_side == "right":
+        array = array[:, ::-1]
+    if optics.spindle == "vertical":
+        array = np.swapaxes(array, 0, 1)
+    return np.ascontiguousarray(array)
+
+
+def _orient_point(point: tuple[float, float], shape: tuple[int, int], optics: Optics) -> tuple[float, float]:
+    row, col = point
+    if optics.pin_side == "right":
+        col = shape[1] - 1 - col
+    if optics.spindle == "vertical":
+        row, col = col, row
+    return float(row), float(col)
+
+
+def _finish(image: np.ndarray, optics: Optics, rng: np.random.Generator) -> np.ndarray:
+    """Exposure, gamma, colour cast, dust, sensor noise, 8-bit quantisation and JPEG compression."""
+    image = image * (optics.exposure_gain * np.asarray(optics.colour_cast, dtype=np.float32))
+    if optics.gamma != 1.0:
+        image = 255.0 * (np.clip(image, 0, 255) / 255.0) ** (1.0 / optics.gamma)
+    for _ in range(optics.dust_specks):
+        row, col = rng.uniform(0, image.shape[0]), rng.uniform(0, image.shape[1])
+        rr, cc = skdisk((row, col), rng.uniform(0.8, 3.0), shape=image.shape[:2])
+        image[rr, cc] *= rng.uniform(0.55, 0.85)
+    image += rng.standard_normal(size=image.shape, dtype=np.float32) * np.float32(optics.noise_sigma)
+    image = np.clip(np.rint(image), 0, 255).astype(np.uint8)
+    if optics.jpeg_quality is not None:
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="JPEG", quality=optics.jpeg_quality)
+        with Image.open(buffer) as decoded:
+            image = np.asarray(decoded.convert("RGB"))
+    return image
 
 
 def render(
@@ -260,20 +378,27 @@ def render(
     background: np.ndarray,
     *,
     noise_seed: int = 0,
-    noise_sigma: float = 2.0,
+    optics: Optics = Optics(),
 ) -> RenderedFrame:
-    """Image and exact labels of ``sample`` at ``positions``, composited on ``background`` (H, W, 3 uint8)."""
+    """Image and exact labels of ``sample`` at ``positions``, composited on ``background`` (H, W, 3 uint8).
+
+    ``background`` and ``camera`` describe the horizontal-spindle, pin-on-the-left view; ``optics`` may
+    turn the result to another orientation, and then the returned image, masks and points follow it.
+    """
     if background.shape[:2] != camera.shape_px:
         raise ValueError(f"background is {background.shape[:2]} pixels but the camera is {camera.shape_px}")
     projector = Projector(camera, positions)
     masks = sample_masks(sample, camera, positions)
-    transmission = ndi.gaussian_filter(_transmission(masks, sample, projector), 0.7)
+    transmission = _transmission(masks, sample, projector)
+    blur_px = 0.7
+    if optics.depth_of_field_mm:
+        depth_mm = abs(projector.lab_points(*sample.loop_centre_rotating_mm())[0, 1])
+        blur_px = min(0.7 + 1.5 * depth_mm / optics.depth_of_field_mm, 8.0)
+    transmission = ndi.gaussian_filter(transmission, blur_px)
     image = background.astype(np.float32) * transmission[..., None]
-    tint = np.where(masks["loop_inside"], 1.0, 0.0)[..., None] * np.array([-6.0, 0.0, 10.0], dtype=np.float32)
-    image += tint
-    rng = np.random.default_rng(noise_seed)
-    image += rng.normal(0.0, noise_sigma, size=image.shape).astype(np.float32)
-    image = np.clip(np.rint(image), 0, 255).astype(np.uint8)
+    tint = np.array([-6.0, 0.0, 10.0], dtype=np.float32)
+    image[masks["loop_inside"]] += tint
+    image = _finish(image, optics, np.random.default_rng(noise_seed))
 
     loop_row, loop_col = projector.pixels(*sample.loop_centre_rotating_mm())
     if sample.crystal is not None:
@@ -282,10 +407,11 @@ def render(
         click = (rows[0], cols[0])
     else:
         click = (loop_row, loop_col)
+    shape = camera.shape_px
     return RenderedFrame(
-        image=image,
-        masks=masks,
-        click_px=(float(click[0]), float(click[1])),
-        loop_centre_px=(float(loop_row), float(loop_col)),
+        image=_orient(image, optics),
+        masks={notion: _orient(mask, optics) for notion, mask in masks.items()},
+        click_px=_orient_point((float(click[0]), float(click[1])), shape, optics),
+        loop_centre_px=_orient_point((float(loop_row), float(loop_col)), shape, optics),
         omega_deg=positions.omega_deg,
     )

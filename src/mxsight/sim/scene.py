@@ -38,6 +38,18 @@ class Crystal:
 
 
 @dataclass(frozen=True)
+class IceBlob:
+    """A lump of ice on the film, modelled as a sphere; position in the loop frame (mm from the loop
+    centre: along, across, normal), so it turns with the sample."""
+
+    position_mm: tuple[float, float, float]
+    radius_mm: float
+
+
+PIN_STYLES = ("chamfer", "step", "round")
+
+
+@dataclass(frozen=True)
 class Sample:
     """Geometry of one mounted sample. All lengths in mm, angles in degrees."""
 
@@ -54,6 +66,9 @@ class Sample:
     offset_w_mm: float
     crystal: Crystal | None = None
     refractive_index: float = 1.33
+    ice: tuple[IceBlob, ...] = ()
+    capillary_radius_mm: float | None = None
+    pin_style: str = "chamfer"
     seed: int | None = field(default=None, compare=False)
 
     @property
@@ -79,11 +94,15 @@ class Sample:
         return np.array([x, u, w])
 
 
-def random_sample(seed: int, *, with_crystal: bool | None = None) -> Sample:
+def random_sample(
+    seed: int, *, with_crystal: bool | None = None, ice_probability: float = 0.0, capillary_probability: float = 0.0
+) -> Sample:
     """A plausible random sample; the same seed always gives the same sample.
 
     Sizes follow common MX hardware: pins of 0.5-0.7 mm diameter, loops of 0.1-0.4 mm, mounted up to
     0.25 mm off the rotation axis, with the loop anywhere within +-0.45 mm of the beam along the spindle.
+    Ice and capillaries are off by default (the simulated beamline's samples are clean); training data
+    asks for them with ``ice_probability`` and ``capillary_probability``.
     """
     rng = np.random.default_rng(seed)
     half_width = rng.uniform(0.05, 0.2)
@@ -98,6 +117,25 @@ def random_sample(seed: int, *, with_crystal: bool | None = None) -> Sample:
     if with_crystal is None:
         with_crystal = bool(rng.uniform() < 0.7)
     crystal = _random_crystal(rng, half_length - wire, half_width - wire, film) if with_crystal else None
+    extras = np.random.default_rng([seed, 1])
+    ice: tuple[IceBlob, ...] = ()
+    if extras.uniform() < ice_probability:
+        count = int(extras.integers(1, 6))
+        angles = extras.uniform(0, 2 * np.pi, count)
+        reach = extras.uniform(0.3, 1.05, count)
+        ice = tuple(
+            IceBlob(
+                position_mm=(
+                    float(r * half_length * np.cos(a)),
+                    float(r * half_width * np.sin(a)),
+                    float(extras.choice([-0.5, 0.5]) * film),
+                ),
+                radius_mm=float(extras.uniform(0.004, 0.25 * half_width)),
+            )
+            for a, r in zip(angles, reach)
+        )
+    capillary = float(extras.uniform(0.35, 0.6)) if extras.uniform() < capillary_probability else None
+    pin_style = str(extras.choice(PIN_STYLES))
     return Sample(
         pin_radius_mm=rng.uniform(0.25, 0.35),
         pin_tip_x_mm=pin_tip,
@@ -112,6 +150,9 @@ def random_sample(seed: int, *, with_crystal: bool | None = None) -> Sample:
         offset_w_mm=float(radius * np.sin(phase)),
         crystal=crystal,
         refractive_index=float(rng.uniform(1.31, 1.34)),
+        ice=ice,
+        capillary_radius_mm=capillary,
+        pin_style=pin_style,
         seed=seed,
     )
 

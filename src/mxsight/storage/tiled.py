@@ -7,12 +7,18 @@ allowed to read them there and registers them as external data, so nothing large
 from __future__ import annotations
 
 import sqlite3  # noqa: F401  (before any TensorFlow import: TF's SQLite lacks FTS5, see mxsight/__init__)
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 from bluesky_tiled_plugins import TiledWriter
 from tiled.client import from_uri
 from tiled.server import SimpleTiledServer
+
+
+# Tiled keeps server settings process-wide: a second embedded server started with another API key
+# makes the first one reject its own clients (401). All embedded servers of a process share one key.
+PROCESS_API_KEY = secrets.token_hex(16)
 
 
 @dataclass
@@ -36,7 +42,7 @@ class EmbeddedTiled:
         """Start (or reopen) the server whose catalog and files live in ``directory``."""
         directory = Path(directory).resolve()
         (directory / "frames").mkdir(parents=True, exist_ok=True)
-        server = SimpleTiledServer(directory=directory, readable_storage=[directory / "frames"])
+        server = SimpleTiledServer(directory=directory, api_key=PROCESS_API_KEY, readable_storage=[directory / "frames"])
         return cls(server=server, client=from_uri(server.uri), directory=directory)
 
     def writer(self) -> TiledWriter:

@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from mxsight.devices.zoom import ZoomCalibration
 from mxsight.sim.backgrounds import BACKGROUND_SETS, background_for
-from mxsight.sim.render import CAMERA_SHAPE_PX, CameraGeometry, GoniometerPositions, render
+from mxsight.sim.render import CAMERA_SHAPE_PX, CameraGeometry, GoniometerPositions, random_optics, render
 from mxsight.sim.scene import random_sample
 from mxsight.training.dataset_format import DatasetWriter, Example
 
@@ -23,7 +23,8 @@ def example_seed(dataset_seed: int, index: int) -> int:
 
 
 def render_example(seed: int, shape_px: tuple[int, int] = TRAINING_SHAPE_PX) -> Example:
-    """One random labelled view: the field of view of a random zoom, resampled to ``shape_px``."""
+    """One random labelled view: the field of view of a random zoom, resampled to ``shape_px`` (rows,
+    cols of the horizontal-spindle view; vertical-spindle views come out transposed)."""
     rng = np.random.default_rng(seed)
     calibration = ZoomCalibration.simulated()
     zoom = int(rng.choice(sorted(calibration.levels)))
@@ -31,7 +32,7 @@ def render_example(seed: int, shape_px: tuple[int, int] = TRAINING_SHAPE_PX) -> 
     level = calibration[zoom]
     beam = (level.beam_position_px[0] / scale, level.beam_position_px[1] / scale)
     camera = CameraGeometry(pixel_size_um=level.pixel_size_um * scale, beam_position_px=beam, shape_px=shape_px)
-    sample = random_sample(int(rng.integers(2**31)))
+    sample = random_sample(int(rng.integers(2**31)), ice_probability=0.3, capillary_probability=0.1)
     half_field_mm = 0.4 * np.array(shape_px) * camera.pixel_size_mm
     positions = GoniometerPositions(
         omega_deg=float(rng.uniform(0, 360)),
@@ -40,7 +41,9 @@ def render_example(seed: int, shape_px: tuple[int, int] = TRAINING_SHAPE_PX) -> 
         alignment_y_mm=float(-sample.loop_centre_x_mm + rng.uniform(-1, 1) * half_field_mm[1]),
     )
     background_set = str(rng.choice(BACKGROUND_SETS))
-    frame = render(sample, camera, positions, background_for(zoom, shape_px, background_set), noise_seed=int(rng.integers(2**31)))
+    optics = random_optics(rng, camera.pixel_size_um)
+    background = background_for(zoom, shape_px, background_set)
+    frame = render(sample, camera, positions, background, noise_seed=int(rng.integers(2**31)), optics=optics)
     metadata = {
         "origin": "simulated",
         "seed": seed,
@@ -50,6 +53,10 @@ def render_example(seed: int, shape_px: tuple[int, int] = TRAINING_SHAPE_PX) -> 
         "background_set": background_set,
         "sample_seed": sample.seed,
         "loop_centre_px": list(frame.loop_centre_px),
+        "spindle": optics.spindle,
+        "pin_side": optics.pin_side,
+        "refractive_index": sample.refractive_index,
+        "optics": {k: v for k, v in optics.__dict__.items() if k not in ("spindle", "pin_side")},
     }
     return Example(image=frame.image, masks=frame.masks, click_px=frame.click_px, metadata=metadata)
 
