@@ -18,6 +18,7 @@ def test_face_on_loop_area_matches_the_ellipse():
         film_thickness_mm=0.0,
         loop_half_length_mm=0.15,
         loop_half_width_mm=0.1,
+        loop_taper=0.0,
     )
     masks = sample_masks(sample, CAMERA, GoniometerPositions(omega_deg=0.0))
     pixel = CAMERA.pixel_size_mm
@@ -82,3 +83,29 @@ def test_crystal_appearance_is_refracted_but_the_loop_is_not():
     in_vacuum = sample_masks(dataclasses.replace(sample, refractive_index=1.0), CAMERA, positions)
     assert np.array_equal(in_water["loop_inside"], in_vacuum["loop_inside"])
     assert not np.array_equal(in_water["crystal"], in_vacuum["crystal"])
+
+
+def test_orientations_are_exact_transposes_and_mirrors():
+    from mxsight.sim.render import Optics
+
+    sample = random_sample(6, with_crystal=True, ice_probability=1.0, capillary_probability=1.0)
+    background = procedural_background(CAMERA.shape_px)
+    positions = GoniometerPositions(omega_deg=40.0)
+    base = render(sample, CAMERA, positions, background, noise_seed=1, optics=Optics(noise_sigma=0.0))
+    turned = render(sample, CAMERA, positions, background, noise_seed=1, optics=Optics(noise_sigma=0.0, spindle="vertical", pin_side="right"))
+    expected = np.swapaxes(base.image[:, ::-1], 0, 1)
+    assert np.array_equal(turned.image, expected)
+    for notion, mask in base.masks.items():
+        assert np.array_equal(turned.masks[notion], np.swapaxes(mask[:, ::-1], 0, 1)), notion
+    row, col = base.click_px
+    assert turned.click_px == pytest.approx((CAMERA.shape_px[1] - 1 - col, row))
+
+
+def test_ice_and_capillary_are_labelled_and_nested_in_the_foreground():
+    sample = random_sample(6, ice_probability=1.0, capillary_probability=1.0)
+    assert sample.ice and sample.capillary_radius_mm is not None
+    masks = sample_masks(sample, CAMERA, GoniometerPositions(omega_deg=10.0))
+    assert masks["ice"].any() and masks["capillary"].any()
+    assert not ((masks["ice"] | masks["capillary"]) & ~masks["foreground"]).any()
+    clean = random_sample(6)
+    assert not clean.ice and clean.capillary_radius_mm is None

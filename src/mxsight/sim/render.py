@@ -15,6 +15,7 @@ multiplied by each solid's transmission.
 
 from __future__ import annotations
 
+import functools
 import io
 from dataclasses import dataclass
 
@@ -183,7 +184,8 @@ def _seen_through_film(sample: Sample, projector: Projector, points_loop_frame: 
 
 
 def _pin_profile(sample: Sample):
-    """Pin radius (mm) against x for the sample's pin style: chamfered, stepped or rounded end."""
+    """Pin radius (mm) against x for the sample's pin style (chamfered, stepped or rounded end), with
+    the wider magnetic base ``pin_length_mm`` behind the tip (in view at low zoom)."""
     radius, tip = sample.pin_radius_mm, sample.pin_tip_x_mm
 
     def chamfer(x_mm):
@@ -197,7 +199,38 @@ def _pin_profile(sample: Sample):
         into_end = np.clip((x_mm - (tip - end)) / end, 0.0, 1.0)
         return radius * np.sqrt(np.clip(1.0 - into_end**2, 0.04, 1.0))
 
-    return {"chamfer": chamfer, "step": step, "round": rounded}[sample.pin_style]
+    profile = {"chamfer": chamfer, "step": step, "round": rounded}[sample.pin_style]
+    base_start = tip - sample.pin_length_mm
+
+    def with_base(x_mm):
+        return np.where(x_mm < base_start, 2.2 * radius, profile(x_mm))
+
+    return with_base
+
+
+def _mesh_mask(sample: Sample, projector: Projector, along: np.ndarray, across_extent: np.ndarray, shape) -> np.ndarray:
+    """A mesh loop's grid: wires along and across the loop plane, clipped to the loop's outline."""
+    across, _ = sample.loop_axes
+    centre = sample.loop_centre_rotating_mm()
+    pitch = sample.mesh_pitch_mm
+    radius_px = 0.35 * sample.loop_wire_radius_mm / projector.camera.pixel_size_mm
+    a, b = sample.loop_half_length_mm, np.abs(across_extent).max()
+    points_along, points_across = [], []
+    steps = np.linspace(-1.0, 1.0, 200)
+    for offset in np.arange(-b + pitch / 2, b, pitch):
+        points_along.append(steps * a)
+        points_across.append(np.full_like(steps, offset))
+    for offset in np.arange(-a + pitch / 2, a, pitch):
+        points_along.append(np.full_like(steps, offset))
+        points_across.append(steps * b)
+    grid_along, grid_across = np.concatenate(points_along), np.concatenate(points_across)
+    order = np.argsort(along)
+    limit = np.interp(grid_along, along[order], np.abs(across_extent)[order])
+    keep = np.abs(grid_across) <= limit
+    x = centre[0] + grid_along[keep]
+    u = centre[1] + grid_across[keep] * across[0]
+    w = centre[2] + grid_across[keep] * across[1]
+    return _tube_mask(*projector.pixels(x, u, w), radius_px, shape)
 
 
 def _disc_masks(rows: np.ndarray, cols: np.ndarray, radii_px: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -221,12 +254,15 @@ def sample_masks(sample: Sample, camera: CameraGeometry, positions: GoniometerPo
     t = np.linspace(0, 2 * np.pi, 720, endpoint=False)
     centre = sample.loop_centre_rotating_mm()
     along = sample.loop_half_length_mm * np.cos(t)
-    out_of_axis = sample.loop_half_width_mm * np.sin(t)
+    out_of_axis = sample.loop_half_width_mm * np.sin(t) * (1.0 - sample.loop_taper * (1.0 - np.cos(t)) / 2.0)
     ring_x = centre[0] + along
     ring_u = centre[1] + out_of_axis * across[0]
     ring_w = centre[2] + out_of_axis * across[1]
     ring_rows, ring_cols = projector.pixels(ring_x, ring_u, ring_w)
     wire = _tube_mask(ring_rows, ring_cols, sample.loop_wire_radius_mm / camera.pixel_size_mm, shape)
+
+    if sample.mesh_pitch_mm:
+        wire |= _mesh_mask(sample, projector, along, out_of_axis, shape)
 
     half_film = 0.5 * sample.film_thickness_mm
     film_rows = np.concatenate([ring_rows, ring_rows]) - np.concatenate(
@@ -270,7 +306,8 @@ def sample_masks(sample: Sample, camera: CameraGeometry, positions: GoniometerPo
 
 @dataclass(frozen=True)
 class Optics:
-    """How a frame looks, beyond its geometry: focus, exposure, colour, noise, compression, dust.
+    """How a frame looks, beyond its geometry: focus, exposure, colour, noise, compression, dust, and
+    ``front_light``, light reflected by the opaque parts (0 = back light only).
 
     ``depth_of_field_mm`` None keeps everything in focus; otherwise the frame is blurred by
     ``1.5 * depth / depth_of_field`` pixels (Gaussian sigma, at most 8) for the loop centre's distance
@@ -285,6 +322,7 @@ class Optics:
     jpeg_quality: int | None = None
     depth_of_field_mm: float | None = None
     dust_specks: int = 0
+    front_light: float = 0.0
     spindle: str = "horizontal"
     pin_side: str = "left"
 
@@ -299,6 +337,7 @@ def random_optics(rng: np.random.Generator, pixel_size_um: float) -> Optics:
         jpeg_quality=int(rng.integers(60, 96)) if rng.uniform() < 0.7 else None,
         depth_of_field_mm=0.01 * pixel_size_um**2 + 0.02,
         dust_specks=int(rng.integers(0, 12)),
+        front_light=float(rng.uniform(0.05, 0.4)) if rng.uniform() < 0.4 else 0.0,
         spindle=str(rng.choice(["horizontal", "vertical"], p=[0.7, 0.3])),
         pin_side=str(rng.choice(["left", "right"])),
     )
@@ -328,11 +367,29 @@ def _transmission(masks: dict[str, np.ndarray], sample: Sample, projector: Proje
         transmission[crystal] = 0.72
         transmission[crystal & ~ndi.binary_erosion(crystal, iterations=2)] = 0.35
     transmission[masks["loop"] & ~film] = 0.3
+    if sample.bubbles:
+        transmission *= _bubble_shading(sample, projector, film)
     ice = masks["ice"]
     if ice.any():
         transmission[ice] = 0.6
         transmission[ice & ~ndi.binary_erosion(ice, iterations=2)] = 0.4
     return transmission
+
+
+def _bubble_shading(sample: Sample, projector: Projector, film: np.ndarray) -> np.ndarray:
+    """Air bubbles in the film: bright centres inside a dark refracting rim (part of loop_inside)."""
+    across, normal = sample.loop_axes
+    centre = sample.loop_centre_rotating_mm()
+    shading = np.ones(film.shape, dtype=np.float32)
+    pixel_mm = projector.camera.pixel_size_mm
+    for bubble in sample.bubbles:
+        a, c, n = bubble.position_mm
+        row, col = projector.pixels(centre[0] + a, centre[1] + c * across[0] + n * normal[0], centre[2] + c * across[1] + n * normal[1])
+        radius = max(bubble.radius_mm / pixel_mm, 1.0)
+        rr, cc = skdisk((float(row), float(col)), radius, shape=film.shape)
+        distance = np.hypot(rr - row, cc - col) / radius
+        shading[rr, cc] = np.where(distance > 0.7, 0.55, 1.08)
+    return np.where(film, shading, 1.0)
 
 
 def _orient(array: np.ndarray, optics: Optics) -> np.ndarray:
@@ -352,23 +409,48 @@ def _orient_point(point: tuple[float, float], shape: tuple[int, int], optics: Op
     return float(row), float(col)
 
 
+@functools.lru_cache(maxsize=4)
+def _noise_bank(size: int) -> np.ndarray:
+    """Standard-normal samples reused across frames from random offsets: drawing 4 million normals per
+    full frame would cost more than everything else in a render."""
+    return np.random.default_rng(20261124).standard_normal(size + 1_000_003, dtype=np.float32)
+
+
 def _finish(image: np.ndarray, optics: Optics, rng: np.random.Generator) -> np.ndarray:
-    """Exposure, gamma, colour cast, dust, sensor noise, 8-bit quantisation and JPEG compression."""
-    image = image * (optics.exposure_gain * np.asarray(optics.colour_cast, dtype=np.float32))
+    """Exposure, gamma, colour cast, dust, sensor noise, 8-bit quantisation and JPEG compression
+    (``image`` is float32 and is modified in place)."""
+    image *= optics.exposure_gain * np.asarray(optics.colour_cast, dtype=np.float32)
     if optics.gamma != 1.0:
-        image = 255.0 * (np.clip(image, 0, 255) / 255.0) ** (1.0 / optics.gamma)
+        np.clip(image, 0, 255, out=image)
+        image[:] = 255.0 * (image / 255.0) ** (1.0 / optics.gamma)
     for _ in range(optics.dust_specks):
         row, col = rng.uniform(0, image.shape[0]), rng.uniform(0, image.shape[1])
         rr, cc = skdisk((row, col), rng.uniform(0.8, 3.0), shape=image.shape[:2])
         image[rr, cc] *= rng.uniform(0.55, 0.85)
-    image += rng.standard_normal(size=image.shape, dtype=np.float32) * np.float32(optics.noise_sigma)
-    image = np.clip(np.rint(image), 0, 255).astype(np.uint8)
+    bank = _noise_bank(image.size)
+    offset = int(rng.integers(0, bank.size - image.size))
+    image += bank[offset : offset + image.size].reshape(image.shape) * np.float32(optics.noise_sigma)
+    image += 0.5
+    np.clip(image, 0, 255, out=image)
+    image = image.astype(np.uint8)
     if optics.jpeg_quality is not None:
         buffer = io.BytesIO()
         Image.fromarray(image).save(buffer, format="JPEG", quality=optics.jpeg_quality)
         with Image.open(buffer) as decoded:
             image = np.asarray(decoded.convert("RGB"))
     return image
+
+
+def _blur_sample(transmission: np.ndarray, foreground: np.ndarray, sigma_px: float) -> np.ndarray:
+    """Gaussian blur of the transmission, computed only around the sample (it is 1 elsewhere)."""
+    rows, cols = np.nonzero(foreground.any(axis=1))[0], np.nonzero(foreground.any(axis=0))[0]
+    if not rows.size:
+        return transmission
+    margin = int(4 * sigma_px) + 2
+    r0, r1 = max(rows[0] - margin, 0), min(rows[-1] + margin + 1, transmission.shape[0])
+    c0, c1 = max(cols[0] - margin, 0), min(cols[-1] + margin + 1, transmission.shape[1])
+    transmission[r0:r1, c0:c1] = ndi.gaussian_filter(transmission[r0:r1, c0:c1], sigma_px, mode="nearest")
+    return transmission
 
 
 def render(
@@ -394,8 +476,10 @@ def render(
     if optics.depth_of_field_mm:
         depth_mm = abs(projector.lab_points(*sample.loop_centre_rotating_mm())[0, 1])
         blur_px = min(0.7 + 1.5 * depth_mm / optics.depth_of_field_mm, 8.0)
-    transmission = ndi.gaussian_filter(transmission, blur_px)
+    transmission = _blur_sample(transmission, masks["foreground"], blur_px)
     image = background.astype(np.float32) * transmission[..., None]
+    if optics.front_light:
+        image += (optics.front_light * 150.0) * (1.0 - transmission)[..., None]
     tint = np.array([-6.0, 0.0, 10.0], dtype=np.float32)
     image[masks["loop_inside"]] += tint
     image = _finish(image, optics, np.random.default_rng(noise_seed))

@@ -39,8 +39,8 @@ class Crystal:
 
 @dataclass(frozen=True)
 class IceBlob:
-    """A lump of ice on the film, modelled as a sphere; position in the loop frame (mm from the loop
-    centre: along, across, normal), so it turns with the sample."""
+    """A sphere in the loop frame (mm from the loop centre: along, across, normal) that turns with the
+    sample: a lump of ice on the film, or an air bubble in it."""
 
     position_mm: tuple[float, float, float]
     radius_mm: float
@@ -69,6 +69,10 @@ class Sample:
     ice: tuple[IceBlob, ...] = ()
     capillary_radius_mm: float | None = None
     pin_style: str = "chamfer"
+    pin_length_mm: float = 4.0
+    loop_taper: float = 0.0
+    mesh_pitch_mm: float | None = None
+    bubbles: tuple[IceBlob, ...] = ()
     seed: int | None = field(default=None, compare=False)
 
     @property
@@ -95,14 +99,20 @@ class Sample:
 
 
 def random_sample(
-    seed: int, *, with_crystal: bool | None = None, ice_probability: float = 0.0, capillary_probability: float = 0.0
+    seed: int,
+    *,
+    with_crystal: bool | None = None,
+    ice_probability: float = 0.0,
+    capillary_probability: float = 0.0,
+    teardrop_probability: float = 0.0,
 ) -> Sample:
     """A plausible random sample; the same seed always gives the same sample.
 
     Sizes follow common MX hardware: pins of 0.5-0.7 mm diameter, loops of 0.1-0.4 mm, mounted up to
     0.25 mm off the rotation axis, with the loop anywhere within +-0.45 mm of the beam along the spindle.
-    Ice and capillaries are off by default (the simulated beamline's samples are clean); training data
-    asks for them with ``ice_probability`` and ``capillary_probability``.
+    Ice, bubbles, mesh loops, capillaries and teardrop loops are off by default (the simulated
+    beamline's samples are clean, symmetric loops whose centre is unambiguous); training data asks for
+    them with ``ice_probability``, ``capillary_probability`` and ``teardrop_probability``.
     """
     rng = np.random.default_rng(seed)
     half_width = rng.uniform(0.05, 0.2)
@@ -136,6 +146,13 @@ def random_sample(
         )
     capillary = float(extras.uniform(0.35, 0.6)) if extras.uniform() < capillary_probability else None
     pin_style = str(extras.choice(PIN_STYLES))
+    bubbles = tuple(
+        IceBlob(
+            position_mm=(float(extras.uniform(-0.6, 0.6) * half_length), float(extras.uniform(-0.6, 0.6) * half_width), 0.0),
+            radius_mm=float(extras.uniform(0.003, 0.12 * half_width)),
+        )
+        for _ in range(int(extras.integers(0, 3)) if extras.uniform() < ice_probability else 0)
+    )
     return Sample(
         pin_radius_mm=rng.uniform(0.25, 0.35),
         pin_tip_x_mm=pin_tip,
@@ -153,6 +170,10 @@ def random_sample(
         ice=ice,
         capillary_radius_mm=capillary,
         pin_style=pin_style,
+        pin_length_mm=float(extras.uniform(1.5, 5.0)),
+        loop_taper=float(extras.uniform(0.1, 0.45)) if extras.uniform() < teardrop_probability else 0.0,
+        mesh_pitch_mm=float(extras.uniform(0.015, 0.04)) if extras.uniform() < 0.5 * ice_probability else None,
+        bubbles=bubbles,
         seed=seed,
     )
 

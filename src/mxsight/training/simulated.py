@@ -32,7 +32,7 @@ def render_example(seed: int, shape_px: tuple[int, int] = TRAINING_SHAPE_PX) -> 
     level = calibration[zoom]
     beam = (level.beam_position_px[0] / scale, level.beam_position_px[1] / scale)
     camera = CameraGeometry(pixel_size_um=level.pixel_size_um * scale, beam_position_px=beam, shape_px=shape_px)
-    sample = random_sample(int(rng.integers(2**31)), ice_probability=0.3, capillary_probability=0.1)
+    sample = random_sample(int(rng.integers(2**31)), ice_probability=0.3, capillary_probability=0.1, teardrop_probability=0.4)
     half_field_mm = 0.4 * np.array(shape_px) * camera.pixel_size_mm
     positions = GoniometerPositions(
         omega_deg=float(rng.uniform(0, 360)),
