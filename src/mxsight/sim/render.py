@@ -20,11 +20,10 @@ import io
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 from scipy import ndimage as ndi
 from scipy.spatial import ConvexHull
 from skimage.draw import disk as skdisk
-from skimage.draw import polygon as fill_polygon
 
 from mxsight.notions import NOTIONS
 from mxsight.sim.optics import apparent_positions
@@ -115,7 +114,7 @@ class Projector:
 
 
 def _polygon_mask(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Filled convex hull of the given pixel points."""
+    """Filled convex hull of the given pixel points (scan-line fill on the hull's bounding box)."""
     mask = np.zeros(shape, dtype=bool)
     points = np.column_stack([rows, cols])
     try:
@@ -123,9 +122,27 @@ def _polygon_mask(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) ->
         vertices = points[hull.vertices]
     except Exception:  # degenerate (collinear) points: fall back to the points themselves
         vertices = points
-    rr, cc = fill_polygon(vertices[:, 0], vertices[:, 1], shape=shape)
-    mask[rr, cc] = True
+    r0, c0 = max(int(np.floor(vertices[:, 0].min())) - 1, 0), max(int(np.floor(vertices[:, 1].min())) - 1, 0)
+    r1, c1 = min(int(np.ceil(vertices[:, 0].max())) + 2, shape[0]), min(int(np.ceil(vertices[:, 1].max())) + 2, shape[1])
+    if r0 >= r1 or c0 >= c1:
+        return mask
+    canvas = Image.new("1", (c1 - c0, r1 - r0), 0)
+    ImageDraw.Draw(canvas).polygon([(c - c0, r - r0) for r, c in vertices], fill=1)
+    mask[r0:r1, c0:c1] = np.asarray(canvas, dtype=bool)
     return mask
+
+
+def _inner_edge(mask: np.ndarray, width_px: int) -> np.ndarray:
+    """The band of ``mask`` within ``width_px`` of its boundary, computed on the mask's bounding box."""
+    edge = np.zeros_like(mask)
+    rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+    if not rows.size:
+        return edge
+    r0, r1 = max(rows[0] - 1, 0), min(rows[-1] + 2, mask.shape[0])
+    c0, c1 = max(cols[0] - 1, 0), min(cols[-1] + 2, mask.shape[1])
+    crop = mask[r0:r1, c0:c1]
+    edge[r0:r1, c0:c1] = crop & ~ndi.binary_erosion(crop, iterations=width_px)
+    return edge
 
 
 def _tube_mask(rows: np.ndarray, cols: np.ndarray, radius_px: float, shape: tuple[int, int]) -> np.ndarray:
@@ -349,7 +366,7 @@ def _transmission(masks: dict[str, np.ndarray], sample: Sample, projector: Proje
     transmission = np.ones(camera.shape_px, dtype=np.float32)
     if masks["capillary"].any():
         capillary = masks["capillary"]
-        walls = capillary & ~ndi.binary_erosion(capillary, iterations=max(2, int(0.015 / camera.pixel_size_mm)))
+        walls = _inner_edge(capillary, max(2, int(0.015 / camera.pixel_size_mm)))
         transmission[capillary] = 0.96
         transmission[walls] = 0.45
     axis_row, _ = projector.pixels(0.0, sample.offset_u_mm, sample.offset_w_mm)
@@ -360,19 +377,19 @@ def _transmission(masks: dict[str, np.ndarray], sample: Sample, projector: Proje
     transmission[masks["stem"]] = 0.18
     film = masks["loop_inside"]
     transmission[film] *= 0.9
-    film_edge = film & ~ndi.binary_erosion(film, iterations=3)
+    film_edge = _inner_edge(film, 3)
     transmission[film_edge] = 0.55
     crystal = masks["crystal"]
     if crystal.any():
         transmission[crystal] = 0.72
-        transmission[crystal & ~ndi.binary_erosion(crystal, iterations=2)] = 0.35
+        transmission[_inner_edge(crystal, 2)] = 0.35
     transmission[masks["loop"] & ~film] = 0.3
     if sample.bubbles:
         transmission *= _bubble_shading(sample, projector, film)
     ice = masks["ice"]
     if ice.any():
         transmission[ice] = 0.6
-        transmission[ice & ~ndi.binary_erosion(ice, iterations=2)] = 0.4
+        transmission[_inner_edge(ice, 2)] = 0.4
     return transmission
 
 
