@@ -181,6 +181,7 @@ def _revolution_mask(
 
 
 VIEW_DIRECTION = np.array([0.0, 1.0, 0.0])
+POLYIMIDE_AMBER = np.array([1.0, 0.78, 0.45], dtype=np.float32)
 
 
 def _seen_through_film(sample: Sample, projector: Projector, points_loop_frame: np.ndarray) -> np.ndarray:
@@ -499,6 +500,9 @@ def render(
         image += (optics.front_light * 150.0) * (1.0 - transmission)[..., None]
     tint = np.array([-6.0, 0.0, 10.0], dtype=np.float32)
     image[masks["loop_inside"]] += tint
+    if sample.loop_material == "polyimide":
+        wire = masks["loop"] & ~masks["loop_inside"]
+        image[wire] = np.minimum(image[wire] * np.float32(1.8) * POLYIMIDE_AMBER, 255.0)
     image = _finish(image, optics, np.random.default_rng(noise_seed))
 
     loop_row, loop_col = projector.pixels(*sample.loop_centre_rotating_mm())

@@ -47,6 +47,8 @@ class IceBlob:
 
 
 PIN_STYLES = ("chamfer", "step", "round")
+CRYSTAL_HABITS = ("block", "plate", "needle")
+LOOP_MATERIALS = ("nylon", "polyimide")
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ class Sample:
     pin_length_mm: float = 4.0
     loop_taper: float = 0.0
     mesh_pitch_mm: float | None = None
+    loop_material: str = "nylon"
     bubbles: tuple[IceBlob, ...] = ()
     seed: int | None = field(default=None, compare=False)
 
@@ -105,6 +108,7 @@ def random_sample(
     ice_probability: float = 0.0,
     capillary_probability: float = 0.0,
     teardrop_probability: float = 0.0,
+    loop_half_width_range_mm: tuple[float, float] = (0.05, 0.2),
 ) -> Sample:
     """A plausible random sample; the same seed always gives the same sample.
 
@@ -112,12 +116,13 @@ def random_sample(
     0.25 mm off the rotation axis, with the loop anywhere within +-0.45 mm of the beam along the spindle.
     Ice, bubbles, mesh loops, capillaries and teardrop loops are off by default (the simulated
     beamline's samples are clean, symmetric loops whose centre is unambiguous); training data asks for
-    them with ``ice_probability``, ``capillary_probability`` and ``teardrop_probability``.
+    them with ``ice_probability``, ``capillary_probability`` and ``teardrop_probability``, and a wider
+    range of loop sizes (20-1000 um) with ``loop_half_width_range_mm``.
     """
     rng = np.random.default_rng(seed)
-    half_width = rng.uniform(0.05, 0.2)
+    half_width = rng.uniform(*loop_half_width_range_mm)
     half_length = half_width * rng.uniform(1.0, 1.5)
-    wire = rng.uniform(0.008, 0.015)
+    wire = min(rng.uniform(0.008, 0.015), 0.3 * half_width)
     film = rng.uniform(0.02, 0.05)
     stem_length = rng.uniform(0.25, 0.6)
     loop_centre_x = rng.uniform(-0.45, 0.45)
@@ -126,7 +131,8 @@ def random_sample(
     phase = rng.uniform(0, 2 * np.pi)
     if with_crystal is None:
         with_crystal = bool(rng.uniform() < 0.7)
-    crystal = _random_crystal(rng, half_length - wire, half_width - wire, film) if with_crystal else None
+    habit = str(np.random.default_rng([seed, 2]).choice(CRYSTAL_HABITS))
+    crystal = _random_crystal(rng, half_length - wire, half_width - wire, film, habit) if with_crystal else None
     extras = np.random.default_rng([seed, 1])
     ice: tuple[IceBlob, ...] = ()
     if extras.uniform() < ice_probability:
@@ -174,20 +180,25 @@ def random_sample(
         loop_taper=float(extras.uniform(0.1, 0.45)) if extras.uniform() < teardrop_probability else 0.0,
         mesh_pitch_mm=float(extras.uniform(0.015, 0.04)) if extras.uniform() < 0.5 * ice_probability else None,
         bubbles=bubbles,
+        loop_material=str(extras.choice(LOOP_MATERIALS)),
         seed=seed,
     )
 
 
-def _random_crystal(rng: np.random.Generator, inner_along_mm: float, inner_across_mm: float, film_mm: float) -> Crystal:
-    """A crystal drawn until all its corners lie inside the film (ellipse and slab), so masks nest exactly."""
+def _random_crystal(
+    rng: np.random.Generator, inner_along_mm: float, inner_across_mm: float, film_mm: float, habit: str = "block"
+) -> Crystal:
+    """A crystal of the given habit (block, plate: thin along the film normal, needle: long and thin),
+    drawn until all its corners lie inside the film (ellipse and slab), so masks nest exactly."""
+    along_scale, across_scale, normal_scale = {"block": (1.0, 1.0, 1.0), "plate": (1.2, 1.2, 0.4), "needle": (1.8, 0.35, 0.6)}[habit]
     while True:
         crystal = Crystal(
             centre_along_mm=rng.uniform(-0.3, 0.3) * inner_along_mm,
             centre_across_mm=rng.uniform(-0.3, 0.3) * inner_across_mm,
             half_size_mm=(
-                rng.uniform(0.15, 0.35) * inner_along_mm,
-                rng.uniform(0.15, 0.35) * inner_across_mm,
-                rng.uniform(0.2, 0.45) * film_mm,
+                rng.uniform(0.15, 0.35) * inner_along_mm * along_scale,
+                rng.uniform(0.15, 0.35) * inner_across_mm * across_scale,
+                min(rng.uniform(0.2, 0.45) * normal_scale, 0.45) * film_mm,
             ),
             in_plane_angle_deg=rng.uniform(0, 180),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 from pathlib import Path
 
@@ -32,7 +33,13 @@ def render_example(seed: int, shape_px: tuple[int, int] = TRAINING_SHAPE_PX) -> 
     level = calibration[zoom]
     beam = (level.beam_position_px[0] / scale, level.beam_position_px[1] / scale)
     camera = CameraGeometry(pixel_size_um=level.pixel_size_um * scale, beam_position_px=beam, shape_px=shape_px)
-    sample = random_sample(int(rng.integers(2**31)), ice_probability=0.3, capillary_probability=0.1, teardrop_probability=0.4)
+    sample = random_sample(
+        int(rng.integers(2**31)),
+        ice_probability=0.3,
+        capillary_probability=0.1,
+        teardrop_probability=0.4,
+        loop_half_width_range_mm=(0.01, 0.5),
+    )
     half_field_mm = 0.4 * np.array(shape_px) * camera.pixel_size_mm
     positions = GoniometerPositions(
         omega_deg=float(rng.uniform(0, 360)),
@@ -52,6 +59,7 @@ def render_example(seed: int, shape_px: tuple[int, int] = TRAINING_SHAPE_PX) -> 
         "omega_deg": positions.omega_deg,
         "background_set": background_set,
         "sample_seed": sample.seed,
+        "sample": dataclasses.asdict(sample),
         "loop_centre_px": list(frame.loop_centre_px),
         "spindle": optics.spindle,
         "pin_side": optics.pin_side,
