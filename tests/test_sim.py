@@ -109,3 +109,17 @@ def test_ice_and_capillary_are_labelled_and_nested_in_the_foreground():
     assert not ((masks["ice"] | masks["capillary"]) & ~masks["foreground"]).any()
     clean = random_sample(6)
     assert not clean.ice and clean.capillary_radius_mm is None
+
+
+def test_clusters_and_bent_loops_keep_labels_nested():
+    found_cluster = found_bend = False
+    for seed in range(40):
+        sample = random_sample(seed, with_crystal=True, teardrop_probability=1.0)
+        found_cluster |= bool(sample.cluster)
+        found_bend |= sample.loop_bend_mm != 0.0
+        if sample.cluster or sample.loop_bend_mm:
+            masks = sample_masks(sample, CAMERA, GoniometerPositions(omega_deg=3.0 * seed))
+            assert masks["crystal"].any()
+            assert not (masks["crystal"] & ~masks["loop_inside"]).any()
+            assert not (masks["loop_inside"] & ~masks["loop"]).any()
+    assert found_cluster and found_bend

@@ -186,18 +186,21 @@ POLYIMIDE_AMBER = np.array([1.0, 0.78, 0.45], dtype=np.float32)
 
 def _seen_through_film(sample: Sample, projector: Projector, points_loop_frame: np.ndarray) -> np.ndarray:
     """Lab positions where points given in the loop frame (along, across, normal; mm from the loop
-    centre) appear, refracted through the film face that looks towards the camera."""
+    centre) appear, refracted through the film face that looks towards the camera. In a bent loop the
+    points and the face move with the film's deflection where the points are (locally a plane)."""
     across, normal = sample.loop_axes
     centre = sample.loop_centre_rotating_mm()
+    bend = float(sample.bend_mm(points_loop_frame[:, 0].mean()))
     x = centre[0] + points_loop_frame[:, 0]
-    u = centre[1] + points_loop_frame[:, 1] * across[0] + points_loop_frame[:, 2] * normal[0]
-    w = centre[2] + points_loop_frame[:, 1] * across[1] + points_loop_frame[:, 2] * normal[1]
+    depth = points_loop_frame[:, 2] + bend
+    u = centre[1] + points_loop_frame[:, 1] * across[0] + depth * normal[0]
+    w = centre[2] + points_loop_frame[:, 1] * across[1] + depth * normal[1]
     lab = projector.lab_points(x, u, w)
     face_normal = projector.lab_direction(normal)
     if face_normal @ VIEW_DIRECTION < 0:
         face_normal = -face_normal
-    centre_lab = projector.lab_points(*centre)[0]
-    face_point = centre_lab + 0.5 * sample.film_thickness_mm * face_normal
+    film_centre = centre + np.array([0.0, bend * normal[0], bend * normal[1]])
+    face_point = projector.lab_points(*film_centre)[0] + 0.5 * sample.film_thickness_mm * face_normal
     return apparent_positions(lab, face_point, face_normal, sample.refractive_index, VIEW_DIRECTION)
 
 
@@ -274,8 +277,9 @@ def sample_masks(sample: Sample, camera: CameraGeometry, positions: GoniometerPo
     along = sample.loop_half_length_mm * np.cos(t)
     out_of_axis = sample.loop_half_width_mm * np.sin(t) * (1.0 - sample.loop_taper * (1.0 - np.cos(t)) / 2.0)
     ring_x = centre[0] + along
-    ring_u = centre[1] + out_of_axis * across[0]
-    ring_w = centre[2] + out_of_axis * across[1]
+    bend = sample.bend_mm(along)
+    ring_u = centre[1] + out_of_axis * across[0] + bend * normal[0]
+    ring_w = centre[2] + out_of_axis * across[1] + bend * normal[1]
     ring_rows, ring_cols = projector.pixels(ring_x, ring_u, ring_w)
     wire = _tube_mask(ring_rows, ring_cols, sample.loop_wire_radius_mm / camera.pixel_size_mm, shape)
 
@@ -290,9 +294,9 @@ def sample_masks(sample: Sample, camera: CameraGeometry, positions: GoniometerPo
     loop = loop_inside | wire
 
     crystal = np.zeros(shape, dtype=bool)
-    if sample.crystal is not None:
-        apparent = _seen_through_film(sample, projector, sample.crystal.vertices_loop_frame())
-        crystal = _polygon_mask(*projector.pixels_of_lab(apparent), shape) & loop_inside
+    for member in ((sample.crystal, *sample.cluster) if sample.crystal is not None else ()):
+        apparent = _seen_through_film(sample, projector, member.vertices_loop_frame())
+        crystal |= _polygon_mask(*projector.pixels_of_lab(apparent), shape) & loop_inside
 
     ice = np.zeros(shape, dtype=bool)
     if sample.ice:

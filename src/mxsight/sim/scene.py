@@ -47,7 +47,7 @@ class IceBlob:
 
 
 PIN_STYLES = ("chamfer", "step", "round")
-CRYSTAL_HABITS = ("block", "plate", "needle")
+CRYSTAL_HABITS = ("block", "plate", "needle", "cluster")
 LOOP_MATERIALS = ("nylon", "polyimide")
 
 
@@ -75,6 +75,8 @@ class Sample:
     loop_taper: float = 0.0
     mesh_pitch_mm: float | None = None
     loop_material: str = "nylon"
+    loop_bend_mm: float = 0.0
+    cluster: tuple[Crystal, ...] = ()
     bubbles: tuple[IceBlob, ...] = ()
     seed: int | None = field(default=None, compare=False)
 
@@ -92,12 +94,20 @@ class Sample:
         """(x, u, w) of the loop centre in the rotating frame, before the centring motors."""
         return np.array([self.loop_centre_x_mm, self.offset_u_mm, self.offset_w_mm])
 
+    def bend_mm(self, along_mm):
+        """Out-of-plane deflection (along the loop normal) of the loop at ``along_mm`` from its centre:
+        zero at the stem end, ``loop_bend_mm`` at the tip."""
+        reach = (np.asarray(along_mm, dtype=float) / self.loop_half_length_mm + 1.0) / 2.0
+        return self.loop_bend_mm * np.clip(reach, 0.0, 1.0) ** 2
+
     def crystal_centre_rotating_mm(self) -> np.ndarray | None:
         if self.crystal is None:
             return None
         across, _ = self.loop_axes
+        _, normal = self.loop_axes
         x = self.loop_centre_x_mm + self.crystal.centre_along_mm
-        u, w = np.array([self.offset_u_mm, self.offset_w_mm]) + self.crystal.centre_across_mm * across
+        offset = self.crystal.centre_across_mm * across + self.bend_mm(self.crystal.centre_along_mm) * normal
+        u, w = np.array([self.offset_u_mm, self.offset_w_mm]) + offset
         return np.array([x, u, w])
 
 
@@ -133,6 +143,13 @@ def random_sample(
         with_crystal = bool(rng.uniform() < 0.7)
     habit = str(np.random.default_rng([seed, 2]).choice(CRYSTAL_HABITS))
     crystal = _random_crystal(rng, half_length - wire, half_width - wire, film, habit) if with_crystal else None
+    cluster: tuple[Crystal, ...] = ()
+    if crystal is not None and habit == "cluster":
+        members = np.random.default_rng([seed, 3])
+        cluster = tuple(
+            _random_crystal(members, half_length - wire, half_width - wire, film, "block", near=crystal, size=0.5)
+            for _ in range(int(members.integers(1, 4)))
+        )
     extras = np.random.default_rng([seed, 1])
     ice: tuple[IceBlob, ...] = ()
     if extras.uniform() < ice_probability:
@@ -181,20 +198,41 @@ def random_sample(
         mesh_pitch_mm=float(extras.uniform(0.015, 0.04)) if extras.uniform() < 0.5 * ice_probability else None,
         bubbles=bubbles,
         loop_material=str(extras.choice(LOOP_MATERIALS)),
+        loop_bend_mm=float(extras.uniform(-0.3, 0.3) * half_width) if extras.uniform() < teardrop_probability else 0.0,
+        cluster=cluster,
         seed=seed,
     )
 
 
 def _random_crystal(
-    rng: np.random.Generator, inner_along_mm: float, inner_across_mm: float, film_mm: float, habit: str = "block"
+    rng: np.random.Generator,
+    inner_along_mm: float,
+    inner_across_mm: float,
+    film_mm: float,
+    habit: str = "block",
+    *,
+    near: Crystal | None = None,
+    size: float = 1.0,
 ) -> Crystal:
-    """A crystal of the given habit (block, plate: thin along the film normal, needle: long and thin),
-    drawn until all its corners lie inside the film (ellipse and slab), so masks nest exactly."""
-    along_scale, across_scale, normal_scale = {"block": (1.0, 1.0, 1.0), "plate": (1.2, 1.2, 0.4), "needle": (1.8, 0.35, 0.6)}[habit]
+    """A crystal of the given habit (block, plate: thin along the film normal, needle: long and thin;
+    a cluster's first member is a block), drawn until all its corners lie inside the film (ellipse and
+    slab), so masks nest exactly. ``near`` places it beside another crystal (cluster members)."""
+    along_scale, across_scale, normal_scale = {
+        "block": (1.0, 1.0, 1.0),
+        "cluster": (1.0, 1.0, 1.0),
+        "plate": (1.2, 1.2, 0.4),
+        "needle": (1.8, 0.35, 0.6),
+    }[habit]
+    along_scale, across_scale = along_scale * size, across_scale * size
     while True:
+        if near is None:
+            centre = (rng.uniform(-0.3, 0.3) * inner_along_mm, rng.uniform(-0.3, 0.3) * inner_across_mm)
+        else:
+            reach = 0.6 * max(near.half_size_mm[:2])
+            centre = (near.centre_along_mm + rng.uniform(-1, 1) * reach, near.centre_across_mm + rng.uniform(-1, 1) * reach)
         crystal = Crystal(
-            centre_along_mm=rng.uniform(-0.3, 0.3) * inner_along_mm,
-            centre_across_mm=rng.uniform(-0.3, 0.3) * inner_across_mm,
+            centre_along_mm=centre[0],
+            centre_across_mm=centre[1],
             half_size_mm=(
                 rng.uniform(0.15, 0.35) * inner_along_mm * along_scale,
                 rng.uniform(0.15, 0.35) * inner_across_mm * across_scale,
