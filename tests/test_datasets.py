@@ -112,3 +112,14 @@ def test_dataset_cli_render_and_show(tmp_path, capsys):
     with Image.open(tmp_path / "sheet.png") as sheet:
         assert sheet.size[0] > 500
     assert "wrote 4 labelled images" in capsys.readouterr().out
+
+
+def test_many_training_views_render_with_consistent_labels():
+    from mxsight.training.simulated import example_seed, render_example
+
+    for index in range(150):
+        example = render_example(example_seed(99, index))
+        masks = example.masks
+        assert not (masks["crystal"] & ~masks["loop_inside"]).any(), index
+        assert not (masks["loop_inside"] & ~masks["loop"]).any(), index
+        assert not (masks["loop"] & ~masks["foreground"]).any(), index

@@ -15,10 +15,10 @@ from ophyd import Component as Cpt
 from ophyd import Device, EpicsSignalRO, Kind, Signal
 from ophyd.status import Status
 
-from mxsight.devices.hdf5_store import Hdf5FrameStore
+from mxsight.devices.hdf5_store import Hdf5FrameStore, Hdf5StoreDevice
 
 
-class OnAxisCamera(Device):
+class OnAxisCamera(Hdf5StoreDevice, Device):
     """Base on-axis camera; ``frame_shape`` is (rows, cols)."""
 
     frame_number = Cpt(Signal, value=-1, kind=Kind.normal)
@@ -41,29 +41,10 @@ class OnAxisCamera(Device):
         """The empty-field image at the current zoom, if the beamline has one."""
         return None
 
-    def stage(self):
-        self._store.open()
-        return super().stage()
-
-    def unstage(self):
-        self._store.close()
-        return super().unstage()
-
     def trigger(self) -> Status:
         frame = self.acquire_frame()
-        index = self._store.append(frame)
-        self.frame_number.put(index)
-        status = Status(obj=self)
-        status.set_finished()
-        return status
-
-    def describe(self):
-        description = super().describe()
-        description.update(self._store.describe(source=f"{type(self).__name__}:{self.name}"))
-        return description
-
-    def collect_asset_docs(self):
-        yield from self._store.collect_asset_docs()
+        self.frame_number.put(self._store.append(frame))
+        return self._finished(self)
 
 
 class EpicsOnAxisCamera(OnAxisCamera):

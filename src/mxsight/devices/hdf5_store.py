@@ -13,6 +13,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 from event_model import compose_stream_resource
+from ophyd.status import Status
 
 DATASET = "/entry/data"
 HDF5_MIMETYPE = "application/x-hdf5"
@@ -106,3 +107,32 @@ def read_frame(uri: str, dataset: str, index: int) -> np.ndarray:
     path = path[path.index("/") :]
     with h5py.File(path, "r", libver="latest", swmr=True) as handle:
         return np.asarray(handle[dataset][index])
+
+
+class Hdf5StoreDevice:
+    """Mixin for ophyd devices that write arrays through an ``Hdf5FrameStore`` (``self._store``): the
+    file is open while the device is staged, described as external data, and announced to bluesky."""
+
+    _store: Hdf5FrameStore
+
+    def stage(self):
+        self._store.open()
+        return super().stage()
+
+    def unstage(self):
+        self._store.close()
+        return super().unstage()
+
+    def describe(self):
+        description = super().describe()
+        description.update(self._store.describe(source=f"{type(self).__name__}:{self.name}"))
+        return description
+
+    def collect_asset_docs(self):
+        yield from self._store.collect_asset_docs()
+
+    @staticmethod
+    def _finished(obj) -> "Status":
+        status = Status(obj=obj)
+        status.set_finished()
+        return status

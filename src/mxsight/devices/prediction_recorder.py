@@ -13,13 +13,13 @@ from ophyd import Component as Cpt
 from ophyd import Device, Kind, Signal
 from ophyd.status import Status
 
-from mxsight.devices.hdf5_store import Hdf5FrameStore
+from mxsight.devices.hdf5_store import Hdf5FrameStore, Hdf5StoreDevice
 from mxsight.notions import pack_masks
 from mxsight.vision.features import FrameFeatures
 from mxsight.vision.prediction import Prediction
 
 
-class PredictionRecorder(Device):
+class PredictionRecorder(Hdf5StoreDevice, Device):
     """``load(prediction, features)`` then ``trigger_and_read`` records one frame's prediction."""
 
     frame_number = Cpt(Signal, value=-1, kind=Kind.normal)
@@ -63,27 +63,9 @@ class PredictionRecorder(Device):
         self.foreground_area_px.put(features.foreground_area_px)
         self.problem.put(features.problem)
 
-    def stage(self):
-        self._store.open()
-        return super().stage()
-
-    def unstage(self):
-        self._store.close()
-        return super().unstage()
-
     def trigger(self) -> Status:
         if self._pending_masks is None:
             raise RuntimeError(f"{self.name}: load() a prediction before triggering")
         self._store.append(self._pending_masks)
         self._pending_masks = None
-        status = Status(obj=self)
-        status.set_finished()
-        return status
-
-    def describe(self):
-        description = super().describe()
-        description.update(self._store.describe(source=f"mxsight:{self.name}"))
-        return description
-
-    def collect_asset_docs(self):
-        yield from self._store.collect_asset_docs()
+        return self._finished(self)

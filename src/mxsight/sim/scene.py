@@ -163,7 +163,7 @@ def random_sample(
                     float(r * half_width * np.sin(a)),
                     float(extras.choice([-0.5, 0.5]) * film),
                 ),
-                radius_mm=float(extras.uniform(0.004, 0.25 * half_width)),
+                radius_mm=float(extras.uniform(0.003, max(0.25 * half_width, 0.004))),
             )
             for a, r in zip(angles, reach)
         )
@@ -172,7 +172,7 @@ def random_sample(
     bubbles = tuple(
         IceBlob(
             position_mm=(float(extras.uniform(-0.6, 0.6) * half_length), float(extras.uniform(-0.6, 0.6) * half_width), 0.0),
-            radius_mm=float(extras.uniform(0.003, 0.12 * half_width)),
+            radius_mm=float(extras.uniform(0.003, max(0.12 * half_width, 0.004))),
         )
         for _ in range(int(extras.integers(0, 3)) if extras.uniform() < ice_probability else 0)
     )
