@@ -269,7 +269,14 @@ def sample_masks(sample: Sample, camera: CameraGeometry, positions: GoniometerPo
     projector = Projector(camera, positions)
     pin = _revolution_mask(projector, sample, -np.inf, sample.pin_tip_x_mm, _pin_profile(sample), shape)
     loop_start_x = sample.loop_centre_x_mm - sample.loop_half_length_mm
-    stem = _revolution_mask(projector, sample, sample.pin_tip_x_mm, loop_start_x, sample.stem_radius_mm, shape) & ~pin
+    stem_radius = sample.stem_radius_mm
+    if sample.stem_style == "twisted":
+        period = 6.0 * sample.stem_radius_mm
+
+        def stem_radius(x_mm):
+            return sample.stem_radius_mm * (0.8 + 0.2 * np.abs(np.cos(np.pi * x_mm / period)))
+
+    stem = _revolution_mask(projector, sample, sample.pin_tip_x_mm, loop_start_x, stem_radius, shape) & ~pin
 
     across, normal = sample.loop_axes
     t = np.linspace(0, 2 * np.pi, 720, endpoint=False)
@@ -306,6 +313,11 @@ def sample_masks(sample: Sample, camera: CameraGeometry, positions: GoniometerPo
         iw = centre[2] + positions[:, 1] * across[1] + positions[:, 2] * normal[1]
         radii = np.array([blob.radius_mm for blob in sample.ice]) / camera.pixel_size_mm
         ice = _disc_masks(*projector.pixels(ix, iu, iw), radii, shape)
+    if sample.ice_ring_arc_deg is not None:
+        start, span = np.deg2rad(sample.ice_ring_arc_deg)
+        on_arc = ((t - start) % (2 * np.pi)) <= span
+        thickness_px = 2.5 * sample.loop_wire_radius_mm / camera.pixel_size_mm
+        ice |= _tube_mask(ring_rows[on_arc], ring_cols[on_arc], thickness_px, shape)
 
     capillary = np.zeros(shape, dtype=bool)
     if sample.capillary_radius_mm is not None:
@@ -379,7 +391,11 @@ def _transmission(masks: dict[str, np.ndarray], sample: Sample, projector: Proje
     across_pin = np.abs(rows - axis_row) * camera.pixel_size_mm / sample.pin_radius_mm
     highlight = 0.06 + 0.3 * np.exp(-(((across_pin - 0.35) / 0.12) ** 2))
     transmission = np.where(masks["pin"], np.broadcast_to(highlight, transmission.shape), transmission)
-    transmission[masks["stem"]] = 0.18
+    stem = masks["stem"]
+    transmission[stem] = 0.18
+    if sample.stem_style == "tube" and stem.any():
+        core = stem & ~_inner_edge(stem, max(1, int(0.4 * sample.stem_radius_mm / camera.pixel_size_mm)))
+        transmission[core] = 0.3
     film = masks["loop_inside"]
     transmission[film] *= 0.9
     film_edge = _inner_edge(film, 3)
@@ -387,13 +403,15 @@ def _transmission(masks: dict[str, np.ndarray], sample: Sample, projector: Proje
     crystal = masks["crystal"]
     if crystal.any():
         transmission[crystal] = 0.72
+        rim = _inner_edge(crystal, 3)
+        transmission[rim] = 0.95
         transmission[_inner_edge(crystal, 2)] = 0.35
     transmission[masks["loop"] & ~film] = 0.3
     if sample.bubbles:
         transmission *= _bubble_shading(sample, projector, film)
     ice = masks["ice"]
     if ice.any():
-        transmission[ice] = 0.6
+        transmission[ice] = np.minimum(transmission[ice], 0.6)
         transmission[_inner_edge(ice, 2)] = 0.4
     return transmission
 

@@ -49,6 +49,7 @@ class IceBlob:
 PIN_STYLES = ("chamfer", "step", "round")
 CRYSTAL_HABITS = ("block", "plate", "needle", "cluster")
 LOOP_MATERIALS = ("nylon", "polyimide")
+STEM_STYLES = ("tube", "twisted")
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,8 @@ class Sample:
     loop_material: str = "nylon"
     loop_bend_mm: float = 0.0
     cluster: tuple[Crystal, ...] = ()
+    stem_style: str = "tube"
+    ice_ring_arc_deg: tuple[float, float] | None = None
     bubbles: tuple[IceBlob, ...] = ()
     seed: int | None = field(default=None, compare=False)
 
@@ -200,6 +203,8 @@ def random_sample(
         loop_material=str(extras.choice(LOOP_MATERIALS)),
         loop_bend_mm=float(extras.uniform(-0.3, 0.3) * half_width) if extras.uniform() < teardrop_probability else 0.0,
         cluster=cluster,
+        stem_style=str(extras.choice(STEM_STYLES)),
+        ice_ring_arc_deg=_ice_ring(extras) if extras.uniform() < 0.5 * ice_probability else None,
         seed=seed,
     )
 
@@ -243,3 +248,8 @@ def _random_crystal(
         corners = crystal.vertices_loop_frame()
         if np.all((corners[:, 0] / inner_along_mm) ** 2 + (corners[:, 1] / inner_across_mm) ** 2 <= 0.9):
             return crystal
+
+
+def _ice_ring(rng: np.random.Generator) -> tuple[float, float]:
+    """Start and span (degrees, around the loop's rim) of an ice crust frozen along the loop wire."""
+    return float(rng.uniform(0, 360)), float(rng.uniform(30, 360))
