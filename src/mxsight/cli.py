@@ -127,6 +127,22 @@ def _add_dataset_commands(commands) -> None:
     show.set_defaults(handler=_dataset_show)
 
 
+def _train(args: argparse.Namespace) -> int:
+    from mxsight.training.train import TrainingConfig, train
+
+    best = train(TrainingConfig.from_file(args.config))
+    print(f"best model: {best}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from mxsight.training.evaluate import evaluate_command
+
+    print(evaluate_command(args.model, args.data, args.out, limit=args.limit, with_robustness=args.robustness))
+    print(f"written: {args.out.with_suffix('.md')} and {args.out.with_suffix('.json')}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mxsight", description="See and align MX samples with Bluesky.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -139,6 +155,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--realistic-motion", action="store_true", help="motors take real time to move")
     demo.set_defaults(handler=_demo)
     _add_dataset_commands(commands)
+    training = commands.add_parser("train", help="train the segmentation network (see mxsight.training.train for the config)")
+    training.add_argument("--config", type=Path, required=True, help="TOML training config")
+    training.set_defaults(handler=_train)
+    evaluation = commands.add_parser("evaluate", help="BIoU per notion and click error, beside the classical baseline")
+    evaluation.add_argument("--model", required=True, help="a .keras model, or 'classical'")
+    evaluation.add_argument("--data", type=Path, required=True, help="dataset directory")
+    evaluation.add_argument("--out", type=Path, default=Path("evaluation"), help="report path without suffix (.md and .json)")
+    evaluation.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
+    evaluation.add_argument("--robustness", action="store_true", help="repeat under rotation, flip, zoom and illumination changes")
+    evaluation.set_defaults(handler=_evaluate)
     return parser
 
 

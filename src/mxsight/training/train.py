@@ -1,0 +1,149 @@
+"""``mxsight train --config FILE``: train the segmentation network on labelled datasets.
+
+The config is TOML::
+
+    [data]
+    train = ["sim-10k", "real"]          # dataset directories (mxsight dataset format)
+    validation = ["sim-val"]
+
+    [model]
+    widths = [16, 32, 48, 64, 96]
+
+    [training]
+    out = "runs/unet-1"                  # checkpoints, logs, learning curve, final model
+    image_shape = [256, 320]
+    batch_size = 8
+    epochs = 60
+    learning_rate = 1e-3
+    seed = 0
+
+Focal loss, RMSprop, learning rate halved after 3 epochs without validation improvement, early
+stopping, best-model checkpoints, resume after interruption (BackupAndRestore), TensorBoard and CSV
+logs, a learning-curve PNG; mixed precision and a mirrored strategy when GPUs are present.
+"""
+
+from __future__ import annotations
+
+import sqlite3  # noqa: F401  (before TensorFlow, see mxsight/__init__)
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mxsight.training.pipeline import make_dataset
+from mxsight.vision.network import NetworkConfig, build_model
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    train: tuple[str, ...]
+    validation: tuple[str, ...]
+    out: str
+    model: NetworkConfig = field(default_factory=NetworkConfig)
+    image_shape: tuple[int, int] = (256, 320)
+    batch_size: int = 8
+    epochs: int = 60
+    steps_per_epoch: int | None = None
+    learning_rate: float = 1e-3
+    seed: int = 0
+    early_stopping_patience: int = 8
+
+    @classmethod
+    def from_file(cls, path: Path | str) -> "TrainingConfig":
+        path = Path(path)
+        try:
+            table = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as error:
+            raise ValueError(f"cannot read training config {path}: {error}") from error
+        data, training = table.get("data", {}), table.get("training", {})
+        missing = [k for k in ("train", "validation") if k not in data] + (["out"] if "out" not in training else [])
+        if missing:
+            raise ValueError(f"{path}: missing {', '.join(missing)} ([data] train/validation, [training] out)")
+        model = table.get("model", {})
+        base = path.parent
+        known = {"out", "image_shape", "batch_size", "epochs", "steps_per_epoch", "learning_rate", "seed", "early_stopping_patience"}
+        unknown = set(training) - known
+        if unknown:
+            raise ValueError(f"{path}: unknown [training] keys {sorted(unknown)}")
+        options = {k: v for k, v in training.items() if k != "out"}
+        if "image_shape" in options:
+            options["image_shape"] = tuple(options["image_shape"])
+        return cls(
+            train=tuple(str(base / d) for d in data["train"]),
+            validation=tuple(str(base / d) for d in data["validation"]),
+            out=str(base / training["out"]),
+            model=NetworkConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in model.items()}),
+            **options,
+        )
+
+
+def _strategy():
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        import keras
+
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+
+
+def train(config: TrainingConfig, *, verbose: int = 1) -> Path:
+    """Train and return the path of the best model (``<out>/model.keras``)."""
+    import keras
+
+    keras.utils.set_random_seed(config.seed)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    train_data = make_dataset(config.train, image_shape=config.image_shape, batch_size=config.batch_size, augment=True, seed=config.seed, repeat=config.steps_per_epoch is not None)
+    validation_data = make_dataset(config.validation, image_shape=config.image_shape, batch_size=config.batch_size, augment=False, seed=config.seed)
+    with _strategy().scope():
+        model = build_model(config.model)
+        model.compile(
+            optimizer=keras.optimizers.RMSprop(config.learning_rate),
+            loss=keras.losses.BinaryFocalCrossentropy(gamma=2.0),
+            metrics=[keras.metrics.BinaryIoU(target_class_ids=[1], threshold=0.5, name="iou")],
+        )
+    best = out / "model.keras"
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(out / "backup")),
+        keras.callbacks.ModelCheckpoint(str(best), monitor="val_loss", save_best_only=True),
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=3),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.early_stopping_patience),
+        keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
+        keras.callbacks.TensorBoard(str(out / "tensorboard")),
+    ]
+    model.fit(
+        train_data,
+        validation_data=validation_data,
+        epochs=config.epochs,
+        steps_per_epoch=config.steps_per_epoch,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    plot_learning_curve(out / "history.csv", out / "learning_curve.png")
+    return best
+
+
+def plot_learning_curve(history_csv: Path, out: Path) -> Path:
+    import csv
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open(history_csv) as handle:
+        rows = list(csv.DictReader(handle))
+    epochs = [int(r["epoch"]) + 1 for r in rows]
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for key in ("loss", "val_loss"):
+        axis.plot(epochs, [float(r[key]) for r in rows], "o-", label=key)
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("focal loss")
+    axis.set_yscale("log")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(out, dpi=80)
+    plt.close(figure)
+    return out

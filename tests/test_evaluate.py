@@ -1,0 +1,77 @@
+"""Evaluation metrics and robustness transforms, checked with a segmenter that knows the truth."""
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from mxsight.cli import main
+from mxsight.training.dataset_format import LabelledDataset
+from mxsight.training.evaluate import TRANSFORMS, evaluate, robustness
+from mxsight.training.simulated import render_dataset
+from mxsight.vision.prediction import Prediction
+from mxsight.vision.segmenter import Segmenter
+
+
+class TruthSegmenter(Segmenter):
+    """Returns the labelled masks and click of images it was shown, optionally spoiled."""
+
+    name = "truth"
+
+    def __init__(self, examples, spoil_loop=False):
+        self.truth = {}
+        for example in examples:
+            self.truth[hashlib.sha1(example.image.tobytes() + str(example.image.shape).encode()).hexdigest()] = example
+        self.spoil_loop = spoil_loop
+
+    def _predict_usable(self, images):
+        predictions = []
+        for image in images:
+            example = self.truth[hashlib.sha1(image.tobytes() + str(image.shape).encode()).hexdigest()]
+            masks = dict(example.masks)
+            if self.spoil_loop:
+                masks["loop"] = np.zeros_like(masks["loop"])
+            probabilities = {k: v.astype(np.float32) for k, v in masks.items()}
+            predictions.append(Prediction(masks=masks, probabilities=probabilities, click=example.click_px, present=True))
+        return predictions
+
+
+@pytest.fixture(scope="module")
+def examples(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("eval") / "ds"
+    render_dataset(6, folder, seed=8, workers=1, progress=False)
+    return list(LabelledDataset(folder))
+
+
+def test_perfect_and_spoiled_predictions_score_as_expected(examples):
+    report = evaluate(TruthSegmenter(examples), examples)
+    assert report["images"] == 6
+    for notion, entry in report["notions"].items():
+        assert entry["biou_1"] == 1.0 and entry["biou_0"] == 1.0 and entry["pass_fraction"]["0.95"] == 1.0, notion
+    assert report["click_error_px"]["median"] == 0.0
+    spoiled = evaluate(TruthSegmenter(examples, spoil_loop=True), examples)
+    assert spoiled["notions"]["loop"]["biou_1"] == 0.0
+    assert spoiled["notions"]["loop"]["pass_fraction"]["0.50"] == 0.0
+    assert spoiled["notions"]["loop"]["biou_0"] < 1.0
+
+
+def test_robustness_transforms_move_labels_with_the_image(examples):
+    transformed = [transform(e) for transform in TRANSFORMS.values() for e in examples]
+    segmenter = TruthSegmenter(examples + transformed)
+    result = robustness(segmenter, examples)
+    for name, entry in result["transforms"].items():
+        assert entry["drop"] == pytest.approx(0.0, abs=1e-9), name
+    for transform in TRANSFORMS.values():
+        moved = transform(examples[0])
+        assert all(mask.shape == moved.image.shape[:2] for mask in moved.masks.values())
+        if moved.click_px is not None:
+            row, col = (int(round(v)) for v in moved.click_px)
+            assert moved.masks["loop"][max(row - 2, 0) : row + 3, max(col - 2, 0) : col + 3].any()
+
+
+def test_evaluate_command_writes_markdown_and_json(tmp_path):
+    render_dataset(3, tmp_path / "ds", seed=9, workers=1, progress=False)
+    assert main(["evaluate", "--model", "classical", "--data", str(tmp_path / "ds"), "--out", str(tmp_path / "report")]) == 0
+    text = (tmp_path / "report.md").read_text()
+    assert "| foreground |" in text and "click error median" in text
+    assert (tmp_path / "report.json").exists()

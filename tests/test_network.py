@@ -1,0 +1,88 @@
+"""The segmentation network: any input size, the Segmenter interface, and a smoke training run."""
+
+import numpy as np
+import pytest
+
+from mxsight.cli import main
+from mxsight.training.simulated import render_dataset
+from mxsight.vision.network import OUTPUT_CHANNELS, NetworkConfig, build_model, stride
+
+TINY = NetworkConfig(widths=(4, 8, 8), groups=4)
+
+
+def test_model_is_fully_convolutional():
+    model = build_model(TINY)
+    assert stride(TINY) == 8
+    for shape in ((64, 80), (80, 64), (128, 200)):
+        maps = np.asarray(model(np.zeros((2, *shape, 3), np.float32)))
+        assert maps.shape == (2, *shape, len(OUTPUT_CHANNELS))
+        assert ((maps >= 0) & (maps <= 1)).all()
+
+
+def test_bad_config_is_named():
+    with pytest.raises(ValueError, match="not divisible by groups"):
+        NetworkConfig(widths=(6, 8), groups=4)
+
+
+def test_network_segmenter_returns_input_resolution_predictions(tmp_path):
+    from mxsight.vision.network_segmenter import NetworkSegmenter
+
+    path = tmp_path / "tiny.keras"
+    build_model(TINY).save(path)
+    segmenter = NetworkSegmenter.load(path, working_size_px=96)
+    assert segmenter.stride == 8
+    rng = np.random.default_rng(0)
+    image = rng.integers(30, 220, size=(101, 133, 3), dtype=np.uint8)
+    first, black = segmenter.predict_batch([image, np.zeros_like(image)])
+    assert first.masks["loop"].shape == (101, 133)
+    assert first.probabilities["pin"].dtype == np.float32
+    assert "black" in black.problem
+    again = NetworkSegmenter.load(path, working_size_px=96).predict(image)
+    assert np.array_equal(again.probabilities["loop"], first.probabilities["loop"])
+    with pytest.raises(FileNotFoundError):
+        NetworkSegmenter.load(tmp_path / "missing.keras")
+
+
+def test_train_command_runs_and_writes_its_artifacts(tmp_path):
+    render_dataset(8, tmp_path / "train", seed=1, workers=1, progress=False, shape_px=(64, 80))
+    render_dataset(4, tmp_path / "val", seed=2, workers=1, progress=False, shape_px=(64, 80))
+    config = tmp_path / "train.toml"
+    config.write_text(
+        """
+[data]
+train = ["train"]
+validation = ["val"]
+[model]
+widths = [4, 8, 8]
+groups = 4
+[training]
+out = "run"
+image_shape = [64, 80]
+batch_size = 4
+epochs = 2
+seed = 3
+"""
+    )
+    assert main(["train", "--config", str(config)]) == 0
+    run = tmp_path / "run"
+    for name in ("model.keras", "history.csv", "learning_curve.png"):
+        assert (run / name).exists(), name
+    assert len((run / "history.csv").read_text().strip().splitlines()) == 3
+    config.write_text(config.read_text().replace("seed = 3", "seed = 3\nbogus = 1"))
+    with pytest.raises(ValueError, match="unknown \\[training\\] keys"):
+        main(["train", "--config", str(config)])
+
+
+def test_pipeline_targets_hold_masks_and_click(tmp_path):
+    from mxsight.training.dataset_format import LabelledDataset
+    from mxsight.training.pipeline import make_dataset
+
+    render_dataset(2, tmp_path / "ds", seed=4, workers=1, progress=False, shape_px=(64, 80))
+    example = LabelledDataset(tmp_path / "ds")[0]
+    images, targets = next(iter(make_dataset([tmp_path / "ds"], image_shape=tuple(example.image.shape[:2]), batch_size=2, augment=False, seed=0)))
+    images, targets = images.numpy(), targets.numpy()
+    assert targets.shape[-1] == len(OUTPUT_CHANNELS)
+    loop = OUTPUT_CHANNELS.index("loop")
+    assert targets[0, ..., loop].sum() == pytest.approx(example.masks["loop"].sum())
+    peak = np.unravel_index(np.argmax(targets[0, ..., -1]), targets.shape[1:3])
+    assert np.hypot(peak[0] - example.click_px[0], peak[1] - example.click_px[1]) <= 1.0
