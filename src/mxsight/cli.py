@@ -52,7 +52,7 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"tiled:     {tiled.uri}   (data in {tiled.directory})")
         print(f"run uid:   {uid}")
         print(
-            "read back: python -c \"from mxsight.storage.tiled import EmbeddedTiled; "
+            f"read back: {sys.executable} -c \"from mxsight.storage.tiled import EmbeddedTiled; "
             f"t = EmbeddedTiled.start('{args.data_dir}'); print(t.client['{uid}']['primary']['oav_image'].shape); t.close()\""
         )
         return 1 if failure else 0
