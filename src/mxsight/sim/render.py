@@ -229,6 +229,18 @@ def _pin_profile(sample: Sample):
     return with_base
 
 
+def _stem_profile(sample: Sample):
+    """Stem radius: constant for a tube, periodically pinched for a twisted wire."""
+    if sample.stem_style != "twisted":
+        return sample.stem_radius_mm
+    period = 6.0 * sample.stem_radius_mm
+
+    def twisted(x_mm):
+        return sample.stem_radius_mm * (0.8 + 0.2 * np.abs(np.cos(np.pi * x_mm / period)))
+
+    return twisted
+
+
 def _mesh_mask(sample: Sample, projector: Projector, along: np.ndarray, across_extent: np.ndarray, shape) -> np.ndarray:
     """A mesh loop's grid: wires along and across the loop plane, clipped to the loop's outline."""
     across, _ = sample.loop_axes
@@ -269,14 +281,7 @@ def sample_masks(sample: Sample, camera: CameraGeometry, positions: GoniometerPo
     projector = Projector(camera, positions)
     pin = _revolution_mask(projector, sample, -np.inf, sample.pin_tip_x_mm, _pin_profile(sample), shape)
     loop_start_x = sample.loop_centre_x_mm - sample.loop_half_length_mm
-    stem_radius = sample.stem_radius_mm
-    if sample.stem_style == "twisted":
-        period = 6.0 * sample.stem_radius_mm
-
-        def stem_radius(x_mm):
-            return sample.stem_radius_mm * (0.8 + 0.2 * np.abs(np.cos(np.pi * x_mm / period)))
-
-    stem = _revolution_mask(projector, sample, sample.pin_tip_x_mm, loop_start_x, stem_radius, shape) & ~pin
+    stem = _revolution_mask(projector, sample, sample.pin_tip_x_mm, loop_start_x, _stem_profile(sample), shape) & ~pin
 
     across, normal = sample.loop_axes
     t = np.linspace(0, 2 * np.pi, 720, endpoint=False)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -27,9 +27,6 @@ class FrameFeatures:
     click_px: tuple[float, float]
     foreground_area_px: float
     problem: str = ""
-
-    def as_record(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def _centroid(mask: np.ndarray) -> tuple[float, float]:
