@@ -11,6 +11,8 @@ from ophyd import Component as Cpt
 from ophyd import Device, Kind, Signal
 from ophyd.status import Status
 
+from mxsight.toml_files import read_toml
+
 
 @dataclass(frozen=True)
 class ZoomLevel:
@@ -26,12 +28,7 @@ class ZoomCalibration:
 
     @classmethod
     def from_file(cls, path: Path | str) -> "ZoomCalibration":
-        path = Path(path)
-        try:
-            table = tomllib.loads(path.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as error:
-            raise ValueError(f"cannot read zoom calibration {path}: {error}") from error
-        return cls.from_table(table, source=str(path))
+        return cls.from_table(read_toml(path, "zoom calibration"), source=str(path))
 
     @classmethod
     def from_table(cls, table: dict, source: str = "table") -> "ZoomCalibration":

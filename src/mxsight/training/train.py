@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import sqlite3  # noqa: F401  (before TensorFlow, see mxsight/__init__)
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mxsight.toml_files import read_toml
 from mxsight.training.pipeline import make_dataset
 from mxsight.vision.network import NetworkConfig, build_model
 
@@ -51,10 +51,7 @@ class TrainingConfig:
     @classmethod
     def from_file(cls, path: Path | str) -> "TrainingConfig":
         path = Path(path)
-        try:
-            table = tomllib.loads(path.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as error:
-            raise ValueError(f"cannot read training config {path}: {error}") from error
+        table = read_toml(path, "training config")
         data, training = table.get("data", {}), table.get("training", {})
         missing = [k for k in ("train", "validation") if k not in data] + (["out"] if "out" not in training else [])
         if missing:
