@@ -7,12 +7,14 @@ from mxsight.cli import main
 from mxsight.training.simulated import render_dataset
 from mxsight.vision.network import OUTPUT_CHANNELS, NetworkConfig, build_model, stride
 
-TINY = NetworkConfig(widths=(4, 8, 8), groups=4)
+TINY = NetworkConfig(widths=(4, 8, 8), groups=4, full_resolution_width=4)
 
 
-def test_model_is_fully_convolutional():
-    model = build_model(TINY)
-    assert stride(TINY) == 8
+@pytest.mark.parametrize("full_resolution_width", [0, 4])
+def test_model_is_fully_convolutional(full_resolution_width):
+    config = NetworkConfig(widths=(4, 8, 8), groups=4, full_resolution_width=full_resolution_width)
+    model = build_model(config)
+    assert stride(config) == 8
     for shape in ((64, 80), (80, 64), (128, 200)):
         maps = np.asarray(model(np.zeros((2, *shape, 3), np.float32)))
         assert maps.shape == (2, *shape, len(OUTPUT_CHANNELS))

@@ -180,6 +180,15 @@ class LabelledDataset:
                         metadata=json.loads(handle["metadata"][row]),
                     )
 
+    def arrays_by_shape(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """The whole dataset in memory, one (images, packed masks, clicks) triple per image size,
+        read shard by shard in bulk (much faster than one example at a time)."""
+        groups: dict[tuple[int, int], list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+        for shard in self.index["shards"]:
+            with h5py.File(self.directory / shard["file"], "r") as handle:
+                groups.setdefault(tuple(shard["shape"]), []).append((handle["images"][:], handle["masks"][:], handle["click_px"][:]))
+        return [tuple(np.concatenate(column) for column in zip(*parts)) for parts in groups.values()]
+
     def tf_dataset(self, shuffle_seed: int | None = None):
         """A ``tf.data.Dataset`` of (image uint8 HxWx3, packed masks uint8 HxW, click float32 [2]),
         reading one example at a time from the shards."""

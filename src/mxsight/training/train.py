@@ -7,19 +7,25 @@ The config is TOML::
     validation = ["sim-val"]
 
     [model]
-    widths = [16, 32, 48, 64, 96]
+    widths = [16, 32, 64, 96, 160]
+    full_resolution_width = 8
 
     [training]
     out = "runs/unet-1"                  # checkpoints, logs, learning curve, final model
     image_shape = [256, 320]
+    crop_shape = [160, 192]              # optional: train on random crops at full pixel scale
     batch_size = 8
     epochs = 60
+    steps_per_epoch = 400                # optional: else one pass over the training data
     learning_rate = 1e-3
+    dice_weight = 0.5
+    cache = true                         # read the datasets into memory first
     seed = 0
 
-Focal loss, RMSprop, learning rate halved after 3 epochs without validation improvement, early
-stopping, best-model checkpoints, resume after interruption (BackupAndRestore), TensorBoard and CSV
-logs, a learning-curve PNG; mixed precision and a mirrored strategy when GPUs are present.
+Focal loss plus a soft Dice term (``dice_weight``), RMSprop, learning rate halved after 3 epochs
+without validation improvement, early stopping, best-model checkpoints, resume after interruption
+(BackupAndRestore), TensorBoard and CSV logs, a learning-curve PNG; mixed precision and a mirrored
+strategy when GPUs are present.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mxsight.toml_files import read_toml
+from mxsight.training.losses import FocalDiceLoss
 from mxsight.training.pipeline import make_dataset
 from mxsight.vision.network import NetworkConfig, build_model
 
@@ -47,6 +54,9 @@ class TrainingConfig:
     learning_rate: float = 1e-3
     seed: int = 0
     early_stopping_patience: int = 8
+    dice_weight: float = 0.5
+    cache: bool = True
+    crop_shape: tuple[int, int] | None = None
 
     @classmethod
     def from_file(cls, path: Path | str) -> "TrainingConfig":
@@ -58,13 +68,14 @@ class TrainingConfig:
             raise ValueError(f"{path}: missing {', '.join(missing)} ([data] train/validation, [training] out)")
         model = table.get("model", {})
         base = path.parent
-        known = {"out", "image_shape", "batch_size", "epochs", "steps_per_epoch", "learning_rate", "seed", "early_stopping_patience"}
+        known = {"out", "image_shape", "batch_size", "epochs", "steps_per_epoch", "learning_rate", "seed", "early_stopping_patience", "dice_weight", "cache", "crop_shape"}
         unknown = set(training) - known
         if unknown:
             raise ValueError(f"{path}: unknown [training] keys {sorted(unknown)}")
         options = {k: v for k, v in training.items() if k != "out"}
-        if "image_shape" in options:
-            options["image_shape"] = tuple(options["image_shape"])
+        for key in ("image_shape", "crop_shape"):
+            if key in options:
+                options[key] = tuple(options[key])
         return cls(
             train=tuple(str(base / d) for d in data["train"]),
             validation=tuple(str(base / d) for d in data["validation"]),
@@ -92,13 +103,13 @@ def train(config: TrainingConfig, *, verbose: int = 1) -> Path:
     keras.utils.set_random_seed(config.seed)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    train_data = make_dataset(config.train, image_shape=config.image_shape, batch_size=config.batch_size, augment=True, seed=config.seed, repeat=config.steps_per_epoch is not None)
-    validation_data = make_dataset(config.validation, image_shape=config.image_shape, batch_size=config.batch_size, augment=False, seed=config.seed)
+    train_data = make_dataset(config.train, image_shape=config.image_shape, batch_size=config.batch_size, augment=True, seed=config.seed, repeat=config.steps_per_epoch is not None, cache=config.cache, crop_shape=config.crop_shape)
+    validation_data = make_dataset(config.validation, image_shape=config.image_shape, batch_size=config.batch_size, augment=False, seed=config.seed, cache=config.cache)
     with _strategy().scope():
         model = build_model(config.model)
         model.compile(
             optimizer=keras.optimizers.RMSprop(config.learning_rate),
-            loss=keras.losses.BinaryFocalCrossentropy(gamma=2.0),
+            loss=FocalDiceLoss(gamma=2.0, dice_weight=config.dice_weight),
             metrics=[keras.metrics.BinaryIoU(target_class_ids=[1], threshold=0.5, name="iou")],
         )
     best = out / "model.keras"
@@ -137,7 +148,7 @@ def plot_learning_curve(history_csv: Path, out: Path) -> Path:
     for key in ("loss", "val_loss"):
         axis.plot(epochs, [float(r[key]) for r in rows], "o-", label=key)
     axis.set_xlabel("epoch")
-    axis.set_ylabel("focal loss")
+    axis.set_ylabel("loss (focal + dice)")
     axis.set_yscale("log")
     axis.legend()
     figure.tight_layout()

@@ -1,8 +1,11 @@
 """The segmentation network: a light, fully convolutional U-Net with depthwise-separable convolutions.
 
 Built for CPUs first: a strided stem halves the resolution at once, every later convolution is
-separable, normalisation is GroupNormalization (independent of batch size), and the head predicts at
-half resolution and upsamples bilinearly. Outputs one sigmoid map per notion plus the click map, in the
+separable and normalisation is GroupNormalization (independent of batch size). Thin structures (the
+stem, the loop's rim, small crystals) are one to three pixels wide at the working size, so the head
+refines at full resolution: the decoder's logits, predicted at half resolution and upsampled
+bilinearly, are corrected by a residual from a thin full-resolution branch (``full_resolution_width``
+channels, no normalisation, 1x1 convolutions: cheap on a CPU). Set it to 0 for no refinement. Outputs one sigmoid map per notion plus the click map, in the
 order of :data:`OUTPUT_CHANNELS`. Input height and width must be multiples of :func:`stride` (the
 ``NetworkSegmenter`` pads to it); any size and either orientation work.
 """
@@ -20,7 +23,8 @@ OUTPUT_CHANNELS: tuple[str, ...] = (*NOTIONS, "click")
 class NetworkConfig:
     """Widths of the stem and each encoder level, and the regularisation of the design."""
 
-    widths: tuple[int, ...] = (16, 32, 48, 64, 96)
+    widths: tuple[int, ...] = (16, 32, 64, 96, 160)
+    full_resolution_width: int = 8
     dropout: float = 0.2
     weight_decay: float = 1e-4
     groups: int = 8
@@ -28,6 +32,8 @@ class NetworkConfig:
     def __post_init__(self) -> None:
         if len(self.widths) < 2:
             raise ValueError("widths needs a stem width and at least one encoder level")
+        if self.full_resolution_width < 0:
+            raise ValueError(f"full_resolution_width must be >= 0, got {self.full_resolution_width}")
         bad = [w for w in self.widths if w % min(self.groups, w) != 0]
         if bad:
             raise ValueError(f"widths {bad} are not divisible by groups={self.groups}")
@@ -57,8 +63,8 @@ def build_model(config: NetworkConfig = NetworkConfig(), name: str = "mxsight_un
         return norm_relu(x, width)
 
     inputs = keras.Input(shape=(None, None, 3), name="image")
-    x = layers.Rescaling(1.0 / 127.5, offset=-1.0)(inputs)
-    x = layers.Conv2D(config.widths[0], 3, strides=2, padding="same", use_bias=False, kernel_regularizer=regulariser)(x)
+    scaled = layers.Rescaling(1.0 / 127.5, offset=-1.0)(inputs)
+    x = layers.Conv2D(config.widths[0], 3, strides=2, padding="same", use_bias=False, kernel_regularizer=regulariser)(scaled)
     x = norm_relu(x, config.widths[0])
     skips = [x]
     for width in config.widths[1:]:
@@ -72,5 +78,10 @@ def build_model(config: NetworkConfig = NetworkConfig(), name: str = "mxsight_un
         x = separable(x, width)
     x = layers.Conv2D(len(OUTPUT_CHANNELS), 1, kernel_regularizer=regulariser)(x)
     x = layers.UpSampling2D(2, interpolation="bilinear")(x)
+    if config.full_resolution_width:
+        full = layers.Conv2D(config.full_resolution_width, 3, padding="same", activation="relu", kernel_regularizer=regulariser)(scaled)
+        joined = layers.Concatenate()([x, full])
+        joined = layers.Conv2D(config.full_resolution_width, 1, activation="relu", kernel_regularizer=regulariser)(joined)
+        x = layers.Add()([x, layers.Conv2D(len(OUTPUT_CHANNELS), 1, kernel_regularizer=regulariser)(joined)])
     outputs = layers.Activation("sigmoid", dtype="float32", name="maps")(x)
     return keras.Model(inputs, outputs, name=name)

@@ -1,0 +1,73 @@
+"""Training pieces: the loss, the augmented targets, and a tiny network that must overfit a few images."""
+
+import sqlite3  # noqa: F401  (before TensorFlow, see mxsight/__init__)
+
+import numpy as np
+import pytest
+
+from mxsight.notions import NOTIONS
+from mxsight.training.dataset_format import LabelledDataset
+from mxsight.training.losses import FocalDiceLoss
+from mxsight.training.pipeline import make_dataset
+from mxsight.training.simulated import render_dataset
+from mxsight.vision.network import NetworkConfig, build_model
+
+SHAPE = (64, 80)
+
+
+@pytest.fixture(scope="module")
+def few_images(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("few") / "ds"
+    render_dataset(4, folder, seed=11, workers=1, progress=False, shape_px=SHAPE)
+    return folder
+
+
+def test_dice_term_counts_each_map_of_each_image():
+    loss = FocalDiceLoss(gamma=2.0, dice_weight=1.0, smooth_px=1.0)
+    truth = np.zeros((1, 4, 4, 2), np.float32)
+    truth[0, :2, :2, 0] = 1.0
+    exact = truth.copy()
+    empty = np.zeros_like(truth)
+    focal_only = FocalDiceLoss(dice_weight=0.0)
+    # Exact prediction: Dice 1 on both maps (the empty one by the smoothing), only focal remains.
+    assert float(loss(truth, exact)) == pytest.approx(float(focal_only(truth, exact)), abs=1e-6)
+    # Predicting nothing: map 0 has Dice (0 + 1) / (4 + 1) = 0.2, map 1 has Dice 1: mean (1 - Dice) = 0.4.
+    assert float(loss(truth, empty)) - float(focal_only(truth, empty)) == pytest.approx(0.4, abs=1e-5)
+
+
+def test_augmented_targets_keep_notions_nested_and_click_inside(tmp_path):
+    render_dataset(6, tmp_path / "ds", seed=5, workers=1, progress=False, shape_px=SHAPE)
+    data = make_dataset([tmp_path / "ds"], image_shape=SHAPE, batch_size=6, augment=True, seed=2, cache=True, crop_shape=(48, 56))
+    images, targets = (t.numpy() for t in next(iter(data)))
+    assert images.shape == (6, 48, 56, 3) and targets.shape == (6, 48, 56, len(NOTIONS) + 1)
+    assert images.min() >= 0 and images.max() <= 255
+    masks = {notion: targets[..., i] > 0.5 for i, notion in enumerate(NOTIONS)}
+    for inner, outer in (("crystal", "loop_inside"), ("loop_inside", "loop"), ("loop", "foreground"), ("pin", "foreground")):
+        assert not (masks[inner] & ~masks[outer]).any(), f"{inner} outside {outer} after augmentation"
+    for index in range(6):
+        click_map = targets[index, ..., -1]
+        if click_map.max() > 0.9:
+            peak = np.unravel_index(np.argmax(click_map), click_map.shape)
+            assert masks["foreground"][index][peak], "click peak left the sample"
+
+
+def test_tiny_network_overfits_a_handful_of_images(few_images):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = build_model(NetworkConfig(widths=(8, 16, 16), groups=4, full_resolution_width=4, dropout=0.0, weight_decay=0.0))
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss=FocalDiceLoss())
+    data = make_dataset([few_images], image_shape=SHAPE, batch_size=4, augment=False, seed=0, cache=True)
+    images, targets = (t.numpy() for t in next(iter(data)))
+    assert len(images) == len(LabelledDataset(few_images)) == 4
+    loss_before = model.evaluate(images, targets, verbose=0)
+    model.fit(data.repeat(), epochs=1, steps_per_epoch=300, verbose=0)
+    loss_after = model.evaluate(images, targets, verbose=0)
+    assert loss_after < 0.3 * loss_before
+    predicted = np.asarray(model(images)) > 0.5
+    truth = targets > 0.5
+    for notion in ("foreground", "loop", "pin"):
+        channel = NOTIONS.index(notion)
+        union = np.count_nonzero(truth[..., channel] | predicted[..., channel])
+        iou = np.count_nonzero(truth[..., channel] & predicted[..., channel]) / max(union, 1)
+        assert iou > 0.8, f"{notion} IoU {iou:.3f} after overfitting"
