@@ -63,4 +63,4 @@ def test_bad_arrays_are_rejected_with_a_clear_message():
     with pytest.raises(ValueError, match="uint8"):
         segmenter.predict(np.zeros((64, 64, 3), dtype=np.float32))
     with pytest.raises(ValueError, match="shape"):
-        segmenter.predict(np.zeros((64, 64), dtype=np.uint8))
+        segmenter.predict(np.zeros((64, 64, 2), dtype=np.uint8))

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
-from skimage.transform import resize
 
 from mxsight.notions import NOTIONS
 from mxsight.vision.network import OUTPUT_CHANNELS
@@ -13,6 +14,7 @@ from mxsight.vision.prediction import Prediction
 from mxsight.vision.segmenter import Segmenter
 
 CLICK_CHANNEL = OUTPUT_CHANNELS.index("click")
+SHIPPED_MODEL = "default.keras"
 
 
 class NetworkSegmenter(Segmenter):
@@ -42,21 +44,46 @@ class NetworkSegmenter(Segmenter):
         depth = sum(1 for layer in model.layers if type(layer).__name__ == "UpSampling2D")
         return cls(model, stride=2**depth, version=path.stem, **kwargs)
 
+    @classmethod
+    def shipped(cls, name: str = SHIPPED_MODEL) -> "NetworkSegmenter":
+        """The model shipped with mxsight (``mxsight/models/<name>``) with the inference settings
+        recorded beside it (``<stem>.json``: version, working size, thresholds)."""
+        folder = resources.files("mxsight") / "models"
+        path = Path(str(folder / name))
+        if not path.exists():
+            raise FileNotFoundError(f"mxsight's shipped model {path} is missing; reinstall mxsight or pass a segmenter explicitly")
+        card_path = path.with_suffix(".json")
+        card = json.loads(card_path.read_text()) if card_path.exists() else {}
+        settings = {key: card[key] for key in ("working_size_px", "threshold", "click_threshold") if key in card}
+        segmenter = cls.load(path, **settings)
+        segmenter.version = str(card.get("version", segmenter.version))
+        return segmenter
+
     def _working_shape(self, shape: tuple[int, int]) -> tuple[int, int]:
         scale = self.working_size_px / max(shape)
         return tuple(max(self.stride, int(round(n * scale / self.stride)) * self.stride) for n in shape)
 
     def _predict_usable(self, images: list[np.ndarray]) -> list[Prediction]:
-        predictions = []
-        for image in images:
-            working = self._working_shape(image.shape[:2])
-            small = resize(image, working, order=1, preserve_range=True, anti_aliasing=True).astype(np.float32)
-            maps = np.asarray(self.model(small[None], training=False))[0]
-            predictions.append(self._to_prediction(maps, image.shape[:2]))
-        return predictions
+        """Frames of the same size go through the network as one batch."""
+        import tensorflow as tf
+
+        groups: dict[tuple[int, int], list[int]] = {}
+        for index, image in enumerate(images):
+            groups.setdefault(image.shape[:2], []).append(index)
+        predictions: list[Prediction | None] = [None] * len(images)
+        for shape, indices in groups.items():
+            working = self._working_shape(shape)
+            batch = np.stack([images[i] for i in indices]).astype(np.float32)
+            small = tf.image.resize(batch, working, method="bilinear", antialias=True)
+            maps = np.asarray(self.model(small, training=False))
+            for index, frame_maps in zip(indices, maps):
+                predictions[index] = self._to_prediction(frame_maps, shape)
+        return predictions  # type: ignore[return-value]
 
     def _to_prediction(self, maps: np.ndarray, shape: tuple[int, int]) -> Prediction:
-        full = resize(maps, (*shape, maps.shape[-1]), order=1, preserve_range=True).astype(np.float32)
+        import tensorflow as tf
+
+        full = np.asarray(tf.image.resize(maps, shape, method="bilinear"), dtype=np.float32)
         probabilities = {notion: full[..., i] for i, notion in enumerate(NOTIONS)}
         masks = {notion: p > self.threshold for notion, p in probabilities.items()}
         click_map = full[..., CLICK_CHANNEL]

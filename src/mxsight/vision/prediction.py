@@ -37,12 +37,25 @@ class Prediction:
 
 
 def validate_frame(image: np.ndarray) -> np.ndarray:
-    """Check that ``image`` is an H x W x 3 uint8 RGB frame; raise a ValueError that names the problem."""
+    """Check a frame and return it as H x W x 3 uint8 RGB; raise a ValueError that names the problem.
+
+    Monochrome cameras are common on beamlines: a grayscale frame (H x W or H x W x 1 uint8) is
+    accepted and repeated into three channels. Other dtypes are refused rather than guessed at
+    (a float frame may be 0-1 or 0-255), and so are empty frames and frames with NaNs.
+    """
     image = np.asarray(image)
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"expected an RGB frame of shape (rows, cols, 3), got shape {image.shape}")
+    if image.size == 0:
+        raise ValueError(f"empty frame (shape {image.shape})")
+    if image.dtype.kind == "f" and np.isnan(image).any():
+        raise ValueError(f"frame contains NaN values ({int(np.isnan(image).sum())} pixels)")
     if image.dtype != np.uint8:
         raise ValueError(f"expected a uint8 frame, got dtype {image.dtype}")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[..., 0]
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an RGB frame of shape (rows, cols, 3) or a grayscale frame (rows, cols), got shape {image.shape}")
     if min(image.shape[:2]) < 16:
         raise ValueError(f"frame of {image.shape[0]}x{image.shape[1]} pixels is too small to segment")
     return image
