@@ -71,3 +71,26 @@ def test_tiny_network_overfits_a_handful_of_images(few_images):
         union = np.count_nonzero(truth[..., channel] | predicted[..., channel])
         iou = np.count_nonzero(truth[..., channel] & predicted[..., channel]) / max(union, 1)
         assert iou > 0.8, f"{notion} IoU {iou:.3f} after overfitting"
+
+
+def test_background_swap_keeps_the_sample_transmission():
+    from mxsight.training.background_swap import swap_background
+
+    rows, cols = 48, 60
+    old_field = np.full((rows, cols, 3), 200.0, np.float32) * np.linspace(0.8, 1.0, cols)[None, :, None]
+    foreground = np.zeros((rows, cols), np.float32)
+    foreground[20:30, 25:40] = 1.0
+    transmission = np.where(foreground[..., None] > 0, 0.4, 1.0)
+    image = old_field * transmission
+    new_field = np.full((rows, cols, 3), (90.0, 150.0, 60.0), np.float32)
+    swapped = np.asarray(swap_background(image, foreground, new_field))
+    assert np.allclose(swapped[foreground == 0], new_field[foreground == 0], rtol=0.03)
+    assert np.allclose(swapped[foreground == 1], 0.4 * new_field[foreground == 1], rtol=0.05)
+
+
+def test_pipeline_swaps_backgrounds(few_images):
+    plain = make_dataset([few_images], image_shape=SHAPE, batch_size=4, augment=True, seed=3, cache=True)
+    swapped = make_dataset([few_images], image_shape=SHAPE, batch_size=4, augment=True, seed=3, cache=True, background_swap_probability=1.0)
+    (plain_images, plain_targets), (swapped_images, swapped_targets) = next(iter(plain)), next(iter(swapped))
+    assert np.array_equal(plain_targets.numpy(), swapped_targets.numpy())
+    assert np.abs(plain_images.numpy() - swapped_images.numpy()).mean() > 5.0

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from mxsight.notions import NOTIONS
+from mxsight.training.background_swap import empty_fields, swap_background
 from mxsight.training.dataset_format import LabelledDataset
 
 CLICK_SIGMA_FRACTION = 0.02
@@ -157,13 +158,16 @@ def make_dataset(
     cache: bool = False,
     shuffle_buffer: int = 2048,
     crop_shape: tuple[int, int] | None = None,
+    background_swap_probability: float = 0.0,
 ):
     """Batches of (images float32 0-255, targets float32 with channels NOTIONS + click).
 
     ``cache`` reads each dataset into memory first (uint8, about 0.33 MB per 256x320 image), so
-    training never waits on HDF5 decompression; without it examples are read one at a time. ``crop_shape`` trains on random crops at the full
-    pixel scale: the network is fully convolutional, and a crop of a quarter of the frame costs a
-    quarter of the time while keeping thin structures as thin as the network will see them."""
+    training never waits on HDF5 decompression; without it examples are read one at a time.
+    ``crop_shape`` trains on random crops at the full pixel scale: the network is fully convolutional, and a crop of a quarter of the frame costs a
+    quarter of the time while keeping thin structures as thin as the network will see them.
+    ``background_swap_probability`` re-lights that share of training images with another empty field
+    (real ones when the shared data is present, see ``background_swap``)."""
     import tensorflow as tf
 
     if not directories:
@@ -179,10 +183,17 @@ def make_dataset(
         data = data.repeat()
     if augment:
         counter = tf.data.Dataset.counter()
+        fields = tf.constant(empty_fields(image_shape)[0], tf.float32) if background_swap_probability > 0 else None
+        foreground = NOTIONS.index("foreground")
 
         def augment_one(pair, n):
             image, targets = pair
             example_seed = tf.stack([tf.cast(seed, tf.int64), n])
+            if fields is not None:
+                draw = tf.random.stateless_uniform([2], example_seed + 2)
+                if draw[0] < background_swap_probability:
+                    field = fields[tf.cast(draw[1] * len(fields), tf.int32) % len(fields)]
+                    image = swap_background(image, targets[..., foreground], field)
             if crop_shape is not None:
                 image, targets = _random_crop(image, targets, crop_shape, example_seed + 1)
             image, targets = _augment(image, targets, example_seed, transpose=crop_shape is None)

@@ -19,6 +19,7 @@ The config is TOML::
     steps_per_epoch = 400                # optional: else one pass over the training data
     learning_rate = 1e-3
     dice_weight = 0.5
+    background_swap = 0.3                # share of images re-lit with another (real) empty field
     cache = true                         # read the datasets into memory first
     seed = 0
 
@@ -57,6 +58,7 @@ class TrainingConfig:
     dice_weight: float = 0.5
     cache: bool = True
     crop_shape: tuple[int, int] | None = None
+    background_swap: float = 0.0
 
     @classmethod
     def from_file(cls, path: Path | str) -> "TrainingConfig":
@@ -68,7 +70,7 @@ class TrainingConfig:
             raise ValueError(f"{path}: missing {', '.join(missing)} ([data] train/validation, [training] out)")
         model = table.get("model", {})
         base = path.parent
-        known = {"out", "image_shape", "batch_size", "epochs", "steps_per_epoch", "learning_rate", "seed", "early_stopping_patience", "dice_weight", "cache", "crop_shape"}
+        known = {"out", "image_shape", "batch_size", "epochs", "steps_per_epoch", "learning_rate", "seed", "early_stopping_patience", "dice_weight", "cache", "crop_shape", "background_swap"}
         unknown = set(training) - known
         if unknown:
             raise ValueError(f"{path}: unknown [training] keys {sorted(unknown)}")
@@ -103,7 +105,7 @@ def train(config: TrainingConfig, *, verbose: int = 1) -> Path:
     keras.utils.set_random_seed(config.seed)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    train_data = make_dataset(config.train, image_shape=config.image_shape, batch_size=config.batch_size, augment=True, seed=config.seed, repeat=config.steps_per_epoch is not None, cache=config.cache, crop_shape=config.crop_shape)
+    train_data = make_dataset(config.train, image_shape=config.image_shape, batch_size=config.batch_size, augment=True, seed=config.seed, repeat=config.steps_per_epoch is not None, cache=config.cache, crop_shape=config.crop_shape, background_swap_probability=config.background_swap)
     validation_data = make_dataset(config.validation, image_shape=config.image_shape, batch_size=config.batch_size, augment=False, seed=config.seed, cache=config.cache)
     with _strategy().scope():
         model = build_model(config.model)
