@@ -88,3 +88,14 @@ def test_pipeline_targets_hold_masks_and_click(tmp_path):
     assert targets[0, ..., loop].sum() == pytest.approx(example.masks["loop"].sum())
     peak = np.unravel_index(np.argmax(targets[0, ..., -1]), targets.shape[1:3])
     assert np.hypot(peak[0] - example.click_px[0], peak[1] - example.click_px[1]) <= 1.0
+
+
+def test_click_is_the_centre_of_the_click_peak_in_frame_pixels():
+    from mxsight.vision.network_segmenter import _click_point
+
+    rows, cols = np.mgrid[0:60, 0:80].astype(float)
+    peak = np.exp(-((rows - 20.3) ** 2 + (cols - 51.6) ** 2) / (2 * 3.0**2))
+    second = 0.5 * np.exp(-((rows - 45) ** 2 + (cols - 10) ** 2) / (2 * 3.0**2))
+    click = _click_point(peak + second, (240, 320), threshold=0.2)
+    assert click == pytest.approx(((20.3 + 0.5) * 4 - 0.5, (51.6 + 0.5) * 4 - 0.5), abs=0.2)
+    assert _click_point(0.1 * peak, (240, 320), threshold=0.2) is None
