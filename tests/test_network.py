@@ -70,6 +70,13 @@ seed = 3
     for name in ("model.keras", "history.csv", "learning_curve.png"):
         assert (run / name).exists(), name
     assert len((run / "history.csv").read_text().strip().splitlines()) == 3
+    fine_tune = tmp_path / "fine-tune.toml"
+    fine_tune.write_text(config.read_text().replace('out = "run"', 'out = "run2"\ninitial_model = "run/model.keras"').replace("epochs = 2", "epochs = 1"))
+    assert main(["train", "--config", str(fine_tune)]) == 0
+    assert (tmp_path / "run2" / "model.keras").exists()
+    fine_tune.write_text(fine_tune.read_text().replace("widths = [4, 8, 8]", "widths = [4, 8, 12]"))
+    with pytest.raises(ValueError, match="another architecture"):
+        main(["train", "--config", str(fine_tune)])
     config.write_text(config.read_text().replace("seed = 3", "seed = 3\nbogus = 1"))
     with pytest.raises(ValueError, match="unknown \\[training\\] keys"):
         main(["train", "--config", str(config)])

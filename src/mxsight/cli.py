@@ -159,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--config", type=Path, required=True, help="TOML training config")
     training.set_defaults(handler=_train)
     evaluation = commands.add_parser("evaluate", help="BIoU per notion and click error, beside the classical baseline")
-    evaluation.add_argument("--model", required=True, help="a .keras model, or 'classical'")
+    evaluation.add_argument("--model", required=True, help="a .keras model, 'default' (the shipped one) or 'classical'")
     evaluation.add_argument("--data", type=Path, required=True, help="dataset directory")
     evaluation.add_argument("--out", type=Path, default=Path("evaluation"), help="report path without suffix (.md and .json)")
     evaluation.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")

@@ -134,15 +134,15 @@ def markdown(reports: dict[str, dict]) -> str:
 
 
 def evaluate_command(model: str, data: Path, out: Path, *, limit: int | None, with_robustness: bool) -> str:
-    """Evaluate ``model`` (a .keras path, or "classical") and the classical baseline; write
-    ``out``.md and ``out``.json and return the Markdown."""
+    """Evaluate ``model`` (a .keras path, "default" for the shipped model, or "classical") and the
+    classical baseline; write ``out``.md and ``out``.json and return the Markdown."""
     dataset = LabelledDataset(data)
     examples = [dataset[i] for i in range(min(limit or len(dataset), len(dataset)))]
     segmenters: dict[str, Segmenter] = {}
     if model != "classical":
         from mxsight.vision.network_segmenter import NetworkSegmenter
 
-        segmenters["model"] = NetworkSegmenter.load(model)
+        segmenters["model"] = NetworkSegmenter.shipped() if model == "default" else NetworkSegmenter.load(model)
     segmenters["classical"] = Segmenter.classical()
     reports = {name: evaluate(segmenter, examples) for name, segmenter in segmenters.items()}
     text = f"# Evaluation on {data} ({len(examples)} images)\n\n" + markdown(reports)

@@ -21,6 +21,7 @@ The config is TOML::
     dice_weight = 0.5
     background_swap = 0.3                # share of images re-lit with another (real) empty field
     cache = true                         # read the datasets into memory first
+    initial_model = "runs/a/model.keras" # optional: start from these weights (fine-tuning)
     seed = 0
 
 Focal loss plus a soft Dice term (``dice_weight``), RMSprop, learning rate halved after 3 epochs
@@ -59,6 +60,7 @@ class TrainingConfig:
     cache: bool = True
     crop_shape: tuple[int, int] | None = None
     background_swap: float = 0.0
+    initial_model: str | None = None
 
     @classmethod
     def from_file(cls, path: Path | str) -> "TrainingConfig":
@@ -70,11 +72,13 @@ class TrainingConfig:
             raise ValueError(f"{path}: missing {', '.join(missing)} ([data] train/validation, [training] out)")
         model = table.get("model", {})
         base = path.parent
-        known = {"out", "image_shape", "batch_size", "epochs", "steps_per_epoch", "learning_rate", "seed", "early_stopping_patience", "dice_weight", "cache", "crop_shape", "background_swap"}
+        known = {"out", "image_shape", "batch_size", "epochs", "steps_per_epoch", "learning_rate", "seed", "early_stopping_patience", "dice_weight", "cache", "crop_shape", "background_swap", "initial_model"}
         unknown = set(training) - known
         if unknown:
             raise ValueError(f"{path}: unknown [training] keys {sorted(unknown)}")
         options = {k: v for k, v in training.items() if k != "out"}
+        if "initial_model" in options:
+            options["initial_model"] = str(base / options["initial_model"])
         for key in ("image_shape", "crop_shape"):
             if key in options:
                 options[key] = tuple(options[key])
@@ -109,6 +113,8 @@ def train(config: TrainingConfig, *, verbose: int = 1) -> Path:
     validation_data = make_dataset(config.validation, image_shape=config.image_shape, batch_size=config.batch_size, augment=False, seed=config.seed, cache=config.cache)
     with _strategy().scope():
         model = build_model(config.model)
+        if config.initial_model is not None:
+            model.set_weights(_weights_of(config.initial_model, model))
         model.compile(
             optimizer=keras.optimizers.RMSprop(config.learning_rate),
             loss=FocalDiceLoss(gamma=2.0, dice_weight=config.dice_weight),
@@ -133,6 +139,20 @@ def train(config: TrainingConfig, *, verbose: int = 1) -> Path:
     )
     plot_learning_curve(out / "history.csv", out / "learning_curve.png")
     return best
+
+
+def _weights_of(path: str, model) -> list:
+    """Weights of the saved model at ``path``, checked against ``model``'s architecture."""
+    import keras
+
+    if not Path(path).exists():
+        raise FileNotFoundError(f"initial_model {path} does not exist")
+    saved = keras.saving.load_model(path, compile=False)
+    mine = [w.shape for w in model.get_weights()]
+    theirs = [w.shape for w in saved.get_weights()]
+    if mine != theirs:
+        raise ValueError(f"initial_model {path} has another architecture than [model] in the config ({len(theirs)} vs {len(mine)} weight arrays, or other shapes)")
+    return saved.get_weights()
 
 
 def plot_learning_curve(history_csv: Path, out: Path) -> Path:
