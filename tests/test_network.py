@@ -106,3 +106,19 @@ def test_click_is_the_centre_of_the_click_peak_in_frame_pixels():
     click = _click_point(peak + second, (240, 320), threshold=0.2)
     assert click == pytest.approx(((20.3 + 0.5) * 4 - 0.5, (51.6 + 0.5) * 4 - 0.5), abs=0.2)
     assert _click_point(0.1 * peak, (240, 320), threshold=0.2) is None
+
+
+def test_refinement_window_holds_the_loop_at_camera_resolution(tmp_path):
+    from mxsight.vision.network_segmenter import REFINE_SHAPE, NetworkSegmenter
+
+    segmenter = NetworkSegmenter(build_model(TINY), stride=8)
+    maps = np.zeros((64, 80, len(OUTPUT_CHANNELS)), np.float32)
+    loop = OUTPUT_CHANNELS.index("loop")
+    maps[30:35, 40:47, loop] = 0.9
+    maps[2:4, 2:4, loop] = 0.9
+    row, col, height, width = segmenter.refinement_window(maps, (1024, 1360))
+    assert (height, width) == REFINE_SHAPE
+    assert row <= 30 * 16 and row + height >= 35 * 16 and col <= 40 * 17 and col + width >= 47 * 17
+    maps[5:60, 5:75, loop] = 0.9
+    assert segmenter.refinement_window(maps, (1024, 1360)) is None
+    assert segmenter.refinement_window(np.zeros_like(maps), (1024, 1360)) is None

@@ -16,18 +16,26 @@ from mxsight.vision.segmenter import Segmenter
 
 CLICK_CHANNEL = OUTPUT_CHANNELS.index("click")
 SHIPPED_MODEL = "default.keras"
+REFINE_SHAPE = (256, 320)
+REFINE_MARGIN = 0.3
+LOOP_NOTIONS = ("crystal", "loop_inside", "loop")
 
 
 class NetworkSegmenter(Segmenter):
     """Runs a saved ``.keras`` model: frames are resized so their longer side is ``working_size_px``,
     padded to the network's stride, segmented in batches, and the maps brought back to each frame's
-    own resolution. A notion is present where its probability exceeds ``threshold``; the click is the
-    centre of the click map's peak when the peak exceeds ``click_threshold``."""
+    own resolution; with ``refine`` the loop's region is segmented again at up to the camera's own
+    resolution (see ``_predict_usable``). A notion is present where its probability exceeds
+    ``threshold``; the click is the centre of the click map's peak when the peak exceeds
+    ``click_threshold``."""
 
     name = "network"
 
-    def __init__(self, model, *, stride: int, working_size_px: int = 320, threshold: float = 0.5, click_threshold: float = 0.2, version: str = "0"):
+    def __init__(self, model, *, stride: int, working_size_px: int = 320, threshold: float = 0.5, click_threshold: float = 0.2, refine: bool = True, version: str = "0"):
+        if min(REFINE_SHAPE) % stride:
+            refine = False
         self.model = model
+        self.refine = refine
         self.stride = stride
         self.working_size_px = working_size_px
         self.threshold = threshold
@@ -55,7 +63,7 @@ class NetworkSegmenter(Segmenter):
             raise FileNotFoundError(f"mxsight's shipped model {path} is missing; reinstall mxsight or pass a segmenter explicitly")
         card_path = path.with_suffix(".json")
         card = json.loads(card_path.read_text()) if card_path.exists() else {}
-        settings = {key: card[key] for key in ("working_size_px", "threshold", "click_threshold") if key in card}
+        settings = {key: card[key] for key in ("working_size_px", "threshold", "click_threshold", "refine") if key in card}
         segmenter = cls.load(path, **settings)
         segmenter.version = str(card.get("version", segmenter.version))
         return segmenter
@@ -74,7 +82,10 @@ class NetworkSegmenter(Segmenter):
         return tuple(max(self.stride, int(round(n * scale / self.stride)) * self.stride) for n in shape)
 
     def _predict_usable(self, images: list[np.ndarray]) -> list[Prediction]:
-        """Frames of the same size go through the network as one batch."""
+        """Coarse to fine: frames of the same size go through the network as one batch at the working
+        size; then the loop's region of each frame goes through again at up to the camera's own
+        resolution (one batch of ``REFINE_SHAPE`` windows), so the loop's edges, and the centring
+        that rests on them, are as sharp as the camera allows."""
         import tensorflow as tf
 
         groups: dict[tuple[int, int], list[int]] = {}
@@ -84,21 +95,69 @@ class NetworkSegmenter(Segmenter):
         for shape, indices in groups.items():
             working = self._working_shape(shape)
             batch = np.stack([images[i] for i in indices]).astype(np.float32)
-            small = tf.image.resize(batch, working, method="bilinear", antialias=True)
-            maps = np.asarray(self._compiled(small))
-            for index, frame_maps in zip(indices, maps):
-                predictions[index] = self._to_prediction(frame_maps, shape)
+            coarse = np.asarray(self._compiled(tf.image.resize(batch, working, method="bilinear", antialias=True)))
+            windows = [self.refinement_window(maps, shape) if self.refine else None for maps in coarse]
+            fine: dict[int, np.ndarray] = {}
+            refined = [k for k, window in enumerate(windows) if window is not None]
+            if refined:
+                crops = [tf.image.resize(_crop(batch[k], windows[k]), REFINE_SHAPE, method="bilinear", antialias=True) for k in refined]
+                fine = dict(zip(refined, np.asarray(self._compiled(tf.stack(crops)))))
+            for k, index in enumerate(indices):
+                predictions[index] = self._to_prediction(coarse[k], shape, windows[k], fine.get(k))
         return predictions  # type: ignore[return-value]
 
-    def _to_prediction(self, maps: np.ndarray, shape: tuple[int, int]) -> Prediction:
+    def refinement_window(self, maps: np.ndarray, shape: tuple[int, int]) -> tuple[int, int, int, int] | None:
+        """(top, left, rows, cols) in frame pixels of the window to segment again: the largest loop
+        found in the coarse ``maps`` with a margin, in the proportions of ``REFINE_SHAPE`` and at
+        least that many frame pixels. None when no loop was found, or when the window would not be
+        seen finer than in the coarse pass."""
+        loop = maps[..., NOTIONS.index("loop")] > self.threshold
+        labels, count = ndimage.label(loop)
+        if count == 0:
+            return None
+        sizes = ndimage.sum_labels(loop, labels, index=np.arange(1, count + 1))
+        rows, cols = np.nonzero(labels == 1 + int(np.argmax(sizes)))
+        scale_rows, scale_cols = shape[0] / maps.shape[0], shape[1] / maps.shape[1]
+        top, bottom = rows.min() * scale_rows, (rows.max() + 1) * scale_rows
+        left, right = cols.min() * scale_cols, (cols.max() + 1) * scale_cols
+        needed_rows = (bottom - top) * (1 + 2 * REFINE_MARGIN)
+        needed_cols = (right - left) * (1 + 2 * REFINE_MARGIN)
+        magnification = max(1.0, needed_rows / REFINE_SHAPE[0], needed_cols / REFINE_SHAPE[1])
+        if magnification > 0.8 * max(scale_rows, scale_cols):
+            return None
+        height, width = int(round(REFINE_SHAPE[0] * magnification)), int(round(REFINE_SHAPE[1] * magnification))
+        if height > shape[0] or width > shape[1]:
+            return None
+        row = int(np.clip(round((top + bottom) / 2 - height / 2), 0, shape[0] - height))
+        col = int(np.clip(round((left + right) / 2 - width / 2), 0, shape[1] - width))
+        return row, col, height, width
+
+    def _to_prediction(self, maps: np.ndarray, shape: tuple[int, int], window: tuple[int, int, int, int] | None = None, fine: np.ndarray | None = None) -> Prediction:
+        """Maps at the frame's resolution; inside ``window`` the ``fine`` maps replace the coarse
+        ones, and the loop, its inside and the crystal are kept only there (the refined loop)."""
         import tensorflow as tf
 
-        full = np.asarray(tf.image.resize(maps, shape, method="bilinear"), dtype=np.float32)
+        full = np.array(tf.image.resize(maps, shape, method="bilinear"), dtype=np.float32)
+        click = _click_point(maps[..., CLICK_CHANNEL], shape, self.click_threshold)
+        if window is not None and fine is not None:
+            row, col, height, width = window
+            full[row : row + height, col : col + width] = np.asarray(tf.image.resize(fine, (height, width), method="bilinear"))
+            outside = np.ones(shape, dtype=bool)
+            outside[row : row + height, col : col + width] = False
+            for notion in LOOP_NOTIONS:
+                full[..., NOTIONS.index(notion)][outside] = 0.0
+            fine_click = _click_point(fine[..., CLICK_CHANNEL], (height, width), self.click_threshold)
+            if fine_click is not None:
+                click = (fine_click[0] + row, fine_click[1] + col)
         probabilities = {notion: full[..., i] for i, notion in enumerate(NOTIONS)}
         masks = {notion: p > self.threshold for notion, p in probabilities.items()}
-        click = _click_point(maps[..., CLICK_CHANNEL], shape, self.click_threshold)
         present = bool(masks["loop"].any() or masks["loop_inside"].any())
         return Prediction(masks=masks, probabilities=probabilities, click=click, present=present)
+
+
+def _crop(image: np.ndarray, window: tuple[int, int, int, int]) -> np.ndarray:
+    row, col, height, width = window
+    return image[row : row + height, col : col + width]
 
 
 def _click_point(click_map: np.ndarray, shape: tuple[int, int], threshold: float) -> tuple[float, float] | None:
