@@ -6,6 +6,7 @@ import pytest
 from mxsight.devices.sim import make_sim_beamline
 from mxsight.plans.auto_centre import auto_centre
 from mxsight.storage.queries import find_alignments
+from mxsight.vision.segmenter import Segmenter
 
 SEEDS = range(10)
 
@@ -80,7 +81,8 @@ def test_run_metadata_and_query_by_sample(alignments, tiled):
     assert start["plan_name"] == "auto_centre"
     assert start["zoom"] == 5 and start["pixel_size_um"] == pytest.approx(1.8)
     assert start["beam_position_px"] == [512.0, 680.0]
-    assert start["spindle"] == "horizontal" and start["model_name"] == "classical"
+    assert start["spindle"] == "horizontal" and start["model_name"] == "network"
+    assert start["model_version"] == Segmenter.default().version
     assert uid in list(find_alignments(tiled.client, outcome="success", since="2020-01-01"))
     assert list(find_alignments(tiled.client, sample_id="e2e-4", until="2020-01-01")) == []
     with pytest.raises(ValueError, match="cannot read 'last tuesday' as a date"):

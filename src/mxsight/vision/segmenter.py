@@ -52,8 +52,12 @@ class Segmenter(abc.ABC):
 
     @staticmethod
     def default(background: np.ndarray | None = None, spindle: str = "horizontal") -> "Segmenter":
-        """The segmenter plans use unless told otherwise.
+        """The segmenter plans use unless told otherwise: the network shipped in ``mxsight/models``
+        (``default.keras``, described by ``default.json`` and docs/model-card.md), loaded offline.
 
-        Until a trained network ships in ``mxsight/models`` this is the classical segmenter.
+        The network needs neither an empty-field image nor the spindle orientation; ``background``
+        and ``spindle`` are accepted so that callers can switch to :meth:`classical` freely.
         """
-        return Segmenter.classical(background=background, spindle=spindle)
+        from mxsight.vision.network_segmenter import NetworkSegmenter
+
+        return NetworkSegmenter.shipped()

@@ -1,0 +1,57 @@
+"""The shipped default network: loads offline, segments simulated beamline frames, names bad input."""
+
+import numpy as np
+import pytest
+
+from mxsight.sim.backgrounds import background_for
+from mxsight.sim.render import CameraGeometry, GoniometerPositions, render
+from mxsight.sim.scene import random_sample
+from mxsight.vision.network_segmenter import NetworkSegmenter
+from mxsight.vision.segmenter import Segmenter
+
+CAMERA = CameraGeometry(pixel_size_um=1.8, beam_position_px=(512.0, 680.0))
+
+
+def _iou(a, b):
+    union = (a | b).sum()
+    return (a & b).sum() / union if union else 1.0
+
+
+@pytest.fixture(scope="module")
+def segmenter():
+    return Segmenter.default()
+
+
+@pytest.fixture(scope="module")
+def frames():
+    background = background_for(5, CAMERA.shape_px)
+    return [render(random_sample(seed), CAMERA, GoniometerPositions(omega_deg=omega), background, noise_seed=seed) for seed in (21, 22, 23) for omega in (0.0, 90.0)]
+
+
+def test_default_is_the_shipped_network_with_its_card(segmenter):
+    assert isinstance(segmenter, NetworkSegmenter)
+    description = segmenter.describe()
+    assert description["model_name"] == "network" and description["model_version"] != "0"
+
+
+def test_default_segments_simulated_frames(segmenter, frames):
+    predictions = segmenter.predict_batch([frame.image for frame in frames])
+    foreground = [_iou(p.masks["foreground"], f.masks["foreground"]) for p, f in zip(predictions, frames)]
+    loop = [_iou(p.masks["loop"], f.masks["loop"]) for p, f in zip(predictions, frames)]
+    assert min(foreground) >= 0.85, foreground
+    assert np.mean(loop) >= 0.7, loop
+    assert all(p.present for p in predictions)
+
+
+def test_grayscale_frame_is_accepted_and_bad_frames_are_named(segmenter, frames):
+    grey = frames[0].image.mean(axis=2).astype(np.uint8)
+    prediction = segmenter.predict(grey)
+    assert prediction.masks["foreground"].shape == grey.shape and prediction.present
+    with pytest.raises(ValueError, match="uint8"):
+        segmenter.predict(frames[0].image.astype(np.float32))
+    with pytest.raises(ValueError, match="NaN"):
+        segmenter.predict(np.full((64, 64, 3), np.nan, np.float32))
+    with pytest.raises(ValueError, match="empty frame"):
+        segmenter.predict(np.zeros((0, 0, 3), np.uint8))
+    with pytest.raises(ValueError, match="shape"):
+        segmenter.predict(np.zeros((64, 64, 4), np.uint8))
