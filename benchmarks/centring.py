@@ -1,6 +1,6 @@
 """Centring benchmark: seeded simulated samples -> success rate, residual error, frames, compute time.
 
-    python benchmarks/centring.py --samples 20 [--zoom 5] [--first-seed 1000]
+    python benchmarks/centring.py --samples 20 [--zoom 5] [--first-seed 1000] [--segmenter default|classical|both]
 
 Each sample runs the real ``auto_centre`` plan with a RunEngine (no Tiled writer, to time the
 alignment itself). "Compute" is the time spent in segmentation, fitting and the plan, i.e. the wall
@@ -21,12 +21,14 @@ from bluesky import RunEngine
 from mxsight.devices.sim import make_sim_beamline
 from mxsight.plans.auto_centre import auto_centre
 from mxsight.plans.errors import AlignmentError
+from mxsight.vision.segmenter import Segmenter
 
 SUCCESS_RADIUS_UM = 10.0
 
 
-def run(samples: int, zoom: int, first_seed: int) -> dict[str, object]:
+def run(samples: int, zoom: int, first_seed: int, segmenter_name: str = "default") -> dict[str, object]:
     RE = RunEngine({}, call_returns_result=True)
+    network = Segmenter.default() if segmenter_name == "default" else None
     residuals, frames, compute, failures = [], [], [], {}
     with tempfile.TemporaryDirectory() as directory:
         for seed in range(first_seed, first_seed + samples):
@@ -43,7 +45,8 @@ def run(samples: int, zoom: int, first_seed: int) -> dict[str, object]:
             beamline.camera.acquire_frame = timed_acquire
             started = time.perf_counter()
             try:
-                RE(auto_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id=f"bench-{seed}"))
+                segmenter = network or Segmenter.classical(background=beamline.camera.reference_background())
+                RE(auto_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id=f"bench-{seed}", segmenter=segmenter))
             except AlignmentError as error:
                 failures[seed] = type(error).__name__
             compute.append(time.perf_counter() - started - sum(render_seconds))
@@ -67,13 +70,15 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=20)
     parser.add_argument("--zoom", type=int, default=5)
     parser.add_argument("--first-seed", type=int, default=1000)
+    parser.add_argument("--segmenter", choices=("default", "classical", "both"), default="both")
     args = parser.parse_args()
-    table = run(args.samples, args.zoom, args.first_seed)
-    width = max(len(key) for key in table)
-    print(f"auto_centre on the simulated beamline, zoom {args.zoom}, classical segmenter")
-    print(f"{'metric':<{width}}  value")
-    for key, value in table.items():
-        print(f"{key:<{width}}  {value}")
+    names = ("default", "classical") if args.segmenter == "both" else (args.segmenter,)
+    tables = {name: run(args.samples, args.zoom, args.first_seed, name) for name in names}
+    width = max(len(key) for key in tables[names[0]])
+    print(f"auto_centre on the simulated beamline, zoom {args.zoom}, same samples for each segmenter")
+    print(f"{'metric':<{width}}  " + "  ".join(f"{name:>12}" for name in names))
+    for key in tables[names[0]]:
+        print(f"{key:<{width}}  " + "  ".join(f"{str(tables[name][key]):>12}" for name in names))
 
 
 if __name__ == "__main__":

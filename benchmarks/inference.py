@@ -2,8 +2,8 @@
 
     python benchmarks/inference.py [--repeats 5] [--threads 2]
 
-The reference is an FC-DenseNet in the spirit of the talk's network (growth rate 16, dense blocks of
-4-5-7-10-12 layers down, 15 in the bottleneck, mirrored up, depthwise-separable convolutions). Both are
+The default is the shipped model (``mxsight/models/default.keras``). The reference is an FC-DenseNet in the spirit of the talk's network (growth rate 16, dense blocks of
+4-5-7-10-12 layers down, 15 in the bottleneck, mirrored up, depthwise-separable convolutions),
 untrained: speed does not depend on the weights. Prints ms per image (median over repeats) at batch 1
 and 8, at 256x320 and 512x640, and the ratio reference / default. Targets (issue 4): default <= 40 ms
 per 256x320 image at batch 8, and >= 30x faster than the reference.
@@ -78,9 +78,9 @@ def main() -> None:
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    from mxsight.vision.network import NetworkConfig, build_model
+    from mxsight.vision.network_segmenter import NetworkSegmenter
 
-    default, reference = build_model(NetworkConfig()), fc_densenet()
+    default, reference = NetworkSegmenter.shipped().model, fc_densenet()
     print(f"default network: {default.count_params():,} parameters; reference FC-DenseNet: {reference.count_params():,}")
     print(f"{'input':<10}{'batch':>6}{'default ms/img':>16}{'reference ms/img':>18}{'ratio':>8}")
     for shape in ((256, 320), (512, 640)):
