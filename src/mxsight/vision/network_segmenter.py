@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from importlib import resources
 from pathlib import Path
@@ -35,6 +36,7 @@ class NetworkSegmenter(Segmenter):
         if min(REFINE_SHAPE) % stride:
             refine = False
         self.model = model
+        self._graph = None
         self.refine = refine
         self.stride = stride
         self.working_size_px = working_size_px
@@ -56,7 +58,12 @@ class NetworkSegmenter(Segmenter):
     @classmethod
     def shipped(cls, name: str = SHIPPED_MODEL) -> "NetworkSegmenter":
         """The model shipped with mxsight (``mxsight/models/<name>``) with the inference settings
-        recorded beside it (``<stem>.json``: version, working size, thresholds)."""
+        recorded beside it (``<stem>.json``: version, working size, thresholds). Loaded once per
+        process: every plan that asks for the default shares one model and its traced graph."""
+        return _load_shipped(cls, name)
+
+    @classmethod
+    def _read_shipped(cls, name: str) -> "NetworkSegmenter":
         folder = resources.files("mxsight") / "models"
         path = Path(str(folder / name))
         if not path.exists():
@@ -73,7 +80,7 @@ class NetworkSegmenter(Segmenter):
         than running it eagerly, layer by layer."""
         import tensorflow as tf
 
-        if getattr(self, "_graph", None) is None:
+        if self._graph is None:
             self._graph = tf.function(lambda x: self.model(x, training=False))
         return self._graph(images)
 
@@ -153,6 +160,11 @@ class NetworkSegmenter(Segmenter):
         masks = {notion: p > self.threshold for notion, p in probabilities.items()}
         present = bool(masks["loop"].any() or masks["loop_inside"].any())
         return Prediction(masks=masks, probabilities=probabilities, click=click, present=present)
+
+
+@functools.lru_cache(maxsize=None)
+def _load_shipped(cls: type[NetworkSegmenter], name: str) -> NetworkSegmenter:
+    return cls._read_shipped(name)
 
 
 def _crop(image: np.ndarray, window: tuple[int, int, int, int]) -> np.ndarray:
