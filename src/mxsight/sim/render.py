@@ -534,7 +534,8 @@ def render(
 
     loop_row, loop_col = projector.pixels(*sample.loop_centre_rotating_mm())
     if sample.crystal is not None:
-        centre_loop_frame = np.array([[sample.crystal.centre_along_mm, sample.crystal.centre_across_mm, 0.0]])
+        crystal = sample.crystal
+        centre_loop_frame = np.array([[crystal.centre_along_mm, crystal.centre_across_mm, crystal.centre_normal_mm]])
         rows, cols = projector.pixels_of_lab(_seen_through_film(sample, projector, centre_loop_frame))
         click = (rows[0], cols[0])
     else:

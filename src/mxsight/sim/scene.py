@@ -7,6 +7,7 @@ pin towards the loop), ``u`` and ``w`` perpendicular to it. The whole sample sit
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,13 +18,15 @@ class Crystal:
     """A box-shaped crystal lying in the loop's film, in the loop's own frame.
 
     ``centre_along_mm`` / ``centre_across_mm`` place it in the loop plane relative to the loop centre;
-    ``half_size_mm`` is (along, across, normal); ``in_plane_angle_deg`` turns it within the plane.
+    ``half_size_mm`` is (along, across, normal); ``in_plane_angle_deg`` turns it within the plane;
+    ``centre_normal_mm`` is its depth along the film normal from the film's mid-plane (0: centred).
     """
 
     centre_along_mm: float
     centre_across_mm: float
     half_size_mm: tuple[float, float, float]
     in_plane_angle_deg: float
+    centre_normal_mm: float = 0.0
 
     def vertices_loop_frame(self) -> np.ndarray:
         """The 8 corners as (along, across, normal) in mm, relative to the loop centre."""
@@ -34,6 +37,7 @@ class Crystal:
         corners[:, :2] = corners[:, :2] @ rotation.T
         corners[:, 0] += self.centre_along_mm
         corners[:, 1] += self.centre_across_mm
+        corners[:, 2] += self.centre_normal_mm
         return corners
 
 
@@ -106,10 +110,10 @@ class Sample:
     def crystal_centre_rotating_mm(self) -> np.ndarray | None:
         if self.crystal is None:
             return None
-        across, _ = self.loop_axes
-        _, normal = self.loop_axes
+        across, normal = self.loop_axes
         x = self.loop_centre_x_mm + self.crystal.centre_along_mm
-        offset = self.crystal.centre_across_mm * across + self.bend_mm(self.crystal.centre_along_mm) * normal
+        depth = self.crystal.centre_normal_mm + self.bend_mm(self.crystal.centre_along_mm)
+        offset = self.crystal.centre_across_mm * across + depth * normal
         u, w = np.array([self.offset_u_mm, self.offset_w_mm]) + offset
         return np.array([x, u, w])
 
@@ -122,6 +126,7 @@ def random_sample(
     capillary_probability: float = 0.0,
     teardrop_probability: float = 0.0,
     loop_half_width_range_mm: tuple[float, float] = (0.05, 0.2),
+    crystal_anywhere_in_film: bool = False,
 ) -> Sample:
     """A plausible random sample; the same seed always gives the same sample.
 
@@ -130,7 +135,9 @@ def random_sample(
     Ice, bubbles, mesh loops, capillaries and teardrop loops are off by default (the simulated
     beamline's samples are clean, symmetric loops whose centre is unambiguous); training data asks for
     them with ``ice_probability``, ``capillary_probability`` and ``teardrop_probability``, and a wider
-    range of loop sizes (20-1000 um) with ``loop_half_width_range_mm``.
+    range of loop sizes (20-1000 um) with ``loop_half_width_range_mm``. Crystals lie on the film's
+    mid-plane unless ``crystal_anywhere_in_film``, which draws their depth anywhere the film holds them
+    (refraction then shifts their image differently through either face).
     """
     rng = np.random.default_rng(seed)
     half_width = rng.uniform(*loop_half_width_range_mm)
@@ -146,6 +153,10 @@ def random_sample(
         with_crystal = bool(rng.uniform() < 0.7)
     habit = str(np.random.default_rng([seed, 2]).choice(CRYSTAL_HABITS))
     crystal = _random_crystal(rng, half_length - wire, half_width - wire, film, habit) if with_crystal else None
+    if crystal is not None and crystal_anywhere_in_film:
+        room = 0.5 * film - crystal.half_size_mm[2]
+        depth = float(np.random.default_rng([seed, 4]).uniform(-room, room))
+        crystal = dataclasses.replace(crystal, centre_normal_mm=depth)
     cluster: tuple[Crystal, ...] = ()
     if crystal is not None and habit == "cluster":
         members = np.random.default_rng([seed, 3])
