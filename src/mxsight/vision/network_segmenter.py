@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 
@@ -140,26 +141,70 @@ class NetworkSegmenter(Segmenter):
         return row, col, height, width
 
     def _to_prediction(self, maps: np.ndarray, shape: tuple[int, int], window: tuple[int, int, int, int] | None = None, fine: np.ndarray | None = None) -> Prediction:
-        """Maps at the frame's resolution; inside ``window`` the ``fine`` maps replace the coarse
-        ones, and the loop, its inside and the crystal are kept only there (the refined loop)."""
-        import tensorflow as tf
-
-        full = np.array(tf.image.resize(maps, shape, method="bilinear"), dtype=np.float32)
+        """Masks at the frame's resolution: inside ``window`` from the ``fine`` maps (bilinear, so
+        the loop's edges keep their sub-pixel place), elsewhere from the coarse maps by nearest
+        neighbour (pin, stem and foreground need no more, and this is the cost of a frame); the loop,
+        its inside and the crystal are kept only inside the window (the refined loop). Probabilities
+        are brought to the frame's resolution only when asked for."""
         click = _click_point(maps[..., CLICK_CHANNEL], shape, self.click_threshold)
+        channels = len(NOTIONS)
+        full = _nearest(maps[..., :channels] > self.threshold, shape)
+        fine_full = None
         if window is not None and fine is not None:
             row, col, height, width = window
-            full[row : row + height, col : col + width] = np.asarray(tf.image.resize(fine, (height, width), method="bilinear"))
+            fine_full = _resize(fine[..., :channels], (height, width))
+            full[row : row + height, col : col + width] = fine_full > self.threshold
             outside = np.ones(shape, dtype=bool)
             outside[row : row + height, col : col + width] = False
             for notion in LOOP_NOTIONS:
-                full[..., NOTIONS.index(notion)][outside] = 0.0
+                full[..., NOTIONS.index(notion)][outside] = False
             fine_click = _click_point(fine[..., CLICK_CHANNEL], (height, width), self.click_threshold)
             if fine_click is not None:
                 click = (fine_click[0] + row, fine_click[1] + col)
-        probabilities = {notion: full[..., i] for i, notion in enumerate(NOTIONS)}
-        masks = {notion: p > self.threshold for notion, p in probabilities.items()}
+        masks = {notion: full[..., i] for i, notion in enumerate(NOTIONS)}
+        probabilities = FullResolutionProbabilities(maps[..., :channels], shape, window, fine_full)
         present = bool(masks["loop"].any() or masks["loop_inside"].any())
         return Prediction(masks=masks, probabilities=probabilities, click=click, present=present)
+
+
+class FullResolutionProbabilities(Mapping):
+    """Notion -> probability map at the frame's resolution, computed on first access (bilinear from
+    the coarse maps, the fine window's maps pasted in), since plans need only the masks."""
+
+    def __init__(self, coarse: np.ndarray, shape: tuple[int, int], window: tuple[int, int, int, int] | None, fine: np.ndarray | None):
+        self._coarse, self._shape, self._window, self._fine = coarse, shape, window, fine
+        self._cache: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, notion: str) -> np.ndarray:
+        if notion not in self._cache:
+            index = NOTIONS.index(notion)
+            full = _resize(self._coarse[..., index : index + 1], self._shape)[..., 0]
+            if self._window is not None and self._fine is not None:
+                row, col, height, width = self._window
+                if notion in LOOP_NOTIONS:
+                    full = np.zeros(self._shape, dtype=np.float32)
+                full[row : row + height, col : col + width] = self._fine[..., index]
+            self._cache[notion] = full
+        return self._cache[notion]
+
+    def __iter__(self):
+        return iter(NOTIONS)
+
+    def __len__(self) -> int:
+        return len(NOTIONS)
+
+
+def _resize(maps: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    import tensorflow as tf
+
+    return np.array(tf.image.resize(maps, shape, method="bilinear"), dtype=np.float32)
+
+
+def _nearest(maps: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``maps`` (h, w, ...) enlarged to ``shape`` by nearest neighbour (pixel centres aligned)."""
+    rows = np.minimum(((np.arange(shape[0]) + 0.5) * maps.shape[0] / shape[0]).astype(int), maps.shape[0] - 1)
+    cols = np.minimum(((np.arange(shape[1]) + 0.5) * maps.shape[1] / shape[1]).astype(int), maps.shape[1] - 1)
+    return maps[rows][:, cols]
 
 
 @functools.lru_cache(maxsize=None)

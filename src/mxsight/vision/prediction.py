@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,7 +24,7 @@ class Prediction:
     """
 
     masks: dict[str, np.ndarray]
-    probabilities: dict[str, np.ndarray]
+    probabilities: Mapping[str, np.ndarray]
     click: tuple[float, float] | None
     present: bool
     problem: str | None = None
@@ -62,7 +63,9 @@ def validate_frame(image: np.ndarray) -> np.ndarray:
 
 
 def frame_problem(image: np.ndarray) -> str | None:
-    """Why a valid frame cannot show a sample (black, saturated or uniform), or None if it can."""
+    """Why a valid frame cannot show a sample (black, saturated or uniform), or None if it can.
+    Judged on every 4th pixel of every 4th row: the statistics are the same, at a 16th of the cost."""
+    image = image[::4, ::4] if min(image.shape[:2]) >= 64 else image
     grey = image.mean(axis=2)
     if grey.mean() < BLACK_MEAN_LEVEL:
         return f"black frame (mean level {grey.mean():.1f} < {BLACK_MEAN_LEVEL})"
