@@ -2,19 +2,24 @@
 
 ``centring_x``/``centring_y`` ride on omega and move the sample across the spindle in the rotating
 frame; ``alignment_y`` moves it along the spindle and ``alignment_z`` moves the whole rotation axis
-across it. ``Goniometer`` talks to EPICS motor records; ``SimGoniometer`` holds soft motors with
-limits that move instantly, or at a set speed when ``velocity`` is given.
+across it. A mini-kappa head on the centring table reorients the sample: ``phi`` turns it about its
+pin, ``kappa`` tilts the phi axis about an axis 24 degrees from omega (see
+:func:`mxsight.sim.render.sample_rotation`). ``Goniometer`` talks to EPICS motor records (with
+``KappaGoniometer`` adding kappa and phi); ``SimGoniometer`` holds soft motors, kappa and phi
+included, with limits that move instantly, or at a set speed when ``velocity`` is given.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from typing import Literal
 
 from ophyd import Component as Cpt
 from ophyd import Device, EpicsMotor, SoftPositioner
 
 MOTOR_NAMES = ("omega", "centring_x", "centring_y", "alignment_y", "alignment_z")
+KAPPA_MOTOR_NAMES = ("kappa", "phi")
 
 
 class Goniometer(Device):
@@ -25,6 +30,13 @@ class Goniometer(Device):
     centring_y = Cpt(EpicsMotor, "CentringY")
     alignment_y = Cpt(EpicsMotor, "AlignmentY")
     alignment_z = Cpt(EpicsMotor, "AlignmentZ")
+
+
+class KappaGoniometer(Goniometer):
+    """A goniometer with a mini-kappa head: adds ``{prefix}Kappa`` and ``{prefix}Phi`` (degrees)."""
+
+    kappa = Cpt(EpicsMotor, "Kappa")
+    phi = Cpt(EpicsMotor, "Phi")
 
 
 class SimMotor(SoftPositioner):
@@ -61,16 +73,28 @@ class SimMotor(SoftPositioner):
 
 
 class SimGoniometer(Device):
-    """Simulated goniometer; limits are those of a typical MD2-class head."""
+    """Simulated goniometer with a mini-kappa head; limits are those of a typical MD2-class head with
+    an MK3-type kappa (-5 to 240 degrees) and an endless phi."""
 
     omega = Cpt(SimMotor, limits=(-100000.0, 100000.0), init_pos=0.0, egu="deg", kind="hinted")
     centring_x = Cpt(SimMotor, limits=(-2.0, 2.0), init_pos=0.0, egu="mm")
     centring_y = Cpt(SimMotor, limits=(-2.0, 2.0), init_pos=0.0, egu="mm")
     alignment_y = Cpt(SimMotor, limits=(-5.0, 5.0), init_pos=0.0, egu="mm")
     alignment_z = Cpt(SimMotor, limits=(-2.0, 2.0), init_pos=0.0, egu="mm")
+    kappa = Cpt(SimMotor, limits=(-5.0, 240.0), init_pos=0.0, egu="deg")
+    phi = Cpt(SimMotor, limits=(-100000.0, 100000.0), init_pos=0.0, egu="deg")
 
-    def set_velocities(self, *, omega_deg_s: float | None, translation_mm_s: float | None) -> None:
-        """Instant motion (None) or realistic speeds, e.g. 90 deg/s and 1 mm/s."""
+    def set_velocities(
+        self,
+        *,
+        omega_deg_s: float | None,
+        translation_mm_s: float | None,
+        kappa_phi_deg_s: float | None | Literal["omega"] = "omega",
+    ) -> None:
+        """Instant motion (None) or realistic speeds, e.g. 90 deg/s and 1 mm/s. Kappa and phi turn at
+        ``kappa_phi_deg_s``, by default at omega's speed."""
         self.omega.velocity = omega_deg_s
         for name in MOTOR_NAMES[1:]:
             getattr(self, name).velocity = translation_mm_s
+        for name in KAPPA_MOTOR_NAMES:
+            getattr(self, name).velocity = omega_deg_s if kappa_phi_deg_s == "omega" else kappa_phi_deg_s

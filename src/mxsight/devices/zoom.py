@@ -48,6 +48,11 @@ class ZoomCalibration:
         text = resources.files("mxsight").joinpath("config/zoom_sim.toml").read_text()
         return cls.from_table(tomllib.loads(text), source="mxsight/config/zoom_sim.toml")
 
+    def transposed(self) -> "ZoomCalibration":
+        """The calibration of the same microscope with its camera turned by 90 degrees (rows and
+        columns swapped): how a vertical-spindle beamline sees the simulated one."""
+        return ZoomCalibration({key: ZoomLevel(level.pixel_size_um, level.beam_position_px[::-1]) for key, level in self.levels.items()})
+
     def __getitem__(self, level: int) -> ZoomLevel:
         try:
             return self.levels[int(level)]
