@@ -105,9 +105,15 @@ def fit_circle(
     dof = max(n - p, 1)
     variance = float(residuals[inliers] @ residuals[inliers]) / dof
     covariance = np.linalg.inv(normal) * variance
+    residual_rms = float(np.sqrt(np.mean(residuals[inliers] ** 2)))
+    return _circle_fit(coefficients, covariance, residual_rms, inliers)
+
+
+def _circle_fit(coefficients: np.ndarray, covariance: np.ndarray, residual_rms: float, inliers: np.ndarray) -> CircleFit:
+    """A :class:`CircleFit` from (c, a, b) and their covariance, propagated to r and alpha through the
+    Jacobian of (r, alpha) with respect to (a, b)."""
     c, a, b = (float(v) for v in coefficients)
     r = float(np.hypot(a, b))
-    alpha = float(np.arctan2(b, a))
     if r > 0:
         jacobian = np.array([[a / r, b / r], [-b / r**2, a / r**2]])
         cov_ra = jacobian @ covariance[1:, 1:] @ jacobian.T
@@ -116,13 +122,37 @@ def fit_circle(
     return CircleFit(
         c=c,
         r=r,
-        alpha_deg=float(np.rad2deg(alpha)),
+        alpha_deg=float(np.rad2deg(np.arctan2(b, a))),
         c_sigma=float(np.sqrt(covariance[0, 0])),
         r_sigma=float(np.sqrt(cov_ra[0, 0])),
         alpha_sigma_deg=float(np.rad2deg(np.sqrt(cov_ra[1, 1]))),
         a=a,
         b=b,
         covariance_cab=covariance,
-        residual_rms=float(np.sqrt(np.mean(residuals[inliers] ** 2))),
+        residual_rms=residual_rms,
         inliers=inliers,
     )
+
+
+def circle_through_points(omega_deg, values, *, sigma: float) -> CircleFit:
+    """The circle through three or more points whose uncertainty is known (an operator's clicks, say).
+
+    Least squares without outlier rejection; the covariance is ``sigma**2 (A^T A)^-1`` from the known
+    measurement uncertainty, so three points (which a circle fits exactly) still give uncertainties.
+    """
+    omega_deg = np.asarray(omega_deg, dtype=float)
+    values = np.asarray(values, dtype=float)
+    if omega_deg.shape != values.shape or omega_deg.ndim != 1 or omega_deg.size < 3:
+        raise CircleFitError(f"a circle needs at least 3 points at distinct angles, got omega {omega_deg.shape} and values {values.shape}")
+    if not (np.isfinite(omega_deg).all() and np.isfinite(values).all()):
+        raise CircleFitError("the points contain NaN or infinite values")
+    if sigma <= 0:
+        raise CircleFitError(f"sigma must be positive, got {sigma}")
+    design = _design(omega_deg)
+    normal = design.T @ design
+    if np.linalg.cond(normal) > 1e8:
+        raise CircleFitError("the omega angles do not constrain a circle (take them at least 30 degrees apart)")
+    coefficients, *_ = np.linalg.lstsq(design, values, rcond=None)
+    residuals = values - design @ coefficients
+    covariance = np.linalg.inv(normal) * sigma**2
+    return _circle_fit(coefficients, covariance, float(np.sqrt(np.mean(residuals**2))), np.ones(values.shape, dtype=bool))
