@@ -1,10 +1,20 @@
-"""Centring benchmark: seeded simulated samples -> success rate, residual error, frames, compute time.
+"""Centring benchmark: seeded simulated samples -> success rate, residual error, frames and compute time
+for (a) the circle model, (b) the refraction-aware slab model, (c) a 3-click operator baseline.
 
-    python benchmarks/centring.py --samples 20 [--zoom 5] [--first-seed 1000] [--segmenter default|classical|both]
+    python benchmarks/centring.py --samples 500 [--segmenter default|truth] [--first-seed 1000] [--out FILE]
 
-Each sample runs the real ``auto_centre`` plan with a RunEngine (no Tiled writer, to time the
-alignment itself). "Compute" is the time spent in segmentation, fitting and the plan, i.e. the wall
-time minus the simulated camera's rendering, which a real camera does not cost.
+Samples are drawn with random loop sizes and offsets, refraction on (film index 1.31-1.34, crystals at
+any depth in the film), ice and bubbles on a third of them, dust on the lens, both spindle orientations
+(even seeds horizontal, odd vertical) and fine zoom levels 5-7 (1.8-1.08 um/px). Each sample runs the
+real ``auto_centre`` plan once (coarse sweep at zoom 1, fine sweep of 18 frames; the plan's own model
+choice is "auto"). Its fine sweep's features are then fitted with the circle and with the slab model
+(forced), and the truth error of the target (the crystal when the plan chose it, else the loop centre)
+is evaluated for the move each would make from the same starting positions. The 3-click baseline clicks
+the target's true apparent position (refraction included, as an operator sees it) at 0, 90 and 180
+degrees with 2 px of Gaussian noise. Success: a confident fit whose move leaves the target within
+``SUCCESS_RADIUS_UM`` of the beam. "Compute" is the plan's wall time minus the simulated camera's
+rendering, which a real camera does not cost; ``--segmenter truth`` uses the simulator's exact masks to
+measure the geometry alone.
 """
 
 from __future__ import annotations
@@ -12,73 +22,176 @@ from __future__ import annotations
 import sqlite3  # noqa: F401  (before TensorFlow)
 
 import argparse
+import json
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 from bluesky import RunEngine
 
 from mxsight.devices.sim import make_sim_beamline
+from mxsight.geometry.centring import CentringGeometry, centring_move
+from mxsight.geometry.circle import circle_through_points
 from mxsight.plans.auto_centre import auto_centre
+from mxsight.plans.centring_solution import solve_centring
 from mxsight.plans.errors import AlignmentError
+from mxsight.sim.render import Optics
+from mxsight.sim.scene import random_sample
 from mxsight.vision.segmenter import Segmenter
 
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
+from truth import TruthSegmenter  # noqa: E402
+
 SUCCESS_RADIUS_UM = 10.0
+CLICK_NOISE_PX = 2.0
+MOTORS = ("centring_x", "centring_y", "alignment_y")
+METHODS = ("plan (auto)", "circle", "slab", "3-click")
 
 
-def run(samples: int, zoom: int, first_seed: int, segmenter_name: str = "default") -> dict[str, object]:
-    RE = RunEngine({}, call_returns_result=True)
-    network = Segmenter.default() if segmenter_name == "default" else None
-    residuals, frames, compute, failures = [], [], [], {}
-    with tempfile.TemporaryDirectory() as directory:
-        for seed in range(first_seed, first_seed + samples):
-            beamline = make_sim_beamline(seed=seed, zoom_level=zoom, write_directory=directory)
-            render_seconds = []
-            acquire = beamline.camera.acquire_frame
+def _errors_after(beamline, start: dict[str, float], move: dict[str, float], target: str) -> float:
+    """Truth error (um from the beam) of ``target`` if ``move`` were applied from ``start``."""
+    goniometer = beamline.goniometer
+    now = {name: getattr(goniometer, name).position for name in MOTORS}
+    for name in MOTORS:
+        getattr(goniometer, name).set(start[name] + move[f"{name}_mm"])
+    error = beamline.target_errors_um(target)
+    for name in MOTORS:
+        getattr(goniometer, name).set(now[name])
+    return float(np.hypot(error["from_axis_um"], error["along_spindle_um"]))
 
-            def timed_acquire(acquire=acquire, render_seconds=render_seconds):
-                started = time.perf_counter()
-                frame = acquire()
-                render_seconds.append(time.perf_counter() - started)
-                return frame
 
-            beamline.camera.acquire_frame = timed_acquire
-            started = time.perf_counter()
-            try:
-                segmenter = network or Segmenter.classical(background=beamline.camera.reference_background())
-                RE(auto_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id=f"bench-{seed}", segmenter=segmenter))
-            except AlignmentError as error:
-                failures[seed] = type(error).__name__
-            compute.append(time.perf_counter() - started - sum(render_seconds))
-            frames.append(len(render_seconds))
-            residuals.append(beamline.loop_centre_errors_um()["from_beam_um"])
-    residuals = np.array(residuals)
-    succeeded = np.array([seed not in failures for seed in range(first_seed, first_seed + samples)]) & (residuals < SUCCESS_RADIUS_UM)
+def _three_clicks(beamline, start: dict[str, float], target: str, geometry: CentringGeometry, rng) -> float:
+    goniometer, camera = beamline.goniometer, beamline.camera
+    now = {name: getattr(goniometer, name).position for name in (*MOTORS, "omega")}
+    for name in MOTORS:
+        getattr(goniometer, name).set(start[name])
+    points = []
+    for omega in (0.0, 90.0, 180.0):
+        goniometer.omega.set(omega)
+        camera.acquire_frame()
+        render = camera.last_render
+        point = render.click_px if target == "crystal" else render.loop_centre_px
+        points.append(np.asarray(point) + rng.normal(0.0, CLICK_NOISE_PX, 2))
+    for name, value in now.items():
+        getattr(goniometer, name).set(value)
+    perpendicular, along = geometry.split(tuple(np.array(points).T))
+    fit = circle_through_points(np.array([0.0, 90.0, 180.0]), perpendicular, sigma=CLICK_NOISE_PX)
+    level = beamline.zoom.current
+    move = centring_move(fit, float(np.mean(along)), CLICK_NOISE_PX, level.beam_position_px, level.pixel_size_um, geometry)
+    return _errors_after(beamline, start, move.as_dict(), target)
+
+
+def one_sample(seed: int, segmenter_name: str, network, directory: str, RE) -> dict[str, object]:
+    rng = np.random.default_rng(seed)
+    spindle = "horizontal" if seed % 2 == 0 else "vertical"
+    zoom_level = int(rng.choice([5, 6, 7]))
+    sample = random_sample(seed, crystal_anywhere_in_film=True, ice_probability=0.3)
+    beamline = make_sim_beamline(sample=sample, zoom_level=zoom_level, write_directory=directory, spindle=spindle, seed=seed)
+    beamline.camera.optics = Optics(spindle=spindle, dust_specks=int(rng.integers(0, 6)))
+    geometry = CentringGeometry(spindle=spindle)
+    segmenter = TruthSegmenter(beamline.camera) if segmenter_name == "truth" else network
+    render_seconds: list[float] = []
+    acquire = beamline.camera.acquire_frame
+
+    def timed_acquire():
+        started = time.perf_counter()
+        frame = acquire()
+        render_seconds.append(time.perf_counter() - started)
+        return frame
+
+    beamline.camera.acquire_frame = timed_acquire
+    record: dict[str, object] = {"seed": seed, "spindle": spindle, "zoom": zoom_level, "crystal": sample.crystal is not None}
+    started = time.perf_counter()
+    outcome, failure = None, ""
+    try:
+        outcome = RE(auto_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id=f"bench-{seed}", segmenter=segmenter, geometry=geometry)).plan_result
+    except AlignmentError as error:
+        failure = type(error).__name__
+    record["compute_s"] = time.perf_counter() - started - sum(render_seconds)
+    record["frames"] = len(render_seconds)
+    beamline.camera.acquire_frame = acquire
+    if outcome is None or not outcome.solutions or len(outcome.sweep_features) < 2:
+        record.update({method: {"ok": False, "error_um": float("nan"), "failure": failure or "no fine sweep"} for method in METHODS})
+        return record
+    fine = outcome.solutions[-1]
+    target = fine.target
+    record["target"], record["model"] = target, fine.model
+    final = {name: getattr(beamline.goniometer, name).position for name in MOTORS}
+    start = {name: final[name] - fine.move.as_dict()[f"{name}_mm"] for name in MOTORS}
+    record["plan (auto)"] = {"ok": True, "error_um": _errors_after(beamline, final, {f"{n}_mm": 0.0 for n in MOTORS}, target), "failure": ""}
+    for model in ("circle", "slab"):
+        try:
+            solution = solve_centring(outcome.sweep_features[-1], beamline.zoom.current, geometry, target=target, model=model)
+            record[model] = {"ok": True, "error_um": _errors_after(beamline, start, solution.move.as_dict(), target), "failure": ""}
+        except AlignmentError as error:
+            record[model] = {"ok": False, "error_um": float("nan"), "failure": type(error).__name__}
+    record["3-click"] = {"ok": True, "error_um": _three_clicks(beamline, start, target, geometry, rng), "failure": ""}
+    return record
+
+
+def summarise(records: list[dict], method: str, subset=lambda r: True) -> dict[str, str]:
+    chosen = [r for r in records if subset(r)]
+    errors = np.array([r[method]["error_um"] for r in chosen], dtype=float)
+    ok = np.array([r[method]["ok"] for r in chosen]) & (errors < SUCCESS_RADIUS_UM)
+    good = errors[ok]
     return {
-        "samples": samples,
-        "success rate": f"{100 * succeeded.mean():.1f} %",
-        "residual median (um)": f"{np.median(residuals[succeeded]):.2f}" if succeeded.any() else "-",
-        "residual 95th pct (um)": f"{np.percentile(residuals[succeeded], 95):.2f}" if succeeded.any() else "-",
-        "frames per alignment": f"{np.mean(frames):.1f}",
-        "compute s per alignment": f"{np.mean(compute):.2f}",
-        "failures": ", ".join(f"{seed}:{name}" for seed, name in failures.items()) or "none",
+        "samples": str(len(chosen)),
+        "success rate": f"{100 * ok.mean():.1f} %" if len(chosen) else "-",
+        "residual median (um)": f"{np.median(good):.2f}" if good.size else "-",
+        "residual 95th pct (um)": f"{np.percentile(good, 95):.2f}" if good.size else "-",
     }
+
+
+def print_table(title: str, columns: dict[str, dict[str, str]]) -> None:
+    names = list(columns)
+    keys = list(next(iter(columns.values())))
+    width = max(len(key) for key in keys)
+    print(f"\n{title}")
+    print(f"{'metric':<{width}}  " + "  ".join(f"{name:>12}" for name in names))
+    for key in keys:
+        print(f"{key:<{width}}  " + "  ".join(f"{columns[name][key]:>12}" for name in names))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=int, default=20)
-    parser.add_argument("--zoom", type=int, default=5)
+    parser.add_argument("--samples", type=int, default=500)
     parser.add_argument("--first-seed", type=int, default=1000)
-    parser.add_argument("--segmenter", choices=("default", "classical", "both"), default="both")
+    parser.add_argument("--segmenter", choices=("default", "truth"), default="default")
+    parser.add_argument("--out", type=Path, help="JSON file of per-sample records (appended to and resumed from)")
     args = parser.parse_args()
-    names = ("default", "classical") if args.segmenter == "both" else (args.segmenter,)
-    tables = {name: run(args.samples, args.zoom, args.first_seed, name) for name in names}
-    width = max(len(key) for key in tables[names[0]])
-    print(f"auto_centre on the simulated beamline, zoom {args.zoom}, same samples for each segmenter")
-    print(f"{'metric':<{width}}  " + "  ".join(f"{name:>12}" for name in names))
-    for key in tables[names[0]]:
-        print(f"{key:<{width}}  " + "  ".join(f"{str(tables[name][key]):>12}" for name in names))
+    records: list[dict] = json.loads(args.out.read_text()) if args.out and args.out.exists() else []
+    done = {r["seed"] for r in records}
+    network = Segmenter.default() if args.segmenter == "default" else None
+    RE = RunEngine({}, call_returns_result=True)
+    with tempfile.TemporaryDirectory() as directory:
+        for seed in range(args.first_seed, args.first_seed + args.samples):
+            if seed in done:
+                continue
+            records.append(one_sample(seed, args.segmenter, network, directory, RE))
+            if args.out and len(records) % 10 == 0:
+                args.out.write_text(json.dumps(records))
+    if args.out:
+        args.out.write_text(json.dumps(records))
+    refracting = lambda r: r.get("target") == "crystal"  # noqa: E731
+    high_zoom = lambda r: r["zoom"] >= 6  # noqa: E731
+    print(f"auto_centre on the simulated beamline, segmenter {args.segmenter}, seeds {args.first_seed}..{args.first_seed + args.samples - 1}")
+    print_table("all samples", {m: summarise(records, m) for m in METHODS})
+    print_table("crystal targets (seen through the film: refraction)", {m: summarise(records, m, refracting) for m in METHODS})
+    print_table("high zoom (levels 6-7, 1.39-1.08 um/px)", {m: summarise(records, m, high_zoom) for m in METHODS})
+    frames = np.array([r["frames"] for r in records])
+    compute = np.array([r["compute_s"] for r in records])
+    print(f"\nframes per alignment: {frames.mean():.1f}; compute per alignment: median {np.median(compute):.2f} s, mean {compute.mean():.2f} s")
+    models = [r.get("model", "-") for r in records]
+    print(f"plan's model choice on the fine sweep: slab {models.count('slab')}, circle {models.count('circle')}, failed {models.count('-')}")
+    failures: dict[str, int] = {}
+    for r in records:
+        for method in METHODS:
+            if r[method]["failure"]:
+                key = f"{method}: {r[method]['failure']}"
+                failures[key] = failures.get(key, 0) + 1
+    print("failures: " + (", ".join(f"{k} x{v}" for k, v in sorted(failures.items())) or "none"))
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ def alignments(tiled):
         rendered = _recording(beamline.camera)
         before = beamline.loop_centre_errors_um()
         result = RE(auto_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id=f"e2e-{seed}"))
-        results.append((seed, before, beamline.loop_centre_errors_um(), result, rendered))
+        results.append((seed, before, beamline.target_errors_um(result.plan_result.target), result, rendered))
     return results
 
 

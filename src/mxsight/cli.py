@@ -39,7 +39,7 @@ def _demo(args: argparse.Namespace) -> int:
         except AlignmentError as error:
             failure, uid, outcome = error, None, None
         seconds = time.perf_counter() - started
-        after = beamline.loop_centre_errors_um()
+        after = beamline.target_errors_um(outcome.target if outcome is not None else "loop")
         if uid is None:
             from mxsight.storage.queries import find_alignments
 
@@ -62,8 +62,10 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _print_table(before: dict, after: dict, outcome, frames: int, seconds: float, failure) -> None:
     found = "-" if outcome is None else _vector_um(outcome.total_move_mm)
+    centred = "-" if outcome is None else ", ".join(f"{s.target} ({s.model})" for s in outcome.solutions)
     rows = [
         ("outcome", "success" if failure is None else str(failure)),
+        ("centred target (model)", centred),
         ("true offset from axis (um)", f"{before['from_axis_um']:.1f}"),
         ("true offset along spindle (um)", f"{before['along_spindle_um']:.1f}"),
         ("found move cx, cy, ay (um)", found),

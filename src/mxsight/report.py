@@ -14,16 +14,32 @@ from mxsight.geometry.circle import fit_circle  # noqa: E402
 from mxsight.notions import unpack_masks  # noqa: E402
 from mxsight.vision.overlay import overlay_masks  # noqa: E402
 
+def _sweep_slices(run, n_frames: int) -> list[slice]:
+    """Frame ranges of each recorded sweep, counted back from the last frame (a search before the
+    first sweep adds frames that belong to no sweep)."""
+    if "results" not in run:
+        return [slice(0, n_frames)]
+    counts = [int(c) for c in np.asarray(run["results"]["results_sweep_frames"].read())]
+    slices, stop = [], n_frames
+    for count in reversed(counts):
+        slices.insert(0, slice(max(stop - count, 0), stop))
+        stop -= count
+    return slices
+
+
 def write_report(run, path: Path | str, *, image_key: str = "oav_image", n_frames: int = 4) -> Path:
-    """Frames with their mask overlays, and each pass's circle fit with the data, for a Tiled run."""
+    """Frames of the last sweep with their mask overlays, and each sweep's target track with the fitted
+    movement model (circle or slab, as recorded), for a Tiled run."""
     path = Path(path)
     primary, predictions = run["primary"], run["predictions"]
     omega = np.asarray(predictions["predictions_omega_deg"].read())
-    rows = np.asarray(predictions["predictions_target_row_px"].read())
     present = np.asarray(predictions["predictions_present"].read()).astype(bool)
-    passes = int(run.metadata["start"].get("passes", 1))
-    per_pass = len(omega) // max(passes, 1)
-    picks = np.linspace(0, per_pass - 1, n_frames).round().astype(int)
+    sweeps = _sweep_slices(run, len(omega))
+    results = run["results"] if "results" in run else None
+    targets = list(results["results_target"].read()) if results is not None else ["loop"] * len(sweeps)
+    models = list(results["results_model"].read()) if results is not None else ["circle"] * len(sweeps)
+    last = sweeps[-1]
+    picks = np.linspace(last.start, last.stop - 1, n_frames).round().astype(int)
 
     figure = plt.figure(figsize=(4 * n_frames, 7.5), layout="constrained")
     grid = figure.add_gridspec(2, n_frames, height_ratios=[1, 1])
@@ -32,20 +48,21 @@ def write_report(run, path: Path | str, *, image_key: str = "oav_image", n_frame
         frame = np.asarray(primary[image_key][int(index)])
         masks = np.asarray(predictions["predictions_masks"][int(index)])
         axis.imshow(overlay_masks(frame, unpack_masks(masks)))
-        axis.set_title(f"pass 1, omega {omega[index]:.0f} deg", fontsize=9)
+        axis.set_title(f"last sweep, omega {omega[index]:.0f} deg", fontsize=9)
         axis.axis("off")
     axis = figure.add_subplot(grid[1, :])
     dense = np.linspace(0, 360, 361)
-    for pass_index in range(passes):
-        chunk = slice(pass_index * per_pass, (pass_index + 1) * per_pass)
-        ok = present[chunk]
-        o, r = omega[chunk][ok], rows[chunk][ok]
-        line = axis.plot(o, r, "o", label=f"pass {pass_index + 1}: loop centre row")[0]
+    for number, (chunk, target, model) in enumerate(zip(sweeps, targets, models, strict=False), start=1):
+        key = "predictions_crystal_row_px" if target == "crystal" else "predictions_target_row_px"
+        rows = np.asarray(predictions[key].read())[chunk]
+        ok = present[chunk] & np.isfinite(rows)
+        o, r = omega[chunk][ok], rows[ok]
+        line = axis.plot(o, r, "o", label=f"sweep {number}: {target or 'loop'} row")[0]
         if ok.sum() >= 4:
             fit = fit_circle(o, r)
-            axis.plot(dense, fit.predict(dense), "-", color=line.get_color(), label=f"pass {pass_index + 1}: circle fit, r = {fit.r:.1f} px")
+            axis.plot(dense, fit.predict(dense), "-", color=line.get_color(), label=f"sweep {number}: circle, r = {fit.r:.1f} px (fitted: {model or '-'})")
     beam_row = run.metadata["start"]["beam_position_px"][0]
-    axis.axhline(beam_row, color="k", linestyle=":", label="beam row")
+    axis.axhline(beam_row, color="k", linestyle=":", label="beam row (starting zoom)")
     axis.set_xlabel("omega (deg)")
     axis.set_ylabel("row (px)")
     axis.invert_yaxis()

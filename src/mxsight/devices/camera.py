@@ -19,12 +19,21 @@ from mxsight.devices.hdf5_store import Hdf5FrameStore, Hdf5StoreDevice
 
 
 class OnAxisCamera(Hdf5StoreDevice, Device):
-    """Base on-axis camera; ``frame_shape`` is (rows, cols)."""
+    """Base on-axis camera; ``frame_shape`` is (rows, cols).
+
+    ``last_frame`` keeps the latest frame for plans that show it (``click_centre``). With
+    ``omega_source`` (the goniometer's omega positioner) each frame records omega's readback at
+    exposure time in ``exposure_omega_deg``: during a continuous rotation that, not the omega read
+    after the frame, is where the frame was taken.
+    """
 
     frame_number = Cpt(Signal, value=-1, kind=Kind.normal)
+    exposure_omega_deg = Cpt(Signal, value=float("nan"), kind=Kind.normal)
 
-    def __init__(self, *args, frame_shape: tuple[int, int], write_directory: Path | str, **kwargs):
+    def __init__(self, *args, frame_shape: tuple[int, int], write_directory: Path | str, omega_source=None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.omega_source = omega_source
+        self.last_frame: np.ndarray | None = None
         self.frame_shape = tuple(frame_shape)
         self.write_directory = Path(write_directory)
         self._store = Hdf5FrameStore(self.write_directory, self.image_key, (*self.frame_shape, 3), np.uint8)
@@ -41,8 +50,14 @@ class OnAxisCamera(Hdf5StoreDevice, Device):
         """The empty-field image at the current zoom, if the beamline has one."""
         return None
 
+    def omega_readback_deg(self) -> float:
+        """Omega's readback now (NaN without an ``omega_source``)."""
+        return float("nan") if self.omega_source is None else float(self.omega_source.position)
+
     def trigger(self) -> Status:
+        self.exposure_omega_deg.put(self.omega_readback_deg())
         frame = self.acquire_frame()
+        self.last_frame = frame
         self.frame_number.put(self._store.append(frame))
         return self._finished(self)
 
@@ -68,6 +83,7 @@ class EpicsOnAxisCamera(OnAxisCamera):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{self.name}: no new frame within {self.new_frame_timeout_s} s (counter {counter_at_trigger})")
             time.sleep(0.002)
+        self.exposure_omega_deg.put(self.omega_readback_deg())
         data = np.asarray(self.array_data.get())
         rows, cols = self.frame_shape
         if data.size < rows * cols * 3:

@@ -35,6 +35,10 @@ class PredictionRecorder(Hdf5StoreDevice, Device):
     bbox_left_px = Cpt(Signal, value=float("nan"), kind=Kind.normal)
     bbox_bottom_px = Cpt(Signal, value=float("nan"), kind=Kind.normal)
     bbox_right_px = Cpt(Signal, value=float("nan"), kind=Kind.normal)
+    crystal_row_px = Cpt(Signal, value=float("nan"), kind=Kind.normal)
+    crystal_col_px = Cpt(Signal, value=float("nan"), kind=Kind.normal)
+    crystal_area_px = Cpt(Signal, value=0.0, kind=Kind.normal)
+    loop_touches_edge = Cpt(Signal, value=False, kind=Kind.normal)
     loop_area_px = Cpt(Signal, value=0.0, kind=Kind.normal)
     foreground_area_px = Cpt(Signal, value=0.0, kind=Kind.normal)
     problem = Cpt(Signal, value="", kind=Kind.normal)
@@ -59,6 +63,10 @@ class PredictionRecorder(Hdf5StoreDevice, Device):
             (self.bbox_top_px, self.bbox_left_px, self.bbox_bottom_px, self.bbox_right_px), features.bbox_px, strict=True
         ):
             signal.put(float(value))
+        self.crystal_row_px.put(features.crystal_px[0])
+        self.crystal_col_px.put(features.crystal_px[1])
+        self.crystal_area_px.put(features.crystal_area_px)
+        self.loop_touches_edge.put(bool(features.loop_touches_edge))
         self.loop_area_px.put(features.area_px)
         self.foreground_area_px.put(features.foreground_area_px)
         self.problem.put(features.problem)

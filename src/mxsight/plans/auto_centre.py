@@ -1,47 +1,103 @@
-"""``auto_centre``: step omega, segment each frame, fit, and move the sample onto the axis and beam."""
+"""``auto_centre``: sweep omega, segment each frame, fit the movement model, and move the sample onto the
+rotation axis and the beam, only on a confident fit.
+
+By default a coarse sweep at the lowest zoom (6 frames, circle model) brings the sample near the axis,
+then a fine sweep at the zoom the plan started at (18 frames) fits the refraction-aware model and
+centres the crystal, or the loop when no crystal is seen. When the first sweep sees nothing, the plan
+searches along the spindle and around omega, as beamlines do, before it reports ``SampleNotFound``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
+import numpy as np
 
-from mxsight.callbacks.segmentation import SegmentationCallback
-from mxsight.devices.prediction_recorder import PredictionRecorder
 from mxsight.geometry.centring import CentringGeometry
-from mxsight.plans.centring_solution import RESULT_TEMPLATE, CentringSolution, ConfidenceLimits, solve_centring
-from mxsight.plans.errors import AlignmentError, MoveOutOfLimits
-from mxsight.plans.records import RecordReadable
+from mxsight.plans.centring_solution import RESULT_TEMPLATE, CentringSolution, Target, solve_centring
+from mxsight.plans.errors import AlignmentError, FitNotConfident, MoveOutOfLimits, PinNotCentrable, SampleNotFound
+from mxsight.plans.records import RecordReadable, alignment_metadata
+from mxsight.plans.sweeps import COARSE_THEN_FINE, FrameTaker, Sweep, present_in
+from mxsight.vision.features import FrameFeatures
 from mxsight.vision.segmenter import Segmenter
 
-DEFAULT_OMEGAS_DEG: tuple[float, ...] = (0.0, 45.0, 90.0, 135.0, 180.0, 225.0, 270.0, 315.0)
 MOVED_MOTORS = ("centring_x", "centring_y", "alignment_y")
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """Where to look when the first sweep sees no sample: steps along the spindle of
+    ``step_fraction`` of the field of view, up to ``max_travel_mm`` either way, at each of ``omegas_deg``."""
+
+    step_fraction: float = 0.8
+    max_travel_mm: float = 4.0
+    omegas_deg: tuple[float, ...] = (0.0, 90.0)
 
 
 @dataclass
 class AlignmentOutcome:
-    """What ``auto_centre`` returns: each pass's solution, and the total move applied (mm)."""
+    """What ``auto_centre`` returns: each sweep's solution, the total move applied (mm), and each
+    sweep's per-frame features (to refit offline, e.g. with another model)."""
 
     solutions: list[CentringSolution] = field(default_factory=list)
+    sweep_features: list[list[FrameFeatures]] = field(default_factory=list)
     total_move_mm: dict[str, float] = field(default_factory=dict)
     frames: int = 0
+    searched: bool = False
+
+    @property
+    def target(self) -> str:
+        return self.solutions[-1].target if self.solutions else ""
 
 
-def _check_limits(goniometer, targets: dict[str, float]) -> None:
+def check_limits(goniometer, targets: dict[str, float], solution: CentringSolution | None = None) -> None:
+    """Raise a named error, before anything moves, if a target lies outside its motor's limits."""
     for motor_name, target in targets.items():
         motor = getattr(goniometer, motor_name)
         low, high = motor.limits
         if low < high and not low <= target <= high:
-            raise MoveOutOfLimits(f"{motor.name} would move to {target:.4f}, outside its limits [{low}, {high}]")
+            where = f"{motor.name} would move to {target:.4f}, outside its limits [{low}, {high}]"
+            if motor_name == "alignment_y":
+                raise PinNotCentrable(f"{where}: the sample lies too far along the spindle (pin too long or too short)")
+            if motor_name in ("centring_x", "centring_y") and solution is not None:
+                off_axis_mm = abs(solution.move.centring_x_mm + 1j * solution.move.centring_y_mm)
+                raise PinNotCentrable(f"{where}: the sample is {off_axis_mm:.3f} mm off the rotation axis (bent pin?)")
+            raise MoveOutOfLimits(where)
 
 
-def _result_values(pass_index: int, outcome: str, message: str, solution: CentringSolution | None) -> dict:
-    values: dict[str, object] = {"pass": pass_index, "outcome": outcome, "message": message}
+def _result_values(sweep_index: int, outcome: str, message: str, solution: CentringSolution | None, frames: int) -> dict:
+    values: dict[str, object] = {"pass": sweep_index, "outcome": outcome, "message": message, "sweep_frames": frames}
     if solution is not None:
         values.update(solution.as_record())
     return values
+
+
+def search_sample(taker: FrameTaker, settings: SearchSettings):
+    """Translate along the spindle and rotate until a frame shows the sample; leave it there and return
+    True, or put every motor back and return False."""
+    goniometer = taker.goniometer
+    start_along_mm, start_omega_deg = goniometer.alignment_y.position, goniometer.omega.position
+    level = taker.zoom.current
+    field_mm = max(taker.camera.frame_shape) * level.pixel_size_um / 1000.0
+    step_mm = settings.step_fraction * field_mm
+    low, high = goniometer.alignment_y.limits
+    steps = max(1, int(np.ceil(settings.max_travel_mm / step_mm)))
+    step_mm = settings.max_travel_mm / steps
+    offsets = [0.0]
+    for k in range(1, steps + 1):
+        offsets += [k * step_mm, -k * step_mm]
+    for offset in offsets:
+        position = start_along_mm + offset
+        if low < high and not low <= position <= high:
+            continue
+        yield from bps.mv(goniometer.alignment_y, position)
+        if present_in((yield from taker.stepped(settings.omegas_deg))):
+            return True
+    yield from bps.mv(goniometer.alignment_y, start_along_mm, goniometer.omega, start_omega_deg)
+    return False
 
 
 def auto_centre(
@@ -50,73 +106,73 @@ def auto_centre(
     zoom,
     *,
     sample_id: str,
-    omegas: Sequence[float] = DEFAULT_OMEGAS_DEG,
-    passes: int = 2,
+    sweeps: Sequence[Sweep] = COARSE_THEN_FINE,
+    target: Target = "auto",
     segmenter: Segmenter | None = None,
     geometry: CentringGeometry = CentringGeometry(),
-    limits: ConfidenceLimits = ConfidenceLimits(),
+    search: SearchSettings | None = SearchSettings(),
     beamline: str = "simulated",
     md: dict | None = None,
 ):
-    """Centre the loop on the rotation axis and the beam.
+    """Centre the sample on the rotation axis and the beam.
 
-    Each pass steps omega through ``omegas``, records every frame (stream ``primary``) and its
-    prediction (stream ``predictions``), fits the circle model and, only when the fit is confident and
-    the move within limits, moves centring x/y and alignment y. Every pass's fit and move, or the named
-    failure, is recorded in stream ``results``. Failures raise an :class:`AlignmentError` subclass.
+    Each sweep records every frame (stream ``primary``) and its prediction (stream ``predictions``),
+    fits its movement model and, only when the fit is confident and the move within limits, moves
+    centring x/y and alignment y. Every sweep's target, model, fit and move, or the named failure, is
+    recorded in stream ``results``. Failures raise an :class:`AlignmentError` subclass, except an
+    unconfident fit in a sweep that is not ``required`` (the coarse one), which moves nothing; the zoom
+    is left where the last sweep took it.
     """
-    if passes < 1:
-        raise ValueError(f"passes must be at least 1, got {passes}")
-    if len(omegas) < limits.min_frames:
-        raise ValueError(f"{len(omegas)} omega angles given, at least {limits.min_frames} are needed")
+    sweeps = tuple(sweeps)
+    if not sweeps:
+        raise ValueError("auto_centre needs at least one sweep")
+    for sweep in sweeps:
+        if not sweep.continuous and sweep.frames < sweep.limits.min_frames:
+            raise ValueError(f"a sweep of {sweep.frames} frames is too short: at least {sweep.limits.min_frames} are needed")
     segmenter = segmenter or Segmenter.default(background=camera.reference_background(), spindle=geometry.spindle)
-    recorder = PredictionRecorder(name="predictions", frame_shape=camera.frame_shape, write_directory=camera.write_directory)
-    callback = SegmentationCallback(
-        segmenter, image_key=camera.image_key, omega_key=goniometer.omega.name, spindle=geometry.spindle
-    )
-    level = zoom.current
+    taker = FrameTaker(camera, goniometer, zoom, segmenter, geometry.spindle)
     metadata = {
-        "plan_name": "auto_centre",
-        "sample_id": sample_id,
-        "beamline": beamline,
-        "zoom": int(zoom.level.get()),
-        "pixel_size_um": level.pixel_size_um,
-        "beam_position_px": list(level.beam_position_px),
-        "spindle": geometry.spindle,
-        "omegas_deg": [float(o) for o in omegas],
-        "passes": passes,
+        **alignment_metadata("auto_centre", sample_id, zoom, geometry.spindle, beamline),
+        "target_choice": target,
+        "sweeps": [_describe_sweep(sweep) for sweep in sweeps],
+        "passes": len(sweeps),
         **segmenter.describe(),
         **(md or {}),
     }
     outcome = AlignmentOutcome(total_move_mm={name: 0.0 for name in MOVED_MOTORS})
-    results = RecordReadable("results", {"pass": 0, "outcome": "", "message": "", **RESULT_TEMPLATE})
+    results = RecordReadable("results", {"pass": 0, "outcome": "", "message": "", "sweep_frames": 0, **RESULT_TEMPLATE})
 
-    def sweep():
-        first = len(callback.frames)
-        for omega in omegas:
-            yield from bps.mv(goniometer.omega, omega)
-            yield from bps.trigger_and_read([camera, goniometer], name="primary")
-            recorder.load(callback.predictions[-1], callback.frames[-1], camera.frame_number.get())
-            yield from bps.trigger_and_read([recorder], name="predictions")
-        return callback.frames[first:]
-
-    @bpp.subs_decorator(callback)
-    @bpp.stage_decorator([camera, recorder])
+    @bpp.subs_decorator(taker.callback)
+    @bpp.stage_decorator([camera, taker.recorder])
     @bpp.run_decorator(md=metadata)
     def inner():
-        for pass_index in range(passes):
-            frames = yield from sweep()
-            outcome.frames += len(frames)
+        for index, sweep in enumerate(sweeps):
+            features = yield from taker.sweep(sweep)
+            if index == 0 and search is not None and not present_in(features) and not all(f.problem for f in features):
+                outcome.searched = True
+                if (yield from search_sample(taker, search)):
+                    outcome.frames += len(features)
+                    features = yield from taker.sweep(sweep)
+            outcome.frames += len(features)
+            outcome.sweep_features.append(list(features))
             try:
-                solution = solve_centring(frames, zoom.current, geometry, limits)
+                solution = solve_centring(features, zoom.current, geometry, sweep.limits, target=sweep.target or target, model=sweep.model)
                 move = solution.move.as_dict()
                 targets = {name: getattr(goniometer, name).position + move[f"{name}_mm"] for name in MOVED_MOTORS}
-                _check_limits(goniometer, targets)
+                check_limits(goniometer, targets, solution)
+            except FitNotConfident as error:
+                values = _result_values(index, type(error).__name__, str(error), None, len(features))
+                yield from bps.trigger_and_read([results.update(values)], name="results")
+                if sweep.required:
+                    raise
+                continue
             except AlignmentError as error:
-                failure = _result_values(pass_index, type(error).__name__, str(error), None)
+                if isinstance(error, SampleNotFound) and outcome.searched:
+                    error = SampleNotFound(f"{error.args[0]}, after searching {search.max_travel_mm} mm along the spindle")
+                failure = _result_values(index, type(error).__name__, str(error), None, len(features))
                 yield from bps.trigger_and_read([results.update(failure)], name="results")
-                raise
-            yield from bps.trigger_and_read([results.update(_result_values(pass_index, "moved", "", solution))], name="results")
+                raise error
+            yield from bps.trigger_and_read([results.update(_result_values(index, "moved", "", solution, len(features)))], name="results")
             args = []
             for name in MOVED_MOTORS:
                 args += [getattr(goniometer, name), targets[name]]
@@ -126,3 +182,11 @@ def auto_centre(
 
     yield from inner()
     return outcome
+
+
+def _describe_sweep(sweep: Sweep) -> dict:
+    description = asdict(sweep)
+    description["limits"] = {key: float(value) for key, value in description["limits"].items()}
+    description["zoom_level"] = str(sweep.zoom_level) if sweep.zoom_level is not None else "current"
+    return description
+

@@ -1,40 +1,72 @@
-"""Turns one omega sweep's per-frame features into a confident centring move, or a named failure."""
+"""Turns one omega sweep's per-frame features into a confident centring move, or a named failure.
+
+The target is a choice (``target``): the crystal when one is seen in most frames and its fit is
+confident, else the loop centre (``"auto"``, the default), or either one forced; the choice and its
+reason are recorded. The coordinate across the spindle is fitted with the
+movement model (``model``): the circle, the refraction-aware slab, or the one an information criterion
+prefers (``"auto"``); the coordinate along the spindle, which rotation does not move, is a robust mean.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 from mxsight.devices.zoom import ZoomLevel
 from mxsight.geometry.centring import CentringGeometry, CentringMove, centring_move
-from mxsight.geometry.circle import CircleFit, CircleFitError, fit_circle
-from mxsight.plans.errors import FitNotConfident, FrameUnusable, SampleNotFound
+from mxsight.geometry.circle import CircleFitError
+from mxsight.geometry.model_selection import MovementModelChoice, select_movement_model
+from mxsight.geometry.slab import SlabFitError
+from mxsight.plans.errors import FitNotConfident, FrameUnusable, SampleNotFound, SampleOffScreen
 from mxsight.vision.features import FrameFeatures
+
+Target = Literal["auto", "crystal", "loop"]
+MEASUREMENT_SIGMA_PX = 0.5  # precision of a mask-derived point: residuals below it are noise, not outliers
+Model = Literal["auto", "circle", "slab"]
 
 
 @dataclass(frozen=True)
 class ConfidenceLimits:
-    """When a fit is good enough to move motors."""
+    """When a fit is good enough to move motors, and when the crystal is seen often enough to centre it."""
 
     min_frames: int = 5
     min_inlier_fraction: float = 0.7
     max_residual_rms_px: float = 3.0
     max_move_sigma_um: float = 3.0
+    max_off_screen_fraction: float = 0.3
+    min_crystal_fraction: float = 0.6
 
 
 @dataclass(frozen=True)
 class CentringSolution:
-    fit: CircleFit
+    """A confident fit of one sweep and the move it implies."""
+
+    target: str
+    target_reason: str
+    choice: MovementModelChoice
     move: CentringMove
     along_px: float
+    along_sigma_px: float
     n_frames: int
     n_present: int
+    n_target: int
+
+    @property
+    def fit(self):
+        return self.choice.fit
+
+    @property
+    def model(self) -> str:
+        return self.choice.model
 
     def as_record(self) -> dict[str, object]:
         fit = self.fit
         record: dict[str, object] = {
-            "model": "circle",
+            "target": self.target,
+            "target_reason": self.target_reason,
+            "model": self.model,
             "c_px": fit.c,
             "r_px": fit.r,
             "alpha_deg": fit.alpha_deg,
@@ -45,16 +77,40 @@ class CentringSolution:
             "n_inliers": fit.n_inliers,
             "n_frames": self.n_frames,
             "n_present": self.n_present,
+            "n_target": self.n_target,
             "along_px": self.along_px,
+            "along_sigma_px": self.along_sigma_px,
         }
+        selection = self.choice.as_record()
+        record.update({key: value for key, value in selection.items() if key in SELECTION_KEYS})
+        record["model_reason"] = selection["reason"]
         record.update({f"move_{key}": value for key, value in self.move.as_dict().items()})
         return record
 
 
+SELECTION_KEYS = ("bic_circle", "bic_slab", "slab_beta_deg", "slab_d_plus", "slab_d_minus", "slab_refractive_index")
+
 RESULT_TEMPLATE: dict[str, object] = {
-    "model": "circle",
-    **{key: float("nan") for key in ("c_px", "r_px", "alpha_deg", "c_sigma_px", "r_sigma_px", "alpha_sigma_deg", "residual_rms_px", "along_px")},
-    **{key: 0 for key in ("n_inliers", "n_frames", "n_present")},
+    "target": "",
+    "target_reason": "",
+    "model": "",
+    "model_reason": "",
+    **{
+        key: float("nan")
+        for key in (
+            "c_px",
+            "r_px",
+            "alpha_deg",
+            "c_sigma_px",
+            "r_sigma_px",
+            "alpha_sigma_deg",
+            "residual_rms_px",
+            "along_px",
+            "along_sigma_px",
+            *SELECTION_KEYS,
+        )
+    },
+    **{key: 0 for key in ("n_inliers", "n_frames", "n_present", "n_target")},
     **{
         f"move_{motor}_{suffix}": float("nan")
         for motor in ("centring_x", "centring_y", "alignment_y", "alignment_z")
@@ -63,18 +119,40 @@ RESULT_TEMPLATE: dict[str, object] = {
 }
 
 
-def _along_spindle(frames: list[FrameFeatures], geometry: CentringGeometry) -> tuple[float, float]:
-    """Along-spindle coordinate of the target from frames where the loop is seen broad side on (its
-    widest point is then well defined), with a robust standard error."""
-    across_extent = np.array(
-        [(f.bbox_px[2] - f.bbox_px[0]) if geometry.spindle == "horizontal" else (f.bbox_px[3] - f.bbox_px[1]) for f in frames]
-    )
-    along = np.array([geometry.split(f.target_px)[1] for f in frames])
-    broad = across_extent >= 0.5 * across_extent.max()
-    values = along[broad]
-    centre = float(np.median(values))
-    spread = 1.4826 * float(np.median(np.abs(values - centre)))
-    return centre, max(spread, 0.5) / np.sqrt(values.size)
+def choose_target(present: list[FrameFeatures], target: Target, limits: ConfidenceLimits) -> str:
+    """The crystal when asked for, or (``"auto"``) when seen in ``min_crystal_fraction`` of the frames
+    that show the sample and in at least ``min_frames``; else the loop centre."""
+    if target in ("crystal", "loop"):
+        return target
+    if target != "auto":
+        raise ValueError(f"target must be 'auto', 'crystal' or 'loop', got {target!r}")
+    with_crystal = sum(np.isfinite(f.crystal_px[0]) for f in present)
+    if with_crystal >= max(limits.min_frames, limits.min_crystal_fraction * len(present)):
+        return "crystal"
+    return "loop"
+
+
+def _along_spindle(frames: list[FrameFeatures], target: str, geometry: CentringGeometry) -> tuple[float, float]:
+    """Along-spindle coordinate of the target with a robust standard error. For the loop, only frames
+    where it is seen broad side on count (its widest point is then well defined)."""
+    along = np.array([geometry.split(f.point(target))[1] for f in frames])
+    if target == "loop":
+        across_extent = np.array(
+            [(f.bbox_px[2] - f.bbox_px[0]) if geometry.spindle == "horizontal" else (f.bbox_px[3] - f.bbox_px[1]) for f in frames]
+        )
+        along = along[across_extent >= 0.5 * across_extent.max()]
+    centre = float(np.median(along))
+    spread = 1.4826 * float(np.median(np.abs(along - centre)))
+    return centre, max(spread, 0.5) / np.sqrt(along.size)
+
+
+def _fit_model(omega: np.ndarray, perpendicular: np.ndarray, model: Model, geometry: CentringGeometry) -> MovementModelChoice:
+    try:
+        return select_movement_model(
+            omega, perpendicular, shift_sign=-geometry.perpendicular_sign, model=model, min_sigma=MEASUREMENT_SIGMA_PX
+        )
+    except (CircleFitError, SlabFitError) as error:
+        raise FitNotConfident(str(error)) from error
 
 
 def solve_centring(
@@ -82,8 +160,11 @@ def solve_centring(
     zoom: ZoomLevel,
     geometry: CentringGeometry = CentringGeometry(),
     limits: ConfidenceLimits = ConfidenceLimits(),
+    *,
+    target: Target = "auto",
+    model: Model = "auto",
 ) -> CentringSolution:
-    """Fit the circle model to the target's perpendicular coordinate and derive the move."""
+    """Fit the movement model to the target's perpendicular coordinate and derive the move."""
     if not frames:
         raise SampleNotFound("no frames were acquired")
     problems = [f.problem for f in frames if f.problem]
@@ -92,19 +173,53 @@ def solve_centring(
         raise FrameUnusable(f"all {len(frames)} frames were unusable; first: {problems[0]}")
     if len(present) < limits.min_frames:
         raise SampleNotFound(f"a sample was seen in {len(present)} of {len(frames)} frames, {limits.min_frames} are needed")
-    omega = np.array([f.omega_deg for f in present])
-    perpendicular = np.array([geometry.split(f.target_px)[0] for f in present])
-    try:
-        fit = fit_circle(omega, perpendicular)
-    except CircleFitError as error:
-        raise FitNotConfident(str(error)) from error
-    inlier_fraction = fit.n_inliers / len(present)
+    off_screen = sum(f.loop_touches_edge for f in present)
+    if off_screen > limits.max_off_screen_fraction * len(present):
+        raise SampleOffScreen(f"the loop runs out of the image in {off_screen} of {len(present)} frames")
+    chosen = choose_target(present, target, limits)
+    if target == "auto" and chosen == "crystal":
+        try:
+            return _solve_for(frames, present, "crystal", "seen in most frames", zoom, geometry, limits, model)
+        except FitNotConfident as error:
+            return _solve_for(frames, present, "loop", f"crystal fit not confident ({error.args[0]})", zoom, geometry, limits, model)
+    reason = "asked for" if target != "auto" else "no crystal seen in most frames"
+    return _solve_for(frames, present, chosen, reason, zoom, geometry, limits, model)
+
+
+def _solve_for(
+    frames: list[FrameFeatures],
+    present: list[FrameFeatures],
+    chosen: str,
+    reason: str,
+    zoom: ZoomLevel,
+    geometry: CentringGeometry,
+    limits: ConfidenceLimits,
+    model: Model,
+) -> CentringSolution:
+    seen = [f for f in present if np.isfinite(f.point(chosen)[0])]
+    if len(seen) < limits.min_frames:
+        raise SampleNotFound(f"the {chosen} was seen in {len(seen)} of {len(frames)} frames, {limits.min_frames} are needed")
+    omega = np.array([f.omega_deg for f in seen])
+    perpendicular = np.array([geometry.split(f.point(chosen))[0] for f in seen])
+    choice = _fit_model(omega, perpendicular, model, geometry)
+    fit = choice.fit
+    inlier_fraction = fit.n_inliers / len(seen)
     if inlier_fraction < limits.min_inlier_fraction:
-        raise FitNotConfident(f"only {fit.n_inliers} of {len(present)} frames agree with the circle model")
+        raise FitNotConfident(f"only {fit.n_inliers} of {len(seen)} frames agree with the {choice.model} model")
     if fit.residual_rms > limits.max_residual_rms_px:
-        raise FitNotConfident(f"residual {fit.residual_rms:.2f} px exceeds {limits.max_residual_rms_px} px")
-    along_px, along_sigma_px = _along_spindle(present, geometry)
+        raise FitNotConfident(f"{choice.model} model residual {fit.residual_rms:.2f} px exceeds {limits.max_residual_rms_px} px")
+    along_px, along_sigma_px = _along_spindle(seen, chosen, geometry)
     move = centring_move(fit, along_px, along_sigma_px, zoom.beam_position_px, zoom.pixel_size_um, geometry)
     if move.max_sigma_um > limits.max_move_sigma_um:
         raise FitNotConfident(f"move uncertainty {move.max_sigma_um:.1f} um exceeds {limits.max_move_sigma_um} um")
-    return CentringSolution(fit=fit, move=move, along_px=along_px, n_frames=len(frames), n_present=len(present))
+    return CentringSolution(
+        target=chosen,
+        target_reason=reason,
+        choice=choice,
+        move=move,
+        along_px=along_px,
+        along_sigma_px=along_sigma_px,
+        n_frames=len(frames),
+        n_present=len(present),
+        n_target=len(seen),
+    )

@@ -23,3 +23,18 @@ class FitNotConfident(AlignmentError):
 
 class MoveOutOfLimits(AlignmentError):
     """The computed move would take a motor beyond its limits."""
+
+
+class SampleOffScreen(AlignmentError):
+    """A sample is seen but runs out of the field of view, so its centre cannot be measured."""
+
+
+class PinNotCentrable(MoveOutOfLimits):
+    """The sample cannot be brought onto the axis and the beam within the motors' travel: the pin is
+    too long or too short for the alignment stage, or bent (the loop sits farther off the rotation axis
+    than the centring table reaches)."""
+
+
+class RasterNotPossible(AlignmentError):
+    """No raster grid can be drawn: the loop is not seen at the face-on or edge-on angle, or the grid
+    would take a motor beyond its limits."""

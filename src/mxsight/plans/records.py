@@ -49,3 +49,17 @@ def _describe(value: object, source: str) -> dict:
         return {"source": source, "dtype": "number", "shape": [], "dtype_numpy": "<f8"}
     array = np.asarray(value)
     return {"source": source, "dtype": "array", "shape": list(array.shape), "dtype_numpy": array.dtype.str}
+
+
+def alignment_metadata(plan_name: str, sample_id: str, zoom, spindle: str, beamline: str) -> dict[str, object]:
+    """The start-document keys every alignment plan records, so runs can be queried alike."""
+    level = zoom.current
+    return {
+        "plan_name": plan_name,
+        "sample_id": sample_id,
+        "beamline": beamline,
+        "zoom": int(zoom.level.get()),
+        "pixel_size_um": level.pixel_size_um,
+        "beam_position_px": list(level.beam_position_px),
+        "spindle": spindle,
+    }

@@ -50,3 +50,12 @@ def _timestamp(when: str | float | datetime) -> float:
         return datetime.fromisoformat(when).timestamp()
     except (TypeError, ValueError):
         raise ValueError(f"cannot read {when!r} as a date; use a timestamp or an ISO date like '2026-11-24 10:00'") from None
+
+
+def find_collection_group(catalog, group: str, *, plan_name: str | None = None):
+    """The runs of one ``multi_orientation_collection`` (``collection_group``), optionally one plan's;
+    sort them by ``start.orientation_index``."""
+    results = catalog.search(Key("start.collection_group") == group)
+    if plan_name is not None:
+        results = results.search(Key("start.plan_name") == plan_name)
+    return results

@@ -73,6 +73,12 @@ class ClassicalSegmenter(Segmenter):
         self.rim_darkness = rim_darkness
         self.min_object_px = min_object_px
 
+    def for_background(self, background: np.ndarray | None) -> "ClassicalSegmenter":
+        """The same thresholds against another empty field (the background changes with the zoom)."""
+        return ClassicalSegmenter(
+            background, self.spindle, self.relative_threshold, self.absolute_threshold, self.rim_darkness, self.min_object_px
+        )
+
     def _predict_usable(self, images: list[np.ndarray]) -> list[Prediction]:
         return [self._segment(image) for image in images]
 

@@ -10,11 +10,17 @@ from mxsight.vision.prediction import Prediction
 
 NAN_POINT = (float("nan"), float("nan"))
 MIN_TARGET_AREA_PX = 30
+MIN_CRYSTAL_AREA_PX = 12
 
 
 @dataclass(frozen=True)
 class FrameFeatures:
-    """Geometry of the sample in one frame; points are (row, col) in pixels, NaN when absent."""
+    """Geometry of the sample in one frame; points are (row, col) in pixels, NaN when absent.
+
+    ``target_px`` is the loop centre (the default thing to centre); ``crystal_px`` the centroid of the
+    crystal mask when one of at least ``MIN_CRYSTAL_AREA_PX`` pixels is seen. ``loop_touches_edge``
+    says the loop runs out of the image, so its centre there is not measured.
+    """
 
     omega_deg: float
     present: bool
@@ -27,11 +33,26 @@ class FrameFeatures:
     click_px: tuple[float, float]
     foreground_area_px: float
     problem: str = ""
+    crystal_px: tuple[float, float] = NAN_POINT
+    crystal_area_px: float = 0.0
+    loop_touches_edge: bool = False
+
+    def point(self, target: str) -> tuple[float, float]:
+        """(row, col) of ``target`` ("loop" or "crystal") in this frame, NaN when not seen."""
+        if target == "loop":
+            return self.target_px
+        if target == "crystal":
+            return self.crystal_px
+        raise ValueError(f"unknown target {target!r}; expected 'loop' or 'crystal'")
 
 
 def _centroid(mask: np.ndarray) -> tuple[float, float]:
     rows, cols = np.nonzero(mask)
     return (float(rows.mean()), float(cols.mean())) if rows.size else NAN_POINT
+
+
+def _touches_edge(mask: np.ndarray) -> bool:
+    return bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
 
 
 def _bbox(mask: np.ndarray) -> tuple[float, float, float, float]:
@@ -68,13 +89,17 @@ def _widest_position(mask: np.ndarray, spindle: str) -> float:
 
 
 def frame_features(prediction: Prediction, omega_deg: float, spindle: str = "horizontal") -> FrameFeatures:
-    """Features of one frame. The tracked target is the loop centre: across the spindle, the middle of
-    the loop's extent; along it, the loop's widest point (both exact for a symmetric loop)."""
+    """Features of one frame. The loop target is the loop centre: across the spindle, the middle of
+    the loop's extent; along it, the loop's widest point (both exact for a symmetric loop, and robust
+    where the loop's far end merges with the stem). The crystal target is the crystal mask's centroid."""
     masks = prediction.masks
     loop, foreground = masks["loop"], masks["foreground"]
     present = bool(prediction.present and loop.sum() >= MIN_TARGET_AREA_PX)
     bbox = _bbox(loop)
     target_px = NAN_POINT
+    crystal = masks["crystal"]
+    crystal_area = float(crystal.sum())
+    crystal_px = _centroid(crystal) if present and crystal_area >= MIN_CRYSTAL_AREA_PX else NAN_POINT
     if present:
         along = _widest_position(loop, spindle)
         if spindle == "horizontal":
@@ -93,4 +118,7 @@ def frame_features(prediction: Prediction, omega_deg: float, spindle: str = "hor
         click_px=prediction.click if prediction.click is not None else NAN_POINT,
         foreground_area_px=float(foreground.sum()),
         problem=prediction.problem or "",
+        crystal_px=crystal_px,
+        crystal_area_px=crystal_area,
+        loop_touches_edge=present and _touches_edge(loop),
     )

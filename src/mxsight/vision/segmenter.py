@@ -39,6 +39,11 @@ class Segmenter(abc.ABC):
     def _predict_usable(self, images: list[np.ndarray]) -> list[Prediction]:
         """Segment frames that passed the usability checks."""
 
+    def for_background(self, background: np.ndarray | None) -> "Segmenter":
+        """This segmenter for another empty field (plans call it after a zoom change). Segmenters that
+        do not use the empty field return themselves."""
+        return self
+
     def describe(self) -> dict[str, str]:
         """Name and version, recorded in each run's start document."""
         return {"model_name": self.name, "model_version": self.version}

@@ -1,0 +1,124 @@
+"""Omega sweeps: where (zoom level), how many frames, stepped or continuous, and how to fit them.
+
+A plan segments every frame through a :class:`SegmentationCallback` and records each frame's prediction
+in the ``predictions`` stream, so the per-frame features it fits are those stored for later queries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import bluesky.plan_stubs as bps
+import numpy as np
+
+from mxsight.callbacks.segmentation import SegmentationCallback
+from mxsight.devices.prediction_recorder import PredictionRecorder
+from mxsight.plans.centring_solution import ConfidenceLimits, Model, Target
+from mxsight.vision.features import FrameFeatures
+from mxsight.vision.segmenter import Segmenter
+
+LOWEST = "lowest"
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """One sweep. ``zoom_level`` None keeps the zoom the plan started at, ``"lowest"`` takes the lowest
+    calibrated level (the widest view: a coarse sweep finds and roughly centres the sample there).
+    ``continuous`` rotates omega without stopping and takes each frame's omega from the goniometer's
+    readback at exposure time; else omega is stepped to each angle. ``target`` overrides the plan's
+    target choice for this sweep (a coarse sweep centres the loop, which is large and always seen)."""
+
+    frames: int = 18
+    zoom_level: int | str | None = None
+    start_deg: float = 0.0
+    span_deg: float = 360.0
+    continuous: bool = False
+    model: Model = "auto"
+    limits: ConfidenceLimits = ConfidenceLimits()
+    target: Target | None = None
+    required: bool = True
+
+    def __post_init__(self) -> None:
+        if self.frames < 1:
+            raise ValueError(f"a sweep needs at least one frame, got {self.frames}")
+        if not 0 < self.span_deg <= 360:
+            raise ValueError(f"span_deg must be in (0, 360], got {self.span_deg}")
+        if isinstance(self.zoom_level, str) and self.zoom_level != LOWEST:
+            raise ValueError(f"zoom_level must be a level number, None or {LOWEST!r}, got {self.zoom_level!r}")
+
+    def omegas_deg(self) -> np.ndarray:
+        """Stepped angles: ``frames`` evenly over the span (the end excluded for a full turn)."""
+        closed = self.span_deg < 360
+        steps = max(self.frames - 1, 1) if closed else self.frames
+        return self.start_deg + self.span_deg * np.arange(self.frames) / steps
+
+    def level(self, zoom) -> int:
+        if self.zoom_level is None:
+            return int(zoom.level.get())
+        if self.zoom_level == LOWEST:
+            return min(zoom.calibration.levels)
+        return int(self.zoom_level)
+
+
+COARSE_SWEEP = Sweep(
+    frames=8, zoom_level=LOWEST, model="circle", limits=ConfidenceLimits(max_move_sigma_um=10.0), target="loop", required=False
+)
+FINE_SWEEP = Sweep(frames=18)
+COARSE_THEN_FINE: tuple[Sweep, ...] = (COARSE_SWEEP, FINE_SWEEP)
+
+
+class FrameTaker:
+    """Takes frames with the camera and goniometer, segments them and records their predictions."""
+
+    def __init__(self, camera, goniometer, zoom, segmenter: Segmenter, spindle: str):
+        self.camera, self.goniometer, self.zoom = camera, goniometer, zoom
+        self._segmenter = segmenter
+        omega_key = camera.exposure_omega_deg.name if camera.omega_source is not None else goniometer.omega.name
+        self.callback = SegmentationCallback(segmenter, image_key=camera.image_key, omega_key=omega_key, spindle=spindle)
+        self.recorder = PredictionRecorder(name="predictions", frame_shape=camera.frame_shape, write_directory=camera.write_directory)
+
+    def set_zoom(self, level: int):
+        """Change the zoom and give the segmenter the empty field of the new level."""
+        if int(self.zoom.level.get()) != level:
+            yield from bps.mv(self.zoom, level)
+        self.callback.segmenter = self._segmenter.for_background(self.camera.reference_background())
+
+    def take(self):
+        """One frame, its prediction recorded; returns its features."""
+        yield from bps.trigger_and_read([self.camera, self.goniometer, self.zoom], name="primary")
+        self.recorder.load(self.callback.predictions[-1], self.callback.frames[-1], self.camera.frame_number.get())
+        yield from bps.trigger_and_read([self.recorder], name="predictions")
+        return self.callback.frames[-1]
+
+    def stepped(self, omegas_deg: Sequence[float]):
+        features = []
+        for omega in omegas_deg:
+            yield from bps.mv(self.goniometer.omega, float(omega))
+            features.append((yield from self.take()))
+        return features
+
+    def continuous(self, start_deg: float, span_deg: float, min_frames: int):
+        """Frames taken while omega turns through ``span_deg`` without stopping."""
+        if self.camera.omega_source is None:
+            raise ValueError(f"a continuous sweep needs the camera {self.camera.name!r} to read omega at exposure (omega_source)")
+        yield from bps.mv(self.goniometer.omega, start_deg)
+        status = yield from bps.abs_set(self.goniometer.omega, start_deg + span_deg, wait=False)
+        features = []
+        while not status.done:
+            features.append((yield from self.take()))
+        if len(features) < min_frames:
+            raise ValueError(
+                f"the continuous sweep of {span_deg} deg gave {len(features)} frames, fewer than {min_frames}: slow omega down"
+            )
+        return features
+
+    def sweep(self, sweep: Sweep):
+        yield from self.set_zoom(sweep.level(self.zoom))
+        if sweep.continuous:
+            return (yield from self.continuous(sweep.start_deg, sweep.span_deg, sweep.limits.min_frames))
+        return (yield from self.stepped(sweep.omegas_deg()))
+
+
+def present_in(features: Sequence[FrameFeatures]) -> bool:
+    return any(f.present for f in features)
