@@ -27,7 +27,8 @@ def pack_masks(masks: dict[str, np.ndarray]) -> np.ndarray:
     shape = next(iter(masks.values())).shape
     packed = np.zeros(shape, dtype=np.uint8)
     for notion, mask in masks.items():
-        packed |= np.where(mask, np.uint8(notion_bit(notion)), np.uint8(0))
+        mask = np.asarray(mask, dtype=bool)
+        np.bitwise_or(packed, mask.view(np.uint8) << np.uint8(notion_bit(notion).bit_length() - 1), out=packed)
     return packed
 
 

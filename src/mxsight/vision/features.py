@@ -46,9 +46,22 @@ class FrameFeatures:
         raise ValueError(f"unknown target {target!r}; expected 'loop' or 'crystal'")
 
 
+def _extent(mask: np.ndarray) -> tuple[slice, slice] | None:
+    """Rows and columns that hold the mask (its bounding box), or None when it is empty: the
+    per-frame work then runs on that box rather than on the whole camera frame."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if not rows.size:
+        return None
+    cols = np.flatnonzero(mask[rows[0] : rows[-1] + 1].any(axis=0))
+    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
+
+
 def _centroid(mask: np.ndarray) -> tuple[float, float]:
-    rows, cols = np.nonzero(mask)
-    return (float(rows.mean()), float(cols.mean())) if rows.size else NAN_POINT
+    box = _extent(mask)
+    if box is None:
+        return NAN_POINT
+    rows, cols = np.nonzero(mask[box])
+    return float(rows.mean() + box[0].start), float(cols.mean() + box[1].start)
 
 
 def _touches_edge(mask: np.ndarray) -> bool:
@@ -56,23 +69,26 @@ def _touches_edge(mask: np.ndarray) -> bool:
 
 
 def _bbox(mask: np.ndarray) -> tuple[float, float, float, float]:
-    rows, cols = np.nonzero(mask)
-    if not rows.size:
+    box = _extent(mask)
+    if box is None:
         return (float("nan"),) * 4
-    return float(rows.min()), float(cols.min()), float(rows.max()), float(cols.max())
+    return float(box[0].start), float(box[1].start), float(box[0].stop - 1), float(box[1].stop - 1)
 
 
 def _tip(foreground: np.ndarray, spindle: str) -> tuple[float, float]:
     """The foreground point farthest from the side where the pin enters the image."""
-    rows, cols = np.nonzero(foreground)
-    if not rows.size:
+    along_axis = 1 if spindle == "horizontal" else 0
+    profile = foreground.sum(axis=1 - along_axis)
+    occupied = np.flatnonzero(profile)
+    if not occupied.size:
         return NAN_POINT
-    along, across = (cols, rows) if spindle == "horizontal" else (rows, cols)
-    size = foreground.shape[1] if spindle == "horizontal" else foreground.shape[0]
-    pin_at_low_end = np.count_nonzero(along < size * 0.05) >= np.count_nonzero(along > size * 0.95)
-    extreme = along.max() if pin_at_low_end else along.min()
-    at_tip = along == extreme
-    point = (float(np.median(across[at_tip])), float(extreme))
+    size = foreground.shape[along_axis]
+    near_low_end = profile[: int(np.ceil(size * 0.05))].sum()
+    near_high_end = profile[int(np.floor(size * 0.95)) + 1 :].sum()
+    pin_at_low_end = near_low_end >= near_high_end
+    extreme = int(occupied[-1] if pin_at_low_end else occupied[0])
+    line = foreground[:, extreme] if spindle == "horizontal" else foreground[extreme]
+    point = (float(np.median(np.flatnonzero(line))), float(extreme))
     return point if spindle == "horizontal" else (point[1], point[0])
 
 
