@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from mxsight.geometry.circle import fit_circle  # noqa: E402
+from mxsight.geometry.slab import slab_displacement  # noqa: E402
 from mxsight.notions import unpack_masks  # noqa: E402
 from mxsight.vision.overlay import overlay_masks  # noqa: E402
 
@@ -25,6 +25,19 @@ def _sweep_slices(run, n_frames: int) -> list[slice]:
         slices.insert(0, slice(max(stop - count, 0), stop))
         stop -= count
     return slices
+
+
+def _fitted_curve(results, index: int, omega_deg: np.ndarray, perpendicular_sign: float) -> np.ndarray | None:
+    """The recorded fit of sweep ``index`` (circle, or circle plus the slab's refraction term, whose
+    image sign is minus the geometry's perpendicular sign) at ``omega_deg``; None when it has no fit."""
+    value = {key: np.asarray(results[f"results_{key}"].read())[index] for key in ("model", "c_px", "r_px", "alpha_deg")}
+    if not np.isfinite(value["c_px"]):
+        return None
+    curve = value["c_px"] + value["r_px"] * np.cos(np.deg2rad(omega_deg - value["alpha_deg"]))
+    if value["model"] == "slab":
+        slab = {key: float(np.asarray(results[f"results_slab_{key}"].read())[index]) for key in ("beta_deg", "d_plus", "d_minus", "refractive_index")}
+        curve = curve - perpendicular_sign * slab_displacement(omega_deg, slab["beta_deg"], slab["d_plus"], slab["d_minus"], slab["refractive_index"])
+    return curve
 
 
 def write_report(run, path: Path | str, *, image_key: str = "oav_image", n_frames: int = 4) -> Path:
@@ -52,19 +65,21 @@ def write_report(run, path: Path | str, *, image_key: str = "oav_image", n_frame
         axis.axis("off")
     axis = figure.add_subplot(grid[1, :])
     dense = np.linspace(0, 360, 361)
+    vertical = run.metadata["start"].get("spindle") == "vertical"
+    coordinate = "col" if vertical else "row"
     for number, (chunk, target, model) in enumerate(zip(sweeps, targets, models, strict=False), start=1):
-        key = "predictions_crystal_row_px" if target == "crystal" else "predictions_target_row_px"
-        rows = np.asarray(predictions[key].read())[chunk]
-        ok = present[chunk] & np.isfinite(rows)
-        o, r = omega[chunk][ok], rows[ok]
-        line = axis.plot(o, r, "o", label=f"sweep {number}: {target or 'loop'} row")[0]
-        if ok.sum() >= 4:
-            fit = fit_circle(o, r)
-            axis.plot(dense, fit.predict(dense), "-", color=line.get_color(), label=f"sweep {number}: circle, r = {fit.r:.1f} px (fitted: {model or '-'})")
-    beam_row = run.metadata["start"]["beam_position_px"][0]
-    axis.axhline(beam_row, color="k", linestyle=":", label="beam row (starting zoom)")
+        key = f"predictions_{'crystal' if target == 'crystal' else 'target'}_{coordinate}_px"
+        values = np.asarray(predictions[key].read())[chunk]
+        ok = present[chunk] & np.isfinite(values)
+        line = axis.plot(omega[chunk][ok], values[ok], "o", label=f"sweep {number}: {target or 'loop'} {coordinate}")[0]
+        sign = float(run.metadata["start"].get("perpendicular_sign", 1.0))
+        curve = _fitted_curve(results, number - 1, dense, sign) if results is not None else None
+        if curve is not None:
+            axis.plot(dense, curve, "-", color=line.get_color(), label=f"sweep {number}: {model} model")
+    beam = run.metadata["start"]["beam_position_px"][1 if vertical else 0]
+    axis.axhline(beam, color="k", linestyle=":", label=f"beam {coordinate} (starting zoom)")
     axis.set_xlabel("omega (deg)")
-    axis.set_ylabel("row (px)")
+    axis.set_ylabel(f"{coordinate} (px)")
     axis.invert_yaxis()
     axis.legend(fontsize=8)
     start = run.metadata["start"]

@@ -134,6 +134,8 @@ def auto_centre(
     metadata = {
         **alignment_metadata("auto_centre", sample_id, zoom, geometry.spindle, beamline),
         "target_choice": target,
+        "perpendicular_sign": geometry.perpendicular_sign,
+        "along_sign": geometry.along_sign,
         "sweeps": [_describe_sweep(sweep) for sweep in sweeps],
         "passes": len(sweeps),
         **segmenter.describe(),

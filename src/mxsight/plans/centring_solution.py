@@ -201,6 +201,8 @@ def _solve_for(
         raise SampleNotFound(f"the {chosen} was seen in {len(seen)} of {len(frames)} frames, {limits.min_frames} are needed")
     omega = np.array([f.omega_deg for f in seen])
     perpendicular = np.array([geometry.split(f.point(chosen))[0] for f in seen])
+    if model == "auto" and chosen == "loop":
+        model = "circle"  # the loop's outline is seen directly, not through the film: nothing to refract
     choice = _fit_model(omega, perpendicular, model, geometry)
     fit = choice.fit
     inlier_fraction = fit.n_inliers / len(seen)

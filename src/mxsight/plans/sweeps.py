@@ -53,9 +53,10 @@ class Sweep:
         steps = max(self.frames - 1, 1) if closed else self.frames
         return self.start_deg + self.span_deg * np.arange(self.frames) / steps
 
-    def level(self, zoom) -> int:
+    def level(self, zoom, start_level: int) -> int:
+        """The zoom level to sweep at, given the level the plan started at."""
         if self.zoom_level is None:
-            return int(zoom.level.get())
+            return int(start_level)
         if self.zoom_level == LOWEST:
             return min(zoom.calibration.levels)
         return int(self.zoom_level)
@@ -73,6 +74,7 @@ class FrameTaker:
 
     def __init__(self, camera, goniometer, zoom, segmenter: Segmenter, spindle: str):
         self.camera, self.goniometer, self.zoom = camera, goniometer, zoom
+        self.start_level = int(zoom.level.get())
         self._segmenter = segmenter
         omega_key = camera.exposure_omega_deg.name if camera.omega_source is not None else goniometer.omega.name
         self.callback = SegmentationCallback(segmenter, image_key=camera.image_key, omega_key=omega_key, spindle=spindle)
@@ -114,7 +116,7 @@ class FrameTaker:
         return features
 
     def sweep(self, sweep: Sweep):
-        yield from self.set_zoom(sweep.level(self.zoom))
+        yield from self.set_zoom(sweep.level(self.zoom, self.start_level))
         if sweep.continuous:
             return (yield from self.continuous(sweep.start_deg, sweep.span_deg, sweep.limits.min_frames))
         return (yield from self.stepped(sweep.omegas_deg()))
