@@ -11,7 +11,8 @@ choice is "auto"). Its fine sweep's features are then fitted with the circle and
 (forced), and the truth error of the target (the crystal when the plan chose it, else the loop centre)
 is evaluated for the move each would make from the same starting positions. The 3-click baseline clicks
 the target's true apparent position (refraction included, as an operator sees it) at 0, 90 and 180
-degrees with 2 px of Gaussian noise. Success: a confident fit whose move leaves the target within
+degrees with 2 px of Gaussian noise. "circle forced" is the circle's move taken past its confidence
+limits, to show how far off it would centre where it refuses. Success: a confident fit whose move leaves the target within
 ``SUCCESS_RADIUS_UM`` of the beam. "Compute" is the plan's wall time minus the simulated camera's
 rendering, which a real camera does not cost; ``--segmenter truth`` uses the simulator's exact masks to
 measure the geometry alone.
@@ -35,7 +36,7 @@ from mxsight.devices.sim import make_sim_beamline
 from mxsight.geometry.centring import CentringGeometry, centring_move
 from mxsight.geometry.circle import circle_through_points
 from mxsight.plans.auto_centre import auto_centre
-from mxsight.plans.centring_solution import solve_centring
+from mxsight.plans.centring_solution import ConfidenceLimits, solve_centring
 from mxsight.plans.errors import AlignmentError
 from mxsight.sim.render import Optics
 from mxsight.sim.scene import random_sample
@@ -47,7 +48,8 @@ from truth import TruthSegmenter  # noqa: E402
 SUCCESS_RADIUS_UM = 10.0
 CLICK_NOISE_PX = 2.0
 MOTORS = ("centring_x", "centring_y", "alignment_y")
-METHODS = ("plan (auto)", "circle", "slab", "3-click")
+METHODS = ("plan (auto)", "circle", "slab", "3-click", "circle forced")
+FORCED = ConfidenceLimits(min_inlier_fraction=0.0, max_residual_rms_px=1e9, max_move_sigma_um=1e9)
 
 
 def _errors_after(beamline, start: dict[str, float], move: dict[str, float], target: str) -> float:
@@ -127,6 +129,8 @@ def one_sample(seed: int, segmenter_name: str, network, directory: str, RE) -> d
             record[model] = {"ok": True, "error_um": _errors_after(beamline, start, solution.move.as_dict(), target), "failure": ""}
         except AlignmentError as error:
             record[model] = {"ok": False, "error_um": float("nan"), "failure": type(error).__name__}
+    forced = solve_centring(outcome.sweep_features[-1], beamline.zoom.current, geometry, FORCED, target=target, model="circle")
+    record["circle forced"] = {"ok": True, "error_um": _errors_after(beamline, start, forced.move.as_dict(), target), "failure": ""}
     record["3-click"] = {"ok": True, "error_um": _three_clicks(beamline, start, target, geometry, rng), "failure": ""}
     return record
 
