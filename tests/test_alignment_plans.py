@@ -8,6 +8,7 @@ import pytest
 from truth import TruthSegmenter
 
 from mxsight.devices.sim import make_sim_beamline
+from mxsight.geometry.centring import CentringGeometry
 from mxsight.devices.sim_detector import SimDiffractionDetector
 from mxsight.plans.auto_centre import SearchSettings, auto_centre
 from mxsight.plans.centring_solution import ConfidenceLimits
@@ -182,3 +183,14 @@ def test_multi_orientation_collection_records_every_orientation(RE, tiled):
         assert run.metadata["stop"]["exit_status"] == "success"
         assert len(run["primary"]["detector_signal"].read()) == 4
         assert np.asarray(run["primary"]["gonio_kappa"].read())[0] == run.metadata["start"]["kappa_deg"]
+
+
+def test_vertical_spindle_beamline_is_centred(RE, tiled):
+    beamline = make_sim_beamline(seed=12, spindle="vertical", write_directory=tiled.frames_directory)
+    assert beamline.camera.frame_shape == (1360, 1024)
+    before = beamline.loop_centre_errors_um()["from_beam_um"]
+    geometry = CentringGeometry(spindle="vertical")
+    result = RE(auto_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id="vertical", geometry=geometry, segmenter=TruthSegmenter(beamline.camera)))
+    target = result.plan_result.target
+    assert before > 50
+    assert beamline.target_errors_um(target)["from_beam_um"] < 2.0
