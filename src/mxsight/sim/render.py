@@ -29,7 +29,6 @@ from scipy import ndimage as ndi
 from scipy.spatial import ConvexHull
 from skimage.draw import disk as skdisk
 from skimage.draw import line as skline
-from skimage.draw import polygon as skpolygon
 
 from mxsight.notions import NOTIONS
 from mxsight.sim.optics import apparent_positions
@@ -222,8 +221,27 @@ def _polygon_mask(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) ->
         inside = (rr >= 0) & (rr < shape[0]) & (cc >= 0) & (cc < shape[1])
         mask[rr[inside], cc[inside]] = True
         return mask
-    rr, cc = skpolygon(vertices[:, 0], vertices[:, 1], shape)
-    mask[rr, cc] = True
+    return _fill_half_planes(hull.equations, vertices, shape)
+
+
+def _fill_half_planes(equations: np.ndarray, vertices: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Pixels whose centres satisfy every ``a*row + b*col + d <= 0`` (a convex hull's facets): per row
+    the columns between the tightest lower and upper bounds, compared at once over the bounding box."""
+    mask = np.zeros(shape, dtype=bool)
+    r0, r1 = max(int(np.ceil(vertices[:, 0].min() - 1e-9)), 0), min(int(np.floor(vertices[:, 0].max() + 1e-9)), shape[0] - 1)
+    c0, c1 = max(int(np.ceil(vertices[:, 1].min() - 1e-9)), 0), min(int(np.floor(vertices[:, 1].max() + 1e-9)), shape[1] - 1)
+    if r0 > r1 or c0 > c1:
+        return mask
+    rows = np.arange(r0, r1 + 1, dtype=float)[:, None]
+    a, b, d = equations[:, 0][None, :], equations[:, 1][None, :], equations[:, 2][None, :]
+    slack = -d - a * rows + 1e-9
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bound = slack / b
+    upper = np.where(b > 0, bound, np.inf).min(axis=1)
+    lower = np.where(b < 0, bound, -np.inf).max(axis=1)
+    feasible = np.all(np.where(b == 0, slack >= 0, True), axis=1)
+    cols = np.arange(c0, c1 + 1, dtype=float)[None, :]
+    mask[r0 : r1 + 1, c0 : c1 + 1] = feasible[:, None] & (cols >= lower[:, None]) & (cols <= upper[:, None])
     return mask
 
 
