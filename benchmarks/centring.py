@@ -169,10 +169,10 @@ def main() -> None:
     done = {r["seed"] for r in records}
     network = Segmenter.default() if args.segmenter == "default" else None
     RE = RunEngine({}, call_returns_result=True)
-    with tempfile.TemporaryDirectory() as directory:
-        for seed in range(args.first_seed, args.first_seed + args.samples):
-            if seed in done:
-                continue
+    for seed in range(args.first_seed, args.first_seed + args.samples):
+        if seed in done:
+            continue
+        with tempfile.TemporaryDirectory() as directory:  # one per sample: frames take ~100 MB each
             records.append(one_sample(seed, args.segmenter, network, directory, RE))
             if args.out and len(records) % 10 == 0:
                 args.out.write_text(json.dumps(records))

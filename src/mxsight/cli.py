@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3  # noqa: F401  (before TensorFlow, see mxsight/__init__)
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -145,6 +146,29 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def find_profile_dir(start: Path | None = None) -> Path:
+    """``profile_collection`` in ``start`` (default: the working directory) or a folder above it, else
+    the one beside this package's source checkout."""
+    start = (start or Path.cwd()).resolve()
+    for folder in (start, *start.parents, Path(__file__).resolve().parents[2]):
+        candidate = folder / "profile_collection"
+        if (candidate / "startup").is_dir():
+            return candidate
+    raise FileNotFoundError(f"no profile_collection/startup found in {start} or above; pass --profile-dir")
+
+
+def _shell(args: argparse.Namespace) -> int:
+    from IPython import start_ipython
+
+    profile = args.profile_dir or find_profile_dir()
+    if not (profile / "startup").is_dir():
+        raise FileNotFoundError(f"{profile} has no startup/ folder of start-up files")
+    if args.beamline is not None:
+        os.environ["MXSIGHT_BEAMLINE"] = str(args.beamline.resolve())
+    start_ipython(argv=[f"--profile-dir={profile}", *args.ipython_args])
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mxsight", description="See and align MX samples with Bluesky.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -156,6 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--report", type=Path, default=Path("mxsight-report.png"), help="PNG report path")
     demo.add_argument("--realistic-motion", action="store_true", help="motors take real time to move")
     demo.set_defaults(handler=_demo)
+    shell = commands.add_parser("shell", help="IPython with the beamline profile (RunEngine, Tiled, devices, plans, helpers)")
+    shell.add_argument("--profile-dir", type=Path, default=None, help="IPython profile folder (default: profile_collection here or above)")
+    shell.add_argument("--beamline", type=Path, default=None, help="beamline TOML file (default: the simulated beamline)")
+    shell.epilog = "Other arguments go to IPython, e.g. mxsight shell -c \"RE(auto_centre(camera, gonio, zoom, sample_id='x'))\"."
+    shell.set_defaults(handler=_shell)
     _add_dataset_commands(commands)
     training = commands.add_parser("train", help="train the segmentation network (see mxsight.training.train for the config)")
     training.add_argument("--config", type=Path, required=True, help="TOML training config")
@@ -171,7 +200,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "shell":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.ipython_args = extra
     return args.handler(args)
 
 

@@ -41,9 +41,17 @@ def _fitted_curve(results, index: int, omega_deg: np.ndarray, perpendicular_sign
 
 
 def write_report(run, path: Path | str, *, image_key: str = "oav_image", n_frames: int = 4) -> Path:
-    """Frames of the last sweep with their mask overlays, and each sweep's target track with the fitted
-    movement model (circle or slab, as recorded), for a Tiled run."""
+    """:func:`alignment_figure` of a Tiled run, saved as a PNG."""
     path = Path(path)
+    figure = alignment_figure(run, image_key=image_key, n_frames=n_frames)
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
+    return path
+
+
+def alignment_figure(run, *, image_key: str = "oav_image", n_frames: int = 4):
+    """Frames of the last sweep with their mask overlays, and each sweep's target track with the fitted
+    movement model (circle or slab, as recorded), for an ``auto_centre`` run read from Tiled."""
     primary, predictions = run["primary"], run["predictions"]
     omega = np.asarray(predictions["predictions_omega_deg"].read())
     present = np.asarray(predictions["predictions_present"].read()).astype(bool)
@@ -84,6 +92,57 @@ def write_report(run, path: Path | str, *, image_key: str = "oav_image", n_frame
     axis.legend(fontsize=8)
     start = run.metadata["start"]
     figure.suptitle(f"mxsight auto_centre - sample {start['sample_id']} - zoom {start['zoom']} ({start['pixel_size_um']} um/px) - run {start['uid'][:8]}")
-    figure.savefig(path, dpi=80)
-    plt.close(figure)
-    return path
+    return figure
+
+
+def raster_figure(run, *, image_key: str = "oav_image"):
+    """The face-on and edge-on frames of a ``raster_extents`` run with their masks and raster grids, and
+    the projected area against omega with its fit, read from Tiled."""
+    primary, predictions, results = run["primary"], run["predictions"], run["results"]
+    omega = np.asarray(predictions["predictions_omega_deg"].read())
+    area = np.asarray(predictions["predictions_loop_area_px"].read())
+    record = {key.removeprefix("results_"): np.asarray(results[key].read())[0] for key in results.keys()}
+    start = run.metadata["start"]
+    vertical = start.get("spindle") == "vertical"
+    figure = plt.figure(figsize=(12, 8), layout="constrained")
+    grid = figure.add_gridspec(2, 2)
+    for column, (name, index) in enumerate((("face", len(omega) - 2), ("edge", len(omega) - 1))):
+        axis = figure.add_subplot(grid[0, column])
+        frame = np.asarray(primary[image_key][index])
+        axis.imshow(overlay_masks(frame, unpack_masks(np.asarray(predictions["predictions_masks"][index]))))
+        if record["outcome"] == "found":
+            _draw_grid(axis, record, name, start, vertical)
+        axis.set_title(f"{name}-on, omega {omega[index]:.1f} deg", fontsize=9)
+        axis.axis("off")
+    axis = figure.add_subplot(grid[1, :])
+    sweep = slice(0, len(omega) - 2)
+    axis.plot(omega[sweep], area[sweep], "o", label="loop area")
+    if record["outcome"] == "found" and record["area_determined"]:
+        dense = np.linspace(0, 360, 361)
+        fitted = record["area_mean_px"] + record["area_amplitude_px"] * np.cos(np.deg2rad(2 * (dense - record["area_face_on_deg"])))
+        axis.plot(dense, fitted, "-", label=f"fit: face-on {record['area_face_on_deg']:.1f} deg")
+    axis.set_xlabel("omega (deg)")
+    axis.set_ylabel("area (px)")
+    axis.legend(fontsize=8)
+    figure.suptitle(f"mxsight raster_extents - sample {start['sample_id']} - run {start['uid'][:8]}")
+    return figure
+
+
+def _draw_grid(axis, record: dict, name: str, start: dict, vertical: bool) -> None:
+    """The grid's cells as rectangles on the frame (lab X along the spindle, Z up the image)."""
+    from matplotlib.patches import Rectangle
+
+    pixel_mm = start["pixel_size_um"] / 1000.0
+    beam_row, beam_col = start["beam_position_px"]
+    along_mm, across_mm = record[f"{name}_centre_along_mm"], record[f"{name}_centre_across_mm"]
+    step_along, step_across = record[f"{name}_step_along_um"] / 1000.0, record[f"{name}_step_across_um"] / 1000.0
+    n_along, n_across = int(record[f"{name}_n_along"]), int(record[f"{name}_n_across"])
+    for i in range(n_along):
+        for j in range(n_across):
+            x = along_mm + (i - (n_along - 1) / 2) * step_along
+            z = across_mm + (j - (n_across - 1) / 2) * step_across
+            col, row = beam_col + x / pixel_mm, beam_row - z / pixel_mm
+            width, height = step_along / pixel_mm, step_across / pixel_mm
+            if vertical:
+                col, row, width, height = beam_col - z / pixel_mm, beam_row + x / pixel_mm, height, width
+            axis.add_patch(Rectangle((col - width / 2, row - height / 2), width, height, fill=False, linewidth=0.4, edgecolor="yellow"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3  # noqa: F401  (before any TensorFlow import: TF's SQLite lacks FTS5, see mxsight/__init__)
 import secrets
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ class EmbeddedTiled:
     server: SimpleTiledServer
     client: object
     directory: Path
+    closed: bool = False
 
     @property
     def frames_directory(self) -> Path:
@@ -43,14 +45,25 @@ class EmbeddedTiled:
         directory = Path(directory).resolve()
         (directory / "frames").mkdir(parents=True, exist_ok=True)
         server = SimpleTiledServer(directory=directory, api_key=PROCESS_API_KEY, readable_storage=[directory / "frames"])
-        return cls(server=server, client=from_uri(server.uri), directory=directory)
+        embedded = cls(server=server, client=from_uri(server.uri), directory=directory)
+        threading.Thread(target=embedded._close_after_main_thread, name="tiled-closer", daemon=True).start()
+        return embedded
+
+    def _close_after_main_thread(self) -> None:
+        """Stop the server once the main thread is done: its (non-daemon) thread would otherwise keep
+        the interpreter from exiting (an IPython session, a script that forgets ``close()``), since
+        Python joins such threads before it runs ``atexit`` handlers."""
+        threading.main_thread().join()
+        self.close()
 
     def writer(self) -> TiledWriter:
         """A ``TiledWriter`` to subscribe to a RunEngine: ``RE.subscribe(tiled.writer())``."""
         return TiledWriter(self.client)
 
     def close(self) -> None:
-        self.server.close()
+        if not self.closed:
+            self.closed = True
+            self.server.close()
 
     def __enter__(self) -> "EmbeddedTiled":
         return self

@@ -1,0 +1,27 @@
+"""mxsight start-up, 4 of 4: looking at the last alignment as figures, read back from Tiled."""
+
+from mxsight.report import alignment_figure, raster_figure
+
+
+def last_run(plan_name: str = "auto_centre"):
+    """The most recent run of ``plan_name`` in the catalog."""
+    runs = find_alignments(catalog, plan_name=plan_name)  # noqa: F821  (20-plans.py, 00-base.py)
+    if len(runs) == 0:
+        raise LookupError(f"no {plan_name} run recorded yet")
+    return runs.values().last()
+
+
+def show_last_alignment():
+    """Frames of the last auto_centre with their masks, and each sweep's fitted movement model."""
+    return alignment_figure(last_run("auto_centre"))
+
+
+def show_last_raster():
+    """Face-on and edge-on frames of the last raster_extents with their grids, and the area fit."""
+    return raster_figure(last_run("raster_extents"))
+
+
+print(
+    f"mxsight ready on {beamline.name}: RE(auto_centre(camera, gonio, zoom, sample_id='...', geometry=geometry)), "  # noqa: F821
+    f"raster_extents, click_centre, multi_orientation_collection; show_last_alignment(); Tiled at {tiled.uri}"  # noqa: F821
+)

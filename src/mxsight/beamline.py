@@ -1,0 +1,108 @@
+"""Which beamline a session drives, from a small TOML file: the simulated one (default) or EPICS devices.
+
+    [beamline]
+    kind = "simulated"          # or "epics"
+    name = "sim-px"             # recorded as the runs' ``beamline``
+    spindle = "horizontal"      # or "vertical"
+
+    [simulated]                 # kind = "simulated"
+    seed = 0                    # the random sample (SimBeamline.sample)
+    zoom = 5
+    realistic_motion = false    # true: omega 90 deg/s, translations 1 mm/s
+
+    [epics]                     # kind = "epics" (needs pyepics or caproto)
+    goniometer_prefix = "BL:GONIO:"
+    kappa = false               # true: KappaGoniometer (Kappa, Phi motors)
+    camera_prefix = "BL:OAV:"
+    frame_shape = [1024, 1360]
+    zoom_calibration = "zoom.toml"   # relative to this file
+    zoom = 1
+
+The IPython profile and the queue server read it (``MXSIGHT_BEAMLINE``), so both drive the same devices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mxsight.toml_files import read_toml
+
+
+@dataclass
+class Beamline:
+    """The devices plans take, and the simulated beamline behind them when there is one."""
+
+    name: str
+    spindle: str
+    camera: object
+    goniometer: object
+    zoom: object
+    detector: object | None = None
+    simulation: object | None = None
+
+
+def simulated_config(*, seed: int = 0, zoom: int = 5, spindle: str = "horizontal") -> dict:
+    """The config table of a simulated beamline (what a TOML file would hold)."""
+    return {"beamline": {"kind": "simulated", "name": "simulated", "spindle": spindle}, "simulated": {"seed": seed, "zoom": zoom}}
+
+
+def load_beamline(path: Path | str | dict | None, write_directory: Path | str) -> Beamline:
+    """The beamline a TOML file (or the same table as a dict) describes; None: the simulated one."""
+    if isinstance(path, dict):
+        table, path = path, None
+    else:
+        table = read_toml(path, "beamline config") if path is not None else {}
+    base = Path(path).parent if path is not None else Path.cwd()
+    section = table.get("beamline", {})
+    kind = section.get("kind", "simulated")
+    spindle = section.get("spindle", "horizontal")
+    if spindle not in ("horizontal", "vertical"):
+        raise ValueError(f"{path}: [beamline] spindle must be 'horizontal' or 'vertical', got {spindle!r}")
+    name = section.get("name", kind)
+    if kind == "simulated":
+        return _simulated(table.get("simulated", {}), name, spindle, write_directory)
+    if kind == "epics":
+        return _epics(table.get("epics", {}), name, spindle, base, write_directory, path)
+    raise ValueError(f"{path}: [beamline] kind must be 'simulated' or 'epics', got {kind!r}")
+
+
+def _simulated(options: dict, name: str, spindle: str, write_directory) -> Beamline:
+    from mxsight.devices.sim import make_sim_beamline
+    from mxsight.devices.sim_detector import SimDiffractionDetector
+
+    unknown = set(options) - {"seed", "zoom", "realistic_motion", "background_set"}
+    if unknown:
+        raise ValueError(f"[simulated] has unknown keys {sorted(unknown)}")
+    simulation = make_sim_beamline(
+        seed=int(options.get("seed", 0)),
+        zoom_level=int(options.get("zoom", 5)),
+        write_directory=write_directory,
+        realistic_motion=bool(options.get("realistic_motion", False)),
+        background_set=options.get("background_set"),
+        spindle=spindle,
+    )
+    detector = SimDiffractionDetector(name="detector", camera=simulation.camera)
+    return Beamline(name, spindle, simulation.camera, simulation.goniometer, simulation.zoom, detector, simulation)
+
+
+def _epics(options: dict, name: str, spindle: str, base: Path, write_directory, path) -> Beamline:
+    from mxsight.devices.camera import EpicsOnAxisCamera
+    from mxsight.devices.goniometer import Goniometer, KappaGoniometer
+    from mxsight.devices.zoom import Zoom, ZoomCalibration
+
+    missing = [key for key in ("goniometer_prefix", "camera_prefix", "zoom_calibration") if key not in options]
+    if missing:
+        raise ValueError(f"{path}: [epics] needs {', '.join(missing)}")
+    try:
+        goniometer_class = KappaGoniometer if options.get("kappa", False) else Goniometer
+        goniometer = goniometer_class(options["goniometer_prefix"], name="gonio")
+    except NotImplementedError as error:
+        raise RuntimeError(f"EPICS devices need a control layer: pip install pyepics (or caproto) ({error})") from error
+    calibration = ZoomCalibration.from_file(base / options["zoom_calibration"])
+    zoom = Zoom(name="zoom", calibration=calibration, initial_level=int(options.get("zoom", min(calibration.levels))))
+    camera = EpicsOnAxisCamera(
+        options["camera_prefix"], name="oav", frame_shape=tuple(options.get("frame_shape", (1024, 1360))),
+        write_directory=write_directory, omega_source=goniometer.omega,
+    )
+    return Beamline(name, spindle, camera, goniometer, zoom)
