@@ -120,8 +120,8 @@ def auto_centre(
     fits its movement model and, only when the fit is confident and the move within limits, moves
     centring x/y and alignment y. Every sweep's target, model, fit and move, or the named failure, is
     recorded in stream ``results``. Failures raise an :class:`AlignmentError` subclass, except an
-    unconfident fit in a sweep that is not ``required`` (the coarse one), which moves nothing; the zoom
-    is left where the last sweep took it.
+    unconfident fit, or a sample seen in too few frames, in a sweep that is not ``required`` (the coarse
+    one): it moves nothing and the next sweep goes on. The zoom is left where the last sweep took it.
     """
     sweeps = tuple(sweeps)
     if not sweeps:
@@ -162,11 +162,16 @@ def auto_centre(
                 move = solution.move.as_dict()
                 targets = {name: getattr(goniometer, name).position + move[f"{name}_mm"] for name in MOVED_MOTORS}
                 check_limits(goniometer, targets, solution)
-            except FitNotConfident as error:
+            except (FitNotConfident, SampleNotFound) as error:
+                skippable = not sweep.required and (isinstance(error, FitNotConfident) or present_in(features))
+                if not skippable:
+                    if isinstance(error, SampleNotFound) and outcome.searched:
+                        error = SampleNotFound(f"{error.args[0]}, after searching {search.max_travel_mm} mm along the spindle")
+                    values = _result_values(index, type(error).__name__, str(error), None, len(features))
+                    yield from bps.trigger_and_read([results.update(values)], name="results")
+                    raise error
                 values = _result_values(index, type(error).__name__, str(error), None, len(features))
                 yield from bps.trigger_and_read([results.update(values)], name="results")
-                if sweep.required:
-                    raise
                 continue
             except AlignmentError as error:
                 if isinstance(error, SampleNotFound) and outcome.searched:
