@@ -50,7 +50,7 @@ def _design(omega_deg: np.ndarray) -> np.ndarray:
     return np.column_stack([np.ones_like(omega), np.cos(omega), np.sin(omega)])
 
 
-def _robust_sigma(residuals: np.ndarray) -> float:
+def robust_sigma(residuals: np.ndarray) -> float:
     """Scale of regression residuals (which centre on zero): 1.4826 * median(|r|)."""
     return 1.4826 * float(np.median(np.abs(residuals)))
 
@@ -63,7 +63,7 @@ def _biweight_start(design: np.ndarray, values: np.ndarray, iterations: int, min
         root = np.sqrt(weights)
         coefficients, *_ = np.linalg.lstsq(design * root[:, None], values * root, rcond=None)
         residuals = values - design @ coefficients
-        scaled = residuals / (4.685 * max(_robust_sigma(residuals), min_sigma))
+        scaled = residuals / (4.685 * max(robust_sigma(residuals), min_sigma))
         weights = np.where(np.abs(scaled) < 1, (1 - scaled**2) ** 2, 0.0)
         if np.count_nonzero(weights) < MIN_POINTS:
             break
@@ -90,7 +90,7 @@ def fit_circle(
     inliers = finite.copy()
     for _ in range(max_iterations):
         residuals = values - design @ coefficients
-        sigma = max(_robust_sigma(residuals[inliers]), min_sigma)
+        sigma = max(robust_sigma(residuals[inliers]), min_sigma)
         updated = finite & (np.abs(residuals) <= rejection_sigma * sigma)
         if updated.sum() < MIN_POINTS or np.array_equal(updated, inliers):
             break

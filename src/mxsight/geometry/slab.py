@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import least_squares
 
-from mxsight.geometry.circle import CircleFitError, fit_circle
+from mxsight.geometry.circle import CircleFitError, fit_circle, robust_sigma
 
 MIN_POINTS = 8
 MIN_COVERAGE_DEG = 180.0
@@ -175,11 +175,6 @@ def _jacobian(params: np.ndarray, omega_rad: np.ndarray, shift_sign: float) -> n
     )
 
 
-def _robust_sigma(residuals: np.ndarray) -> float:
-    """Scale of residuals centred on zero: 1.4826 * median(|r|)."""
-    return 1.4826 * float(np.median(np.abs(residuals)))
-
-
 def omega_coverage_deg(omega_deg: np.ndarray) -> float:
     """Degrees of the turn the angles cover: 360 minus the largest circular gap between them."""
     angles = np.sort(np.mod(np.asarray(omega_deg, dtype=float), 360.0))
@@ -313,7 +308,7 @@ def fit_slab(
     starts = _start_vectors(omega_deg, values, finite, start, n_mid, depth_cap, n_beta_starts)
 
     # Robust stage: every start with a soft-L1 loss on all finite points; keep the lowest cost.
-    spread = max(_robust_sigma(values[finite] - np.median(values[finite])), min_sigma)
+    spread = max(robust_sigma(values[finite] - np.median(values[finite])), min_sigma)
     f_scale = spread
     best = None
     for x0 in starts:
@@ -323,14 +318,14 @@ def fit_slab(
     params = best.x
     # Rescale the loss to the best fit's own residuals and polish (the first scale came from the data's spread).
     residuals = _model(params, omega_rad, shift_sign) - values
-    f_scale = max(_robust_sigma(residuals[finite]), min_sigma)
+    f_scale = max(robust_sigma(residuals[finite]), min_sigma)
     params = _solve(params, omega_rad[finite], values[finite], shift_sign, lower, upper, "soft_l1", f_scale).x
 
     # Outlier rejection, then least squares on the inliers.
     inliers = finite.copy()
     for _ in range(max_iterations):
         residuals = _model(params, omega_rad, shift_sign) - values
-        sigma = max(_robust_sigma(residuals[inliers]), min_sigma)
+        sigma = max(robust_sigma(residuals[inliers]), min_sigma)
         updated = finite & (np.abs(residuals) <= rejection_sigma * sigma)
         if updated.sum() < MIN_POINTS:
             break

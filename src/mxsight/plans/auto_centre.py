@@ -162,22 +162,16 @@ def auto_centre(
                 move = solution.move.as_dict()
                 targets = {name: getattr(goniometer, name).position + move[f"{name}_mm"] for name in MOVED_MOTORS}
                 check_limits(goniometer, targets, solution)
-            except (FitNotConfident, SampleNotFound) as error:
-                skippable = not sweep.required and (isinstance(error, FitNotConfident) or present_in(features))
-                if not skippable:
-                    if isinstance(error, SampleNotFound) and outcome.searched:
-                        error = SampleNotFound(f"{error.args[0]}, after searching {search.max_travel_mm} mm along the spindle")
-                    values = _result_values(index, type(error).__name__, str(error), None, len(features))
-                    yield from bps.trigger_and_read([results.update(values)], name="results")
-                    raise error
+            except AlignmentError as error:
+                skippable = not sweep.required and (
+                    isinstance(error, FitNotConfident) or (isinstance(error, SampleNotFound) and present_in(features))
+                )
+                if isinstance(error, SampleNotFound) and outcome.searched and not skippable:
+                    error = SampleNotFound(f"{error.args[0]}, after searching {search.max_travel_mm} mm along the spindle")
                 values = _result_values(index, type(error).__name__, str(error), None, len(features))
                 yield from bps.trigger_and_read([results.update(values)], name="results")
-                continue
-            except AlignmentError as error:
-                if isinstance(error, SampleNotFound) and outcome.searched:
-                    error = SampleNotFound(f"{error.args[0]}, after searching {search.max_travel_mm} mm along the spindle")
-                failure = _result_values(index, type(error).__name__, str(error), None, len(features))
-                yield from bps.trigger_and_read([results.update(failure)], name="results")
+                if skippable:
+                    continue
                 raise error
             yield from bps.trigger_and_read([results.update(_result_values(index, "moved", "", solution, len(features)))], name="results")
             args = []
