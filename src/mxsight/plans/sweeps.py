@@ -62,8 +62,15 @@ class Sweep:
         return int(self.zoom_level)
 
 
+# The coarse sweep only brings the sample near the axis for the fine one, at the widest view where a
+# pixel is several um: its limits are bounds of sanity, not of the final precision.
 COARSE_SWEEP = Sweep(
-    frames=8, zoom_level=LOWEST, model="circle", limits=ConfidenceLimits(max_move_sigma_um=10.0), target="loop", required=False
+    frames=8,
+    zoom_level=LOWEST,
+    model="circle",
+    limits=ConfidenceLimits(max_move_sigma_um=10.0, max_residual_rms_px=3.0),
+    target="loop",
+    required=False,
 )
 FINE_SWEEP = Sweep(frames=18)
 COARSE_THEN_FINE: tuple[Sweep, ...] = (COARSE_SWEEP, FINE_SWEEP)
