@@ -32,7 +32,7 @@ def test_render_is_deterministic_and_independent_of_workers(tmp_path):
 def test_tf_dataset_streams_examples(tmp_path):
     render_dataset(3, tmp_path / "ds", seed=2, workers=1, progress=False)
     dataset = LabelledDataset(tmp_path / "ds")
-    images = [(image.numpy(), masks.numpy(), click.numpy()) for image, masks, click in dataset.tf_dataset()]
+    images = [(image.numpy(), masks.numpy(), click.numpy()) for image, masks, click, _ in dataset.tf_dataset()]
     assert len(images) == 3
     assert images[1][0].shape[2] == 3 and images[1][1].dtype == np.uint8
     assert np.array_equal(images[1][0], dataset[1].image)

@@ -16,7 +16,7 @@ PROFILE = Path(__file__).parents[1] / "profile_collection"
 
 def test_startup_files_are_numbered_in_the_beamline_layout():
     names = sorted(p.name for p in (PROFILE / "startup").glob("*.py"))
-    assert names == ["00-base.py", "10-beamline.py", "20-plans.py", "30-helpers.py"]
+    assert names == ["00-base.py", "10-beamline.py", "20-plans.py", "25-queue.py", "30-helpers.py"]
     assert find_profile_dir(Path(__file__).parent) == PROFILE
 
 

@@ -1,4 +1,4 @@
-"""mxsight start-up, 1 of 4: the RunEngine, the embedded Tiled server with its writer, a live table and
+"""mxsight start-up, 1 of 5: the RunEngine, the embedded Tiled server with its writer, a live table and
 progress bars.
 
 Start with ``mxsight shell`` or ``ipython --profile-dir=profile_collection``. Environment:

@@ -1,4 +1,4 @@
-"""mxsight start-up, 3 of 4: the plans and the questions to ask of what was recorded."""
+"""mxsight start-up, 3 of 5: the plans and the questions to ask of what was recorded."""
 
 from mxsight.geometry.centring import CentringGeometry
 from mxsight.plans.auto_centre import auto_centre  # noqa: F401
@@ -6,6 +6,7 @@ from mxsight.plans.click_centre import click_centre  # noqa: F401
 from mxsight.plans.multi_orientation import Orientation, load_orientations, multi_orientation_collection  # noqa: F401
 from mxsight.plans.raster_extents import raster_extents  # noqa: F401
 from mxsight.plans.sweeps import COARSE_SWEEP, FINE_SWEEP, Sweep  # noqa: F401
-from mxsight.storage.queries import find_alignments, find_collection_group  # noqa: F401
+from mxsight.storage.queries import alignments_table, find_alignments, find_collection_group, read_alignment  # noqa: F401
+from mxsight.storage.review import review_run  # noqa: F401
 
 geometry = CentringGeometry(spindle=beamline.spindle)  # noqa: F821  (beamline: 10-beamline.py)

@@ -1,4 +1,4 @@
-"""mxsight start-up, 4 of 4: looking at the last alignment as figures, read back from Tiled."""
+"""mxsight start-up, 5 of 5: looking at the last alignment as figures, read back from Tiled."""
 
 from mxsight.report import alignment_figure, raster_figure
 

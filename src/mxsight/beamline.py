@@ -9,6 +9,7 @@
     seed = 0                    # the random sample (SimBeamline.sample)
     zoom = 5
     realistic_motion = false    # true: omega 90 deg/s, translations 1 mm/s
+    empty_pins = []             # sample ids the simulated sample changer finds empty
 
     [epics]                     # kind = "epics" (needs pyepics or caproto)
     goniometer_prefix = "BL:GONIO:"
@@ -40,6 +41,7 @@ class Beamline:
     zoom: object
     detector: object | None = None
     simulation: object | None = None
+    sample_changer: object | None = None
 
 
 def simulated_config(*, seed: int = 0, zoom: int = 5, spindle: str = "horizontal") -> dict:
@@ -70,8 +72,9 @@ def load_beamline(path: Path | str | dict | None, write_directory: Path | str) -
 def _simulated(options: dict, name: str, spindle: str, write_directory) -> Beamline:
     from mxsight.devices.sim import make_sim_beamline
     from mxsight.devices.sim_detector import SimDiffractionDetector
+    from mxsight.devices.sim_sample_changer import SimSampleChanger
 
-    unknown = set(options) - {"seed", "zoom", "realistic_motion", "background_set"}
+    unknown = set(options) - {"seed", "zoom", "realistic_motion", "background_set", "empty_pins"}
     if unknown:
         raise ValueError(f"[simulated] has unknown keys {sorted(unknown)}")
     simulation = make_sim_beamline(
@@ -83,7 +86,8 @@ def _simulated(options: dict, name: str, spindle: str, write_directory) -> Beaml
         spindle=spindle,
     )
     detector = SimDiffractionDetector(name="detector", camera=simulation.camera)
-    return Beamline(name, spindle, simulation.camera, simulation.goniometer, simulation.zoom, detector, simulation)
+    changer = SimSampleChanger(name="sample_changer", beamline=simulation, empty_pins=options.get("empty_pins", ()))
+    return Beamline(name, spindle, simulation.camera, simulation.goniometer, simulation.zoom, detector, simulation, changer)
 
 
 def _epics(options: dict, name: str, spindle: str, base: Path, write_directory, path) -> Beamline:

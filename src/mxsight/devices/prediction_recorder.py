@@ -42,6 +42,8 @@ class PredictionRecorder(Hdf5StoreDevice, Device):
     loop_area_px = Cpt(Signal, value=0.0, kind=Kind.normal)
     foreground_area_px = Cpt(Signal, value=0.0, kind=Kind.normal)
     problem = Cpt(Signal, value="", kind=Kind.normal)
+    uncertain_fraction = Cpt(Signal, value=0.0, kind=Kind.normal)
+    unsure = Cpt(Signal, value=False, kind=Kind.normal)
 
     def __init__(self, *args, frame_shape: tuple[int, int], write_directory: Path | str, **kwargs):
         super().__init__(*args, **kwargs)
@@ -70,6 +72,8 @@ class PredictionRecorder(Hdf5StoreDevice, Device):
         self.loop_area_px.put(features.area_px)
         self.foreground_area_px.put(features.foreground_area_px)
         self.problem.put(features.problem)
+        self.uncertain_fraction.put(prediction.uncertain_fraction)
+        self.unsure.put(prediction.unsure)
 
     def trigger(self) -> Status:
         if self._pending_masks is None:

@@ -68,6 +68,16 @@ class CollectionOutcome:
     def failures(self) -> list[OrientationResult]:
         return [r for r in self.results if r.failure]
 
+    def summary(self) -> dict[str, object]:
+        """Plain values (a queue server's report): the group and each orientation's signal or failure."""
+        return {
+            "collection_group": self.group,
+            "orientations": [
+                {"kappa_deg": r.orientation.kappa_deg, "phi_deg": r.orientation.phi_deg, "mean_signal": r.mean_signal, "failure": r.failure}
+                for r in self.results
+            ],
+        }
+
 
 def collect(detector, goniometer, zoom, *, sample_id: str, start_deg: float, range_deg: float, images: int, spindle: str = "horizontal", md: dict | None = None):
     """A rotation data collection: ``images`` exposures over ``range_deg`` from ``start_deg``, each
@@ -106,12 +116,16 @@ def multi_orientation_collection(
     images: int = 6,
     step_um: float = 10.0,
     segmenter: Segmenter | None = None,
-    geometry: CentringGeometry = CentringGeometry(),
+    geometry: CentringGeometry | None = None,
+    sample_changer=None,
     md: dict | None = None,
 ):
-    """Reorient (kappa, phi), ``auto_centre``, ``raster_extents`` and ``collect`` (starting at the
-    face-on angle) for each orientation. All runs share ``collection_group`` and carry
-    ``orientation_index``, ``kappa_deg`` and ``phi_deg`` in their start documents."""
+    """Mount ``sample_id`` when a ``sample_changer`` is given, then reorient (kappa, phi),
+    ``auto_centre``, ``raster_extents`` and ``collect`` (starting at the face-on angle) for each
+    orientation (``geometry`` None: the camera's spindle, else horizontal). All runs share ``collection_group`` and carry ``orientation_index``, ``kappa_deg`` and
+    ``phi_deg`` in their start documents. A failed orientation is recorded and the next one goes on;
+    when none succeeds, the first failure is raised (a queue then marks the item failed, with it)."""
+    geometry = geometry or CentringGeometry(spindle=getattr(camera, "spindle", "horizontal"))
     orientations = [o if isinstance(o, Orientation) else Orientation(**o) for o in orientations]
     if not orientations:
         raise ValueError("multi_orientation_collection needs at least one orientation")
@@ -120,6 +134,9 @@ def multi_orientation_collection(
             raise ValueError(f"goniometer {goniometer.name!r} has no {name} axis: a kappa goniometer is needed")
     segmenter = segmenter or Segmenter.default(background=camera.reference_background(), spindle=geometry.spindle)
     outcome = CollectionOutcome(group=str(uuid.uuid4()))
+    if sample_changer is not None:
+        yield from bps.mv(sample_changer, sample_id)
+    errors: list[AlignmentError] = []
     for index, orientation in enumerate(orientations):
         linked = {
             "collection_group": outcome.group,
@@ -141,4 +158,8 @@ def multi_orientation_collection(
             )
         except AlignmentError as error:
             result.failure = str(error)
+            errors.append(error)
+    if len(errors) == len(orientations):
+        first = errors[0]
+        raise type(first)(f"{sample_id}: no orientation succeeded; the first failed with {first.args[0]}")
     return outcome

@@ -16,6 +16,8 @@ from bluesky_tiled_plugins import TiledWriter
 from tiled.client import from_uri
 from tiled.server import SimpleTiledServer
 
+from mxsight.storage.run_summary import RunSummary
+
 
 # Tiled keeps server settings process-wide: a second embedded server started with another API key
 # makes the first one reject its own clients (401). All embedded servers of a process share one key.
@@ -56,9 +58,9 @@ class EmbeddedTiled:
         threading.main_thread().join()
         self.close()
 
-    def writer(self) -> TiledWriter:
-        """A ``TiledWriter`` to subscribe to a RunEngine: ``RE.subscribe(tiled.writer())``."""
-        return TiledWriter(self.client)
+    def writer(self) -> "SummarisingWriter":
+        """The callback to subscribe to a RunEngine: ``RE.subscribe(tiled.writer())``."""
+        return SummarisingWriter(self.client)
 
     def close(self) -> None:
         if not self.closed:
@@ -70,3 +72,21 @@ class EmbeddedTiled:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class SummarisingWriter:
+    """bluesky-tiled-plugins' ``TiledWriter`` plus each run's :class:`RunSummary`, written into the run's
+    metadata (``summary``) once the writer has recorded the stop document. Subscribe it to a RunEngine
+    in place of a bare ``TiledWriter``, with any Tiled client that may write."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+        self.tiled_writer = TiledWriter(client)
+        self.run_summary = RunSummary()
+
+    def __call__(self, name: str, doc: dict) -> None:
+        self.tiled_writer(name, doc)
+        self.run_summary(name, doc)
+        if name == "stop":
+            summary = self.run_summary.summary(doc)
+            self.client[doc["run_start"]].update_metadata(metadata={"summary": summary}, drop_revision=True)

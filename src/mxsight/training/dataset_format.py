@@ -9,6 +9,10 @@ A dataset is a directory::
                         /click_px  (n, 2) float32 (row, col), NaN when the image has no click target
                         /metadata  (n,) UTF-8 JSON strings (zoom, pixel size, omega, seed, source, ...)
 
+An example's metadata may name the maps it labels (``"labelled": ["click"]``, say, for an operator's
+click on a frame whose masks nobody drew); without it every notion and the click are labelled. Training
+ignores the maps an example does not label (``labelled_channels``).
+
 Each shard holds images of one size. Readers open shards lazily and read one image at a time, so a
 ``tf.data`` pipeline (``LabelledDataset.tf_dataset``) never loads the whole set into memory.
 See docs/dataset-format.md.
@@ -29,6 +33,20 @@ from mxsight.notions import NOTIONS, pack_masks, unpack_masks
 FORMAT_NAME = "mxsight-dataset"
 FORMAT_VERSION = 1
 INDEX_FILE = "dataset.json"
+
+
+TARGET_CHANNELS = (*NOTIONS, "click")
+
+
+def labelled_channels(metadata: dict) -> np.ndarray:
+    """Which target maps (``TARGET_CHANNELS``) an example's labels cover, from its ``labelled`` list."""
+    names = metadata.get("labelled")
+    if names is None:
+        return np.ones(len(TARGET_CHANNELS), dtype=bool)
+    unknown = set(names) - set(TARGET_CHANNELS)
+    if unknown:
+        raise ValueError(f"labelled names unknown maps {sorted(unknown)}; known: {', '.join(TARGET_CHANNELS)}")
+    return np.array([name in names for name in TARGET_CHANNELS])
 
 
 @dataclass
@@ -180,18 +198,19 @@ class LabelledDataset:
                         metadata=json.loads(handle["metadata"][row]),
                     )
 
-    def arrays_by_shape(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """The whole dataset in memory, one (images, packed masks, clicks) triple per image size,
-        read shard by shard in bulk (much faster than one example at a time)."""
-        groups: dict[tuple[int, int], list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+    def arrays_by_shape(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        """The whole dataset in memory, one (images, packed masks, clicks, labelled channels) tuple per
+        image size, read shard by shard in bulk (much faster than one example at a time)."""
+        groups: dict[tuple[int, int], list[tuple[np.ndarray, ...]]] = {}
         for shard in self.index["shards"]:
             with h5py.File(self.directory / shard["file"], "r") as handle:
-                groups.setdefault(tuple(shard["shape"]), []).append((handle["images"][:], handle["masks"][:], handle["click_px"][:]))
+                labelled = np.array([labelled_channels(json.loads(m)) for m in handle["metadata"][:]]).reshape(-1, len(TARGET_CHANNELS))
+                groups.setdefault(tuple(shard["shape"]), []).append((handle["images"][:], handle["masks"][:], handle["click_px"][:], labelled))
         return [tuple(np.concatenate(column) for column in zip(*parts)) for parts in groups.values()]
 
     def tf_dataset(self, shuffle_seed: int | None = None):
-        """A ``tf.data.Dataset`` of (image uint8 HxWx3, packed masks uint8 HxW, click float32 [2]),
-        reading one example at a time from the shards."""
+        """A ``tf.data.Dataset`` of (image uint8 HxWx3, packed masks uint8 HxW, click float32 [2],
+        labelled channels bool [9]), reading one example at a time from the shards."""
         import tensorflow as tf
 
         order = np.arange(len(self))
@@ -202,7 +221,8 @@ class LabelledDataset:
             for position in order:
                 file, row = self._locations[position]
                 with h5py.File(self.directory / file, "r") as handle:
-                    yield handle["images"][row], handle["masks"][row], handle["click_px"][row]
+                    labelled = labelled_channels(json.loads(handle["metadata"][row]))
+                    yield handle["images"][row], handle["masks"][row], handle["click_px"][row], labelled
 
         return tf.data.Dataset.from_generator(
             generate,
@@ -210,5 +230,6 @@ class LabelledDataset:
                 tf.TensorSpec(shape=(None, None, 3), dtype=tf.uint8),
                 tf.TensorSpec(shape=(None, None), dtype=tf.uint8),
                 tf.TensorSpec(shape=(2,), dtype=tf.float32),
+                tf.TensorSpec(shape=(len(TARGET_CHANNELS),), dtype=tf.bool),
             ),
         )

@@ -133,16 +133,30 @@ def markdown(reports: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def evaluate_command(model: str, data: Path, out: Path, *, limit: int | None, with_robustness: bool) -> str:
-    """Evaluate ``model`` (a .keras path, "default" for the shipped model, or "classical") and the
-    classical baseline; write ``out``.md and ``out``.json and return the Markdown."""
+def _network(model: str) -> Segmenter:
+    from mxsight.vision.network_segmenter import NetworkSegmenter
+
+    return NetworkSegmenter.shipped() if model == "default" else NetworkSegmenter.load(model)
+
+
+def _identity(model: str, segmenter: Segmenter) -> dict[str, str]:
+    """What was evaluated: the path (resolved) or "default", and the version the segmenter reports."""
+    path = model if model in ("default", "classical") else str(Path(model).resolve())
+    return {"model": path, "version": str(getattr(segmenter, "version", ""))}
+
+
+def evaluate_command(model: str, data: Path, out: Path, *, limit: int | None, with_robustness: bool, compare: str | None = None) -> str:
+    """Evaluate ``model`` (a .keras path, "default" for the shipped model, or "classical"), ``compare``
+    (another model, e.g. the current default against a fine-tuned one) and the classical baseline on
+    the same images; write ``out``.md and ``out``.json (with ``evaluated``: which models, which data)
+    and return the Markdown."""
     dataset = LabelledDataset(data)
     examples = [dataset[i] for i in range(min(limit or len(dataset), len(dataset)))]
     segmenters: dict[str, Segmenter] = {}
     if model != "classical":
-        from mxsight.vision.network_segmenter import NetworkSegmenter
-
-        segmenters["model"] = NetworkSegmenter.shipped() if model == "default" else NetworkSegmenter.load(model)
+        segmenters["model"] = _network(model)
+    if compare is not None:
+        segmenters["compare"] = _network(compare)
     segmenters["classical"] = Segmenter.classical()
     reports = {name: evaluate(segmenter, examples) for name, segmenter in segmenters.items()}
     text = f"# Evaluation on {data} ({len(examples)} images)\n\n" + markdown(reports)
@@ -154,7 +168,9 @@ def evaluate_command(model: str, data: Path, out: Path, *, limit: int | None, wi
             text += "| transform | mean BIoU_1 | drop |\n|---|---|---|\n"
             for transform, entry in result["transforms"].items():
                 text += f"| {transform} | {entry['mean_biou_1']:.3f} | {entry['drop']:+.3f} |\n"
+    evaluated = {"data": str(Path(data).resolve()), "images": len(examples)}
+    evaluated.update({name: _identity(path, segmenters[name]) for name, path in (("model", model), ("compare", compare)) if name in segmenters})
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".md").write_text(text)
-    out.with_suffix(".json").write_text(json.dumps(reports, indent=2))
+    out.with_suffix(".json").write_text(json.dumps({"evaluated": evaluated, **reports}, indent=2))
     return text

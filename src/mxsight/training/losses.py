@@ -4,7 +4,8 @@ Focal loss alone is dominated by the large notions (foreground, pin); the notion
 most (the stem, the loop's rim, small crystals) cover a few hundred pixels of a frame. The soft Dice
 term scores each map of each image on its own, so a 2-pixel-wide stem weighs as much as the pin. An
 empty truth map gives a Dice term that falls to zero as the prediction empties (``smooth_px``
-keeps it finite).
+keeps it finite). Maps an example does not label (target ``UNLABELLED``, negative) are left out of
+both terms: an operator's click teaches the click map without claiming anything about the masks.
 """
 
 from __future__ import annotations
@@ -26,11 +27,16 @@ class FocalDiceLoss(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         y_true = ops.cast(y_true, y_pred.dtype)
-        focal = ops.mean(self._focal(y_true, y_pred), axis=(1, 2))
-        overlap = ops.sum(y_true * y_pred, axis=(1, 2))
-        total = ops.sum(y_true, axis=(1, 2)) + ops.sum(y_pred, axis=(1, 2))
+        labelled = ops.cast(y_true >= 0.0, y_pred.dtype)
+        y_true = y_true * labelled
+        focal_per_pixel = ops.stack([self._focal(y_true[..., k : k + 1], y_pred[..., k : k + 1]) for k in range(y_pred.shape[-1])], axis=-1)
+        focal = ops.sum(focal_per_pixel * labelled, axis=(1, 2, 3)) / ops.maximum(ops.sum(labelled, axis=(1, 2, 3)), 1.0)
+        labelled_maps = ops.max(labelled, axis=(1, 2))
+        overlap = ops.sum(y_true * y_pred * labelled, axis=(1, 2))
+        total = ops.sum(y_true, axis=(1, 2)) + ops.sum(y_pred * labelled, axis=(1, 2))
         dice = (2.0 * overlap + self.smooth_px) / (total + self.smooth_px)
-        return focal + self.dice_weight * ops.mean(1.0 - dice, axis=-1)
+        dice_term = ops.sum((1.0 - dice) * labelled_maps, axis=-1) / ops.maximum(ops.sum(labelled_maps, axis=-1), 1.0)
+        return focal + self.dice_weight * dice_term
 
     def get_config(self) -> dict:
         return {**super().get_config(), "gamma": self.gamma, "dice_weight": self.dice_weight, "smooth_px": self.smooth_px}

@@ -12,12 +12,14 @@ from mxsight.training.background_swap import empty_fields, swap_background
 from mxsight.training.dataset_format import LabelledDataset
 
 CLICK_SIGMA_FRACTION = 0.02
+UNLABELLED = -1.0  # target value of a map the example does not label: the loss ignores it
 
 
-def _targets(image, packed, click, shape):
+def _targets(image, packed, click, labelled, shape):
     """Transpose an example of the transposed shape (a vertical-spindle view), resize to ``shape``
     and expand packed masks into 8 float channels plus a Gaussian click map
-    (sigma = 2% of the diagonal; all zero when the example has no click)."""
+    (sigma = 2% of the diagonal; all zero when the example has no click); maps the example does not
+    label (``labelled`` False) are ``UNLABELLED``."""
     import tensorflow as tf
 
     rows, cols = shape
@@ -38,6 +40,7 @@ def _targets(image, packed, click, shape):
     heat = tf.exp(-((grid_r - click_row) ** 2 + (grid_c - click_col) ** 2) / (2 * sigma**2))
     heat = tf.where(tf.math.is_finite(click_row), heat, tf.zeros_like(heat))
     targets = tf.concat([masks, heat[..., None]], axis=-1)
+    targets = tf.where(labelled[None, None, :], targets, tf.fill(tf.shape(targets), UNLABELLED))
     return tf.ensure_shape(image, (rows, cols, 3)), tf.ensure_shape(targets, (rows, cols, len(NOTIONS) + 1))
 
 
@@ -133,11 +136,11 @@ def _read(dataset: LabelledDataset, in_memory: bool, shuffle_seed: int | None):
     if not in_memory:
         return dataset.tf_dataset(shuffle_seed=shuffle_seed)
     parts = []
-    for images, masks, clicks in dataset.arrays_by_shape():
+    for arrays in dataset.arrays_by_shape():
         if shuffle_seed is not None:
-            order = np.random.default_rng(shuffle_seed).permutation(len(images))
-            images, masks, clicks = images[order], masks[order], clicks[order]
-        parts.append(tf.data.Dataset.from_tensor_slices((images, masks, clicks)))
+            order = np.random.default_rng(shuffle_seed).permutation(len(arrays[0]))
+            arrays = tuple(array[order] for array in arrays)
+        parts.append(tf.data.Dataset.from_tensor_slices(arrays))
     if len(parts) == 1 or shuffle_seed is None:
         data = parts[0]
         for part in parts[1:]:
@@ -178,7 +181,7 @@ def make_dataset(
         data = data.concatenate(part)
     if augment:
         data = data.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    data = data.map(lambda i, m, c: _targets(i, m, c, image_shape), num_parallel_calls=tf.data.AUTOTUNE)
+    data = data.map(lambda i, m, c, labelled: _targets(i, m, c, labelled, image_shape), num_parallel_calls=tf.data.AUTOTUNE)
     if repeat:
         data = data.repeat()
     if augment:

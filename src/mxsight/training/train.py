@@ -48,7 +48,7 @@ class TrainingConfig:
     train: tuple[str, ...]
     validation: tuple[str, ...]
     out: str
-    model: NetworkConfig = field(default_factory=NetworkConfig)
+    model: NetworkConfig | None = field(default_factory=NetworkConfig)  # None: the initial model's own
     image_shape: tuple[int, int] = (256, 320)
     batch_size: int = 8
     epochs: int = 60
@@ -112,9 +112,12 @@ def train(config: TrainingConfig, *, verbose: int = 1) -> Path:
     train_data = make_dataset(config.train, image_shape=config.image_shape, batch_size=config.batch_size, augment=True, seed=config.seed, repeat=config.steps_per_epoch is not None, cache=config.cache, crop_shape=config.crop_shape, background_swap_probability=config.background_swap)
     validation_data = make_dataset(config.validation, image_shape=config.image_shape, batch_size=config.batch_size, augment=False, seed=config.seed, cache=config.cache)
     with _strategy().scope():
-        model = build_model(config.model)
-        if config.initial_model is not None:
-            model.set_weights(_weights_of(config.initial_model, model))
+        if config.model is None:
+            model = _saved_model(config.initial_model)
+        else:
+            model = build_model(config.model)
+            if config.initial_model is not None:
+                model.set_weights(_weights_of(config.initial_model, model))
         model.compile(
             optimizer=keras.optimizers.RMSprop(config.learning_rate),
             loss=FocalDiceLoss(gamma=2.0, dice_weight=config.dice_weight),
@@ -139,6 +142,17 @@ def train(config: TrainingConfig, *, verbose: int = 1) -> Path:
     )
     plot_learning_curve(out / "history.csv", out / "learning_curve.png")
     return best
+
+
+def _saved_model(path: str | None):
+    """The saved model to fine-tune as it is (its own architecture): ``mxsight train --resume``."""
+    import keras
+
+    if path is None:
+        raise ValueError("a training config without [model] needs an initial model to resume from")
+    if not Path(path).exists():
+        raise FileNotFoundError(f"model to resume from {path} does not exist")
+    return keras.saving.load_model(path, compile=False)
 
 
 def _weights_of(path: str, model) -> list:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
@@ -18,6 +19,7 @@ from mxsight.vision.segmenter import Segmenter
 
 CLICK_CHANNEL = OUTPUT_CHANNELS.index("click")
 SHIPPED_MODEL = "default.keras"
+MODELS_DIR_VARIABLE = "MXSIGHT_MODELS_DIR"  # a site's models folder (``mxsight model promote``), read before the package's
 REFINE_SHAPE = (256, 320)
 REFINE_MARGIN = 0.3
 LOOP_NOTIONS = ("crystal", "loop_inside", "loop")
@@ -65,8 +67,7 @@ class NetworkSegmenter(Segmenter):
 
     @classmethod
     def _read_shipped(cls, name: str) -> "NetworkSegmenter":
-        folder = resources.files("mxsight") / "models"
-        path = Path(str(folder / name))
+        path = models_directory(name) / name
         if not path.exists():
             raise FileNotFoundError(f"mxsight's shipped model {path} is missing; reinstall mxsight or pass a segmenter explicitly")
         card_path = path.with_suffix(".json")
@@ -164,7 +165,20 @@ class NetworkSegmenter(Segmenter):
         masks = {notion: full[..., i] for i, notion in enumerate(NOTIONS)}
         probabilities = FullResolutionProbabilities(maps[..., :channels], shape, window, fine_full)
         present = bool(masks["loop"].any() or masks["loop_inside"].any())
-        return Prediction(masks=masks, probabilities=probabilities, click=click, present=present)
+        extras = {"uncertain_fraction": uncertain_fraction(fine if fine is not None else maps)}
+        return Prediction(masks=masks, probabilities=probabilities, click=click, present=present, extras=extras)
+
+
+def uncertain_fraction(maps: np.ndarray, low: float = 0.25, high: float = 0.75) -> float:
+    """Share of the sample's pixels (any of crystal, loop_inside, loop above 0.1) where one of those
+    notions' probability lies between ``low`` and ``high``: how unsure the network is of what it sees
+    where the alignment looks. 0 when it sees no loop."""
+    loop = maps[..., [NOTIONS.index(notion) for notion in LOOP_NOTIONS]]
+    region = (loop > 0.1).any(axis=-1)
+    if not region.any():
+        return 0.0
+    unsure = ((loop > low) & (loop < high)).any(axis=-1)
+    return float((unsure & region).sum() / region.sum())
 
 
 class FullResolutionProbabilities(Mapping):
@@ -205,6 +219,15 @@ def _nearest(maps: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     rows = np.minimum(((np.arange(shape[0]) + 0.5) * maps.shape[0] / shape[0]).astype(int), maps.shape[0] - 1)
     cols = np.minimum(((np.arange(shape[1]) + 0.5) * maps.shape[1] / shape[1]).astype(int), maps.shape[1] - 1)
     return maps[rows][:, cols]
+
+
+def models_directory(name: str = SHIPPED_MODEL) -> Path:
+    """Where the default model is read from: ``$MXSIGHT_MODELS_DIR`` when it holds ``name`` (a model
+    promoted at this site), else the folder shipped in the package."""
+    site = os.environ.get(MODELS_DIR_VARIABLE)
+    if site and (Path(site) / name).exists():
+        return Path(site)
+    return Path(str(resources.files("mxsight") / "models"))
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,0 +1,150 @@
+"""Recorded runs -> datasets (the retraining loop): ``mxsight dataset export``.
+
+Two datasets are written under ``out``:
+
+- ``labelled/``: frames whose labels a person vouched for. Frames of runs reviewed "accepted"
+  (``mxsight.storage.review``) with their predicted masks and click, except frames the network was
+  unsure of or the fit set aside; and every click of a ``click_centre`` run, on its frame, labelling
+  the click map only (``"labelled": ["click"]``: training leaves the masks of that frame alone).
+- ``to_label/``: frames a person should label first, with the network's masks as a draft and no labels
+  claimed (``"labelled": []``): frames of runs reviewed "wrong", frames whose prediction was unsure
+  (``predictions_unsure``) and frames the movement-model fit set aside (``results_outlier_omegas_deg``).
+
+Every example's metadata keeps its provenance: run uid, frame index, sample, omega, zoom, pixel size,
+model version and why it was exported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mxsight.notions import NOTIONS, unpack_masks
+from mxsight.training.dataset_format import DatasetWriter, Example
+
+LABELLED, TO_LABEL = "labelled", "to_label"
+
+
+@dataclass
+class ExportReport:
+    labelled: int = 0
+    to_label: int = 0
+    runs: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def count(self, reason: str) -> None:
+        self.reasons[reason] = self.reasons.get(reason, 0) + 1
+
+    def summary(self) -> str:
+        reasons = ", ".join(f"{name} {count}" for name, count in sorted(self.reasons.items())) or "none"
+        return f"{self.runs} runs: {self.labelled} labelled examples, {self.to_label} to label ({reasons})"
+
+
+def export_runs(runs: Iterable, out: Path | str, *, image_key: str = "oav_image") -> ExportReport:
+    """Write the examples of ``runs`` (Tiled run nodes) into ``out/labelled`` and ``out/to_label``."""
+    out = Path(out)
+    report = ExportReport()
+    with DatasetWriter(out / LABELLED) as labelled, DatasetWriter(out / TO_LABEL) as to_label:
+        writers = {LABELLED: labelled, TO_LABEL: to_label}
+        for run in runs:
+            report.runs += 1
+            plan = run.metadata["start"].get("plan_name")
+            examples = _click_examples(run, image_key) if plan == "click_centre" else _prediction_examples(run, image_key)
+            for destination, reason, example in examples:
+                writers[destination].add(example)
+                setattr(report, destination, getattr(report, destination) + 1)
+                report.count(reason)
+    return report
+
+
+def _provenance(run, frame_index: int, omega_deg: float, reason: str) -> dict:
+    start = run.metadata["start"]
+    return {
+        "source": f"run:{reason}",
+        "reason": reason,
+        "run_uid": start["uid"],
+        "frame_index": int(frame_index),
+        "sample_id": start.get("sample_id", ""),
+        "plan_name": start.get("plan_name", ""),
+        "omega_deg": float(omega_deg),
+        "zoom": start.get("zoom"),
+        "pixel_size_um": start.get("pixel_size_um"),
+        "spindle": start.get("spindle"),
+        "model_version": start.get("model_version", ""),
+    }
+
+
+def _outlier_frames(run, n_frames: int) -> set[int]:
+    """Prediction indices whose omega a pass's fit set aside (passes are consecutive in the stream)."""
+    if "results" not in run or "results_outlier_omegas_deg" not in run["results"]:
+        return set()
+    results = run["results"]
+    counts = [int(c) for c in np.asarray(results["results_sweep_frames"].read())]
+    outliers = [str(text) for text in np.asarray(results["results_outlier_omegas_deg"].read())]
+    omega = np.asarray(run["predictions"]["predictions_omega_deg"].read(), dtype=float)
+    frames, first = set(), 0
+    for count, text in zip(counts, outliers):
+        values = [float(v) for v in text.split(",") if v]
+        for index in range(first, min(first + count, n_frames)):
+            if any(abs(omega[index] - v) < 1e-3 for v in values):
+                frames.add(index)
+        first += count
+    return frames
+
+
+def _prediction_examples(run, image_key: str):
+    if "predictions" not in run:
+        return
+    predictions = run["predictions"]
+    omega = np.asarray(predictions["predictions_omega_deg"].read(), dtype=float)
+    unsure = np.asarray(predictions["predictions_unsure"].read(), dtype=bool) if "predictions_unsure" in predictions else np.zeros(len(omega), bool)
+    present = np.asarray(predictions["predictions_present"].read(), dtype=bool)
+    click = np.stack([np.asarray(predictions[f"predictions_click_{axis}_px"].read(), dtype=float) for axis in ("row", "col")], axis=1)
+    outliers = _outlier_frames(run, len(omega))
+    review = run.metadata.get("review") or {}
+    reviewed = set(range(len(omega))) if review.get("frames") is None else set(review["frames"])
+    for index in range(len(omega)):
+        if review.get("verdict") == "wrong" and index in reviewed:
+            destination, reason = TO_LABEL, "flagged wrong"
+        elif unsure[index]:
+            destination, reason = TO_LABEL, "unsure"
+        elif index in outliers:
+            destination, reason = TO_LABEL, "fit outlier"
+        elif review.get("verdict") == "accepted" and index in reviewed and present[index]:
+            destination, reason = LABELLED, "accepted prediction"
+        else:
+            continue
+        image = np.asarray(run["primary"][image_key][index])
+        masks = unpack_masks(np.asarray(predictions["predictions_masks"][index]))
+        point = None if not np.isfinite(click[index]).all() else (float(click[index][0]), float(click[index][1]))
+        metadata = _provenance(run, index, omega[index], reason)
+        if destination == TO_LABEL:
+            metadata["labelled"] = []
+        yield destination, reason, Example(image=image, masks=masks, click_px=point, metadata=metadata)
+
+
+def _click_examples(run, image_key: str):
+    """Each operator click on the frame taken at its omega; only the click map is labelled."""
+    if "clicks" not in run:
+        return
+    clicks = run["clicks"]
+    omega_clicked = np.asarray(clicks["clicks_omega_deg"].read(), dtype=float)
+    rows = np.asarray(clicks["clicks_row_px"].read(), dtype=float)
+    cols = np.asarray(clicks["clicks_col_px"].read(), dtype=float)
+    omega_framed = np.asarray(run["primary"][_omega_key(run)].read(), dtype=float)
+    for omega, row, col in zip(omega_clicked, rows, cols):
+        index = int(np.argmin(np.abs(omega_framed - omega)))
+        image = np.asarray(run["primary"][image_key][index])
+        empty = {notion: np.zeros(image.shape[:2], dtype=bool) for notion in NOTIONS}
+        metadata = {**_provenance(run, index, omega, "operator click"), "labelled": ["click"]}
+        yield LABELLED, "operator click", Example(image=image, masks=empty, click_px=(float(row), float(col)), metadata=metadata)
+
+
+def _omega_key(run) -> str:
+    keys = [key for key in run["primary"] if key.endswith("omega") or key.endswith("omega_deg")]
+    if not keys:
+        raise ValueError(f"run {run.metadata['start']['uid']}: no omega in its primary stream")
+    return sorted(keys, key=len)[0]

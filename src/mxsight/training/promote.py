@@ -1,0 +1,84 @@
+"""``mxsight model promote``: make a fine-tuned model the default, on the record.
+
+A model becomes the default only through this command, and only with an evaluation
+(``mxsight evaluate --model NEW --compare default``) that scored it and the current default on the same
+images. Both evaluations go into the new model card (``default.json``); the replaced model is kept
+under ``previous/``. The site's models folder is ``$MXSIGHT_MODELS_DIR`` (read before the package's
+own models by ``Segmenter.default()``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from mxsight.notions import NOTIONS
+from mxsight.vision.network_segmenter import SHIPPED_MODEL, models_directory
+
+COMPARED_NOTIONS = ("foreground", "pin", "stem", "loop", "loop_inside", "crystal")
+
+
+class PromotionRefused(ValueError):
+    """The evaluation does not show the model to promote against the current default."""
+
+
+def _scores(report: dict) -> dict[str, float]:
+    return {notion: float(report["notions"][notion]["biou_1"]) for notion in NOTIONS}
+
+
+def promote(model: Path | str, evaluation: Path | str, models_dir: Path | str, *, version: str | None = None, force: bool = False) -> Path:
+    """Copy ``model`` to ``models_dir``/default.keras with a card recording both evaluations; refuse
+    when the evaluation is of another model, lacks the current default, or (without ``force``) shows
+    the new model worse on the mean BIoU_1 of ``COMPARED_NOTIONS``. Returns the new card's path."""
+    model, models_dir = Path(model).resolve(), Path(models_dir)
+    if not model.is_file():
+        raise FileNotFoundError(f"no model file at {model}")
+    report = json.loads(Path(evaluation).read_text())
+    evaluated = report.get("evaluated", {})
+    if evaluated.get("model", {}).get("model") != str(model):
+        raise PromotionRefused(f"{evaluation} evaluated {evaluated.get('model', {}).get('model')!r}, not {model}: evaluate this model first")
+    if "compare" not in report:
+        raise PromotionRefused(f"{evaluation} has no evaluation of the current default: run mxsight evaluate --model {model} --compare default")
+    new, old = _scores(report["model"]), _scores(report["compare"])
+    new_mean = float(np.mean([new[n] for n in COMPARED_NOTIONS]))
+    old_mean = float(np.mean([old[n] for n in COMPARED_NOTIONS]))
+    if new_mean < old_mean and not force:
+        raise PromotionRefused(f"the new model scores {new_mean:.3f} mean BIoU_1 against the default's {old_mean:.3f}; pass force=True (--force) to promote anyway")
+    current = models_directory() / SHIPPED_MODEL
+    current_card_path = current.with_suffix(".json")
+    current_card = json.loads(current_card_path.read_text()) if current_card_path.exists() else {}
+    models_dir.mkdir(parents=True, exist_ok=True)
+    target = models_dir / SHIPPED_MODEL
+    if target.exists():
+        previous = models_dir / "previous"
+        previous.mkdir(exist_ok=True)
+        stamp = current_card.get("version", time.strftime("%Y%m%d-%H%M%S"))
+        shutil.move(str(target), previous / f"default-{stamp}.keras")
+        if target.with_suffix(".json").exists():
+            shutil.move(str(target.with_suffix(".json")), previous / f"default-{stamp}.json")
+    shutil.copy2(model, target)
+    card = {key: current_card[key] for key in ("working_size_px", "threshold", "click_threshold", "refine", "architecture") if key in current_card}
+    card.update(
+        {
+            "version": version or time.strftime("%Y.%m.%d-%H%M%S"),
+            "promoted": {
+                "time": time.time(),
+                "from": str(model),
+                "replaces": current_card.get("version", str(current)),
+                "forced": bool(force and new_mean < old_mean),
+                "evaluation_data": evaluated.get("data"),
+                "evaluation_images": evaluated.get("images"),
+                "new_biou_1": new,
+                "previous_biou_1": old,
+                "new_mean_biou_1": new_mean,
+                "previous_mean_biou_1": old_mean,
+            },
+        }
+    )
+    card_path = target.with_suffix(".json")
+    card_path.write_text(json.dumps(card, indent=2))
+    return card_path

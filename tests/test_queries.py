@@ -1,0 +1,167 @@
+"""Queries over a Tiled server holding a few dozen recorded alignments: by sample, puck, date range,
+outcome, crystal found and model version; reading a run as arrays; ``mxsight runs``; and the same runs
+read by plain Tiled with no mxsight code."""
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from bluesky import RunEngine
+from tiled.client import from_uri
+from tiled.queries import Key
+from truth import TruthSegmenter
+
+from mxsight.devices.sim import make_sim_beamline
+from mxsight.plans.auto_centre import auto_centre
+from mxsight.plans.errors import AlignmentError
+from mxsight.plans.sweeps import Sweep
+from mxsight.sim.scene import random_sample
+from mxsight.storage.queries import alignments_table, find_alignments, read_alignment
+from mxsight.storage.tiled import PROCESS_API_KEY, EmbeddedTiled
+
+SHORT_SWEEP = (Sweep(frames=12),)
+PUCKS = ("P1", "P2", "P3")
+
+
+class VersionedTruth(TruthSegmenter):
+    """Exact masks under a chosen model version, to stand for two network versions."""
+
+    def __init__(self, camera, version: str):
+        super().__init__(camera)
+        self.version = version
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory):
+    """24 alignments: 3 pucks x 8 pins; every fourth pin is empty (SampleNotFound), pins 1 and 5 hold a
+    crystal; the first 12 under model version "v1", the rest "v2", with a time boundary between them."""
+    tiled = EmbeddedTiled.start(tmp_path_factory.mktemp("queries"))
+    RE = RunEngine({}, call_returns_result=True)
+    RE.subscribe(tiled.writer())
+    expected = {"success": [], "SampleNotFound": [], "crystal": [], "boundary": None}
+    for index in range(24):
+        puck, pin = PUCKS[index // 8], index % 8
+        if index == 12:
+            time.sleep(0.05)
+            expected["boundary"] = time.time()
+            time.sleep(0.05)
+        sample = None if pin % 4 == 3 else random_sample(100 + index, with_crystal=pin in (1, 5))
+        beamline = make_sim_beamline(sample=sample, zoom_level=6, write_directory=tiled.frames_directory)
+        segmenter = VersionedTruth(beamline.camera, "v1" if index < 12 else "v2")
+        sample_id = f"{puck}-{pin}"
+        try:
+            outcome = RE(
+                auto_centre(
+                    beamline.camera, beamline.goniometer, beamline.zoom, sample_id=sample_id, sweeps=SHORT_SWEEP,
+                    segmenter=segmenter, search=None, md={"puck": puck},
+                )
+            ).plan_result
+            expected["success"].append(sample_id)
+            if outcome.target == "crystal":
+                expected["crystal"].append(sample_id)
+        except AlignmentError as error:
+            expected[type(error).__name__].append(sample_id)
+    yield tiled, expected
+    tiled.close()
+
+
+def _samples(runs) -> list[str]:
+    return sorted(run.metadata["start"]["sample_id"] for run in runs.values())
+
+
+def test_recorded_outcomes_are_as_constructed(catalog):
+    _, expected = catalog
+    assert len(expected["success"]) == 18 and len(expected["SampleNotFound"]) == 6
+    assert len(expected["crystal"]) >= 4
+
+
+def test_query_by_sample_puck_outcome_crystal_and_version(catalog):
+    tiled, expected = catalog
+    client = tiled.client
+    assert len(find_alignments(client)) == 24
+    assert _samples(find_alignments(client, sample_id="P2-5")) == ["P2-5"]
+    assert _samples(find_alignments(client, puck="P3")) == [f"P3-{pin}" for pin in range(8)]
+    assert _samples(find_alignments(client, outcome="success")) == sorted(expected["success"])
+    assert _samples(find_alignments(client, outcome="SampleNotFound")) == sorted(expected["SampleNotFound"])
+    assert _samples(find_alignments(client, crystal_found=True)) == sorted(expected["crystal"])
+    assert len(find_alignments(client, crystal_found=False)) == 24 - len(expected["crystal"])
+    assert _samples(find_alignments(client, model_version="v2")) == sorted(f"{p}-{pin}" for p in PUCKS[1:] for pin in range(8))[4:]
+    assert _samples(find_alignments(client, puck="P1", outcome="success", crystal_found=True)) == sorted(s for s in expected["crystal"] if s.startswith("P1"))
+
+
+def test_query_by_date_range(catalog):
+    tiled, expected = catalog
+    boundary = expected["boundary"]
+    assert len(find_alignments(tiled.client, until=boundary)) == 12
+    assert len(find_alignments(tiled.client, since=boundary)) == 12
+    assert len(find_alignments(tiled.client, since="2020-01-01", until="2020-12-31")) == 0
+
+
+def test_summary_in_metadata(catalog):
+    tiled, _ = catalog
+    (run,) = find_alignments(tiled.client, sample_id="P1-3").values()
+    summary = run.metadata["summary"]
+    assert summary["outcome"] == "SampleNotFound" and summary["reason"].startswith("SampleNotFound:")
+    assert summary["frames"] == 12 and summary["passes_moved"] == 0 and summary["crystal_found"] is False
+    (run,) = find_alignments(tiled.client, sample_id="P1-1").values()
+    summary = run.metadata["summary"]
+    assert summary["outcome"] == "success" and summary["passes_moved"] == 1 and summary["frames"] == 12
+    assert summary["target"] in ("crystal", "loop") and summary["model"] in ("circle", "slab")
+    assert 0 <= summary["residual_rms_px"] < 3.0
+
+
+def test_read_alignment_as_arrays(catalog):
+    tiled, _ = catalog
+    (run,) = find_alignments(tiled.client, sample_id="P2-0").values()
+    record = read_alignment(run)
+    assert record.frames.shape == (12, 1024, 1360, 3) and record.frames.dtype == np.uint8
+    assert record.masks["loop"].shape == (12, 1024, 1360) and record.masks["loop"].dtype == bool
+    assert record.masks["loop"].sum(axis=(1, 2)).min() > 100
+    np.testing.assert_allclose(record.omega_deg, np.arange(12) * 30.0)
+    assert record.features["present"].all()
+    assert list(record.results["outcome"]) == ["moved"] and np.isfinite(record.results["c_px"][0])
+    assert record.summary["outcome"] == "success" and record.start["puck"] == "P2"
+
+
+def test_alignments_table_lists_newest_first(catalog):
+    tiled, _ = catalog
+    lines = alignments_table(find_alignments(tiled.client, puck="P3"), limit=5).splitlines()
+    assert lines[0].split()[:6] == ["time", "sample", "puck", "plan", "outcome", "target"]
+    assert len(lines) == 2 + 5
+    assert [line.split()[2] for line in lines[2:]] == ["P3-7", "P3-6", "P3-5", "P3-4", "P3-3"]
+    assert "SampleNotFound" in lines[2] and "success" in lines[3]
+    assert alignments_table(find_alignments(tiled.client, puck="P9")) == "no alignments found"
+
+
+def test_plain_tiled_client_reads_runs_without_mxsight(catalog):
+    tiled, expected = catalog
+    script = (
+        "import sys; from tiled.client import from_uri; from tiled.queries import Key; "
+        f"c = from_uri('{tiled.uri}'); "
+        "runs = c.search(Key('start.puck') == 'P1').search(Key('summary.crystal_found') == True); "
+        "run = runs.values().first(); "
+        "print(len(runs), run['primary']['oav_image'].shape, sorted(run), 'mxsight' in sys.modules)"
+    )
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    output = completed.stdout.split()
+    crystals_in_p1 = sum(s.startswith("P1") for s in expected["crystal"])
+    assert output[0] == str(crystals_in_p1)
+    assert output[1:5] == ["(12,", "1024,", "1360,", "3)"]
+    assert {"['predictions',", "'primary',", "'results']"} <= set(output)
+    assert output[-1] == "False"
+    client = from_uri(tiled.uri)
+    assert len(client.search(Key("summary.outcome") == "SampleNotFound")) == 6
+
+
+def test_runs_command(catalog, capsys, monkeypatch):
+    from mxsight.cli import main
+
+    tiled, _ = catalog
+    monkeypatch.setenv("TILED_API_KEY", PROCESS_API_KEY)
+    assert main(["runs", "--tiled", tiled.uri, "--puck", "P2", "--outcome", "success", "--limit", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 5 and all("success" in line for line in lines[2:])
+    assert [line.split()[2] for line in lines[2:]] == ["P2-6", "P2-5", "P2-4"]

@@ -1,0 +1,137 @@
+"""The retraining loop: recorded runs reviewed by an operator -> ``mxsight dataset export`` -> fine-tune a
+tiny model with ``mxsight train --resume`` -> ``mxsight evaluate --compare`` -> ``mxsight model promote``;
+and the marking of frames the network was unsure of."""
+
+import json
+
+import numpy as np
+import pytest
+from bluesky import RunEngine
+from truth import TruthSegmenter
+
+from mxsight.cli import main
+from mxsight.devices.sim import make_sim_beamline
+from mxsight.plans.auto_centre import auto_centre
+from mxsight.plans.click_centre import click_centre
+from mxsight.plans.sweeps import Sweep
+from mxsight.sim.scene import random_sample
+from mxsight.storage.queries import find_alignments
+from mxsight.storage.review import review_run
+from mxsight.storage.tiled import EmbeddedTiled
+from mxsight.training.dataset_format import LabelledDataset
+from mxsight.training.promote import PromotionRefused, promote
+from mxsight.vision.network import NetworkConfig, build_model
+from mxsight.vision.network_segmenter import MODELS_DIR_VARIABLE, NetworkSegmenter, uncertain_fraction
+from mxsight.vision.prediction import UNSURE_FRACTION, Prediction
+
+FRAMES = 8
+CLICK_OMEGAS = (0.0, 90.0, 180.0)
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    """Two auto_centre runs (one to be accepted, one flagged wrong) and a click_centre run."""
+    folder = tmp_path_factory.mktemp("retraining")
+    tiled = EmbeddedTiled.start(folder / "tiled")
+    RE = RunEngine({}, call_returns_result=True)
+    RE.subscribe(tiled.writer())
+    for sample_id in ("good", "bad"):
+        beamline = make_sim_beamline(sample=random_sample(3), zoom_level=5, write_directory=tiled.frames_directory)
+        RE(auto_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id=sample_id, sweeps=(Sweep(frames=FRAMES),),
+                       segmenter=TruthSegmenter(beamline.camera), search=None))
+    beamline = make_sim_beamline(sample=random_sample(4), zoom_level=5, write_directory=tiled.frames_directory)
+    clicks = {}
+    for omega in CLICK_OMEGAS:
+        beamline.goniometer.omega.set(omega)
+        beamline.camera.acquire_frame()
+        clicks[omega] = beamline.camera.last_render.loop_centre_px
+    RE(click_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id="clicked", clicks=clicks))
+    yield tiled, folder, clicks
+    tiled.close()
+
+
+def _run(tiled, sample_id, plan_name="auto_centre"):
+    (run,) = find_alignments(tiled.client, sample_id=sample_id, plan_name=plan_name).values()
+    return run
+
+
+def test_review_is_recorded_and_checked(recorded):
+    tiled, _, _ = recorded
+    run = _run(tiled, "good")
+    with pytest.raises(ValueError, match="verdict must be one of accepted, wrong"):
+        review_run(run, "maybe")
+    with pytest.raises(ValueError, match=r"frames \[99\] are not in this run"):
+        review_run(run, "wrong", frames=[99])
+    with pytest.raises(ValueError, match="no predictions stream"):
+        review_run(_run(tiled, "clicked", "click_centre"), "accepted")
+    assert main(["review", run.metadata["start"]["uid"], "accepted", "--tiled", tiled.uri, "--note", "loop and crystal right"]) == 0
+    assert main(["review", _run(tiled, "bad").metadata["start"]["uid"], "wrong", "--tiled", tiled.uri, "--frames", "2,5"]) == 0
+    assert _run(tiled, "good").metadata["review"]["verdict"] == "accepted"
+    assert _run(tiled, "bad").metadata["review"]["frames"] == [2, 5]
+
+
+def test_export_fine_tune_evaluate_promote(recorded, tmp_path, monkeypatch):
+    tiled, _, clicks = recorded
+    test_review_is_recorded_and_checked(recorded)
+    exported = tmp_path / "exported"
+    assert main(["dataset", "export", "--tiled", tiled.uri, "--out", str(exported)]) == 0
+
+    labelled, to_label = LabelledDataset(exported / "labelled"), LabelledDataset(exported / "to_label")
+    reasons = [example.metadata["reason"] for example in labelled]
+    assert reasons.count("accepted prediction") == FRAMES and reasons.count("operator click") == len(CLICK_OMEGAS)
+    assert [example.metadata["reason"] for example in to_label] == ["flagged wrong", "flagged wrong"]
+    good_uid = _run(tiled, "good").metadata["start"]["uid"]
+    accepted = [e for e in labelled if e.metadata["reason"] == "accepted prediction"]
+    assert {e.metadata["run_uid"] for e in accepted} == {good_uid}
+    assert [e.metadata["frame_index"] for e in accepted] == list(range(FRAMES))
+    stored_masks = np.asarray(_run(tiled, "good")["predictions"]["predictions_masks"][3])
+    assert np.array_equal(accepted[3].masks["loop"], (stored_masks & 1 << 2) != 0) and accepted[3].masks["loop"].sum() > 100
+    clicked = [e for e in labelled if e.metadata["reason"] == "operator click"]
+    assert [e.metadata["labelled"] for e in clicked] == [["click"]] * 3
+    assert [e.metadata["omega_deg"] for e in clicked] == list(CLICK_OMEGAS)
+    np.testing.assert_allclose([e.click_px for e in clicked], [clicks[o] for o in CLICK_OMEGAS])
+    assert all(e.metadata["labelled"] == [] and e.metadata["frame_index"] in (2, 5) for e in to_label)
+
+    old = tmp_path / "old.keras"
+    build_model(NetworkConfig(widths=(8, 16), groups=4, full_resolution_width=4)).save(old)
+    run_dir = tmp_path / "finetune"
+    assert main(["train", "--resume", str(old), "--data", str(exported / "labelled"), "--validation", str(exported / "labelled"),
+                 "--out", str(run_dir), "--epochs", "1", "--steps-per-epoch", "3", "--batch-size", "2", "--image-shape", "64", "80"]) == 0
+    new = run_dir / "model.keras"
+    history = (run_dir / "history.csv").read_text().splitlines()
+    assert len(history) == 2 and np.isfinite(float(history[1].split(",")[history[0].split(",").index("loss")]))
+    old_weights = NetworkSegmenter.load(old).model.get_weights()
+    new_weights = NetworkSegmenter.load(new).model.get_weights()
+    assert any(not np.array_equal(a, b) for a, b in zip(old_weights, new_weights))
+
+    evaluation = tmp_path / "evaluation"
+    assert main(["evaluate", "--model", str(new), "--compare", str(old), "--data", str(exported / "labelled"), "--limit", "4", "--out", str(evaluation)]) == 0
+    report = json.loads(evaluation.with_suffix(".json").read_text())
+    assert report["evaluated"]["model"]["model"] == str(new.resolve()) and report["evaluated"]["compare"]["model"] == str(old.resolve())
+    assert report["evaluated"]["images"] == 4 and {"model", "compare", "classical"} <= set(report)
+
+    site = tmp_path / "site-models"
+    with pytest.raises(PromotionRefused, match="evaluate this model first"):
+        promote(old, evaluation.with_suffix(".json"), site)
+    assert main(["model", "promote", str(new), "--evaluation", str(evaluation.with_suffix(".json")), "--models-dir", str(site), "--version", "test.1", "--force"]) == 0
+    card = json.loads((site / "default.json").read_text())
+    assert card["version"] == "test.1" and card["promoted"]["from"] == str(new.resolve())
+    assert set(card["promoted"]["new_biou_1"]) == set(card["promoted"]["previous_biou_1"]) and card["promoted"]["evaluation_images"] == 4
+    assert (site / "default.keras").read_bytes() == new.read_bytes()
+    monkeypatch.setenv(MODELS_DIR_VARIABLE, str(site))
+    assert NetworkSegmenter._read_shipped("default.keras").version == "test.1"
+
+
+def test_unsure_frames_are_marked():
+    maps = np.zeros((20, 20, 10), np.float32)
+    maps[5:15, 5:15, 2] = 0.95  # a confident loop
+    assert uncertain_fraction(maps) == 0.0
+    maps[5:15, 5:10, 2] = 0.5  # half of it undecided
+    assert uncertain_fraction(maps) == pytest.approx(0.5)
+    assert uncertain_fraction(np.zeros((8, 8, 10), np.float32)) == 0.0
+    shape = (4, 4)
+    sure = Prediction.empty(shape)
+    sure.extras["uncertain_fraction"] = UNSURE_FRACTION / 2
+    unsure = Prediction.empty(shape)
+    unsure.extras["uncertain_fraction"] = 0.3
+    assert not sure.unsure and unsure.unsure
