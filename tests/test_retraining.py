@@ -64,7 +64,9 @@ def test_review_is_recorded_and_checked(recorded):
         review_run(run, "wrong", frames=[99])
     with pytest.raises(ValueError, match="no predictions stream"):
         review_run(_run(tiled, "clicked", "click_centre"), "accepted")
-    assert main(["review", run.metadata["start"]["uid"], "accepted", "--tiled", tiled.uri, "--note", "loop and crystal right"]) == 0
+    assert main(["review", run.metadata["start"]["uid"][:8], "accepted", "--tiled", tiled.uri, "--note", "loop and crystal right"]) == 0
+    with pytest.raises(KeyError, match="0 runs have a uid starting with 'nothing'"):
+        main(["review", "nothing", "accepted", "--tiled", tiled.uri])
     assert main(["review", _run(tiled, "bad").metadata["start"]["uid"], "wrong", "--tiled", tiled.uri, "--frames", "2,5"]) == 0
     assert _run(tiled, "good").metadata["review"]["verdict"] == "accepted"
     assert _run(tiled, "bad").metadata["review"]["frames"] == [2, 5]

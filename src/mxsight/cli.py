@@ -218,11 +218,12 @@ def _runs(args: argparse.Namespace) -> int:
 
 
 def _review(args: argparse.Namespace) -> int:
+    from mxsight.storage.queries import find_run
     from mxsight.storage.review import review_run
 
     frames = [int(f) for f in args.frames.split(",")] if args.frames else None
     with _catalog(args) as catalog:
-        review = review_run(catalog[args.uid], args.verdict, frames=frames, reviewer=args.reviewer, note=args.note)
+        review = review_run(find_run(catalog, args.uid), args.verdict, frames=frames, reviewer=args.reviewer, note=args.note)
     print(f"run {args.uid}: {review['verdict']}" + (f" (frames {review['frames']})" if review["frames"] is not None else ""))
     return 0
 

@@ -77,6 +77,17 @@ def _timestamp(when: str | float | datetime) -> float:
         raise ValueError(f"cannot read {when!r} as a date; use a timestamp or an ISO date like '2026-11-24 10:00'") from None
 
 
+def find_run(catalog, uid: str):
+    """The run whose uid is ``uid`` or starts with it (as ``alignments_table`` shows uids); a prefix
+    that matches no run or several is refused with what it matched."""
+    if uid in catalog:
+        return catalog[uid]
+    matches = list(catalog.search(Like("start.uid", f"{uid}%")))
+    if len(matches) != 1:
+        raise KeyError(f"{len(matches)} runs have a uid starting with {uid!r}" + (f": {', '.join(matches[:5])}" if matches else ""))
+    return catalog[matches[0]]
+
+
 def find_collection_group(catalog, group: str, *, plan_name: str | None = None):
     """The runs of one ``multi_orientation_collection`` (``collection_group``), optionally one plan's;
     sort them by ``start.orientation_index``."""
