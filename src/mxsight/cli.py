@@ -5,11 +5,13 @@ from __future__ import annotations
 import sqlite3  # noqa: F401  (before TensorFlow, see mxsight/__init__)
 
 import argparse
-import contextlib
 import os
 import sys
 import time
 from pathlib import Path
+
+from mxsight.cli_queue import add_queue_commands
+from mxsight.cli_records import add_export_command, add_records_commands
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -129,11 +131,7 @@ def _add_dataset_commands(commands) -> None:
     show.add_argument("--out", type=Path, default=Path("sheet.png"))
     show.add_argument("--count", type=int, default=12)
     show.set_defaults(handler=_dataset_show)
-    export = verbs.add_parser("export", help="recorded runs -> labelled/ and to_label/ datasets (the retraining loop)")
-    _add_query_arguments(export)
-    export.add_argument("--plan", default=None, help="only this plan's runs (default: every plan)")
-    export.add_argument("--out", type=Path, required=True, help="new folder for labelled/ and to_label/")
-    export.set_defaults(handler=_dataset_export)
+    add_export_command(verbs)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -175,69 +173,6 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-@contextlib.contextmanager
-def _catalog(args: argparse.Namespace):
-    """The Tiled client of ``--tiled URI`` (API key in the URI or from ``TILED_API_KEY``) or of the
-    embedded ``--data-dir`` (started here and stopped on leaving)."""
-    if args.tiled:
-        from tiled.client import from_uri
-
-        api_key = None if "api_key=" in args.tiled else os.environ.get("TILED_API_KEY")
-        yield from_uri(args.tiled, api_key=api_key)
-        return
-    from mxsight.storage.tiled import EmbeddedTiled
-
-    if not args.data_dir.is_dir():
-        raise SystemExit(f"mxsight: no Tiled data directory {args.data_dir}; pass --data-dir or --tiled URI")
-    with EmbeddedTiled.start(args.data_dir) as tiled:
-        yield tiled.client
-
-
-def _query(catalog, args: argparse.Namespace, plan_name: str | None):
-    from mxsight.storage.queries import find_alignments
-
-    return find_alignments(
-        catalog,
-        sample_id=args.sample,
-        puck=args.puck,
-        since=args.since,
-        until=args.until,
-        outcome=args.outcome,
-        crystal_found={"yes": True, "no": False, None: None}[args.crystal],
-        model_version=args.model_version,
-        plan_name=plan_name,
-    )
-
-
-def _runs(args: argparse.Namespace) -> int:
-    from mxsight.storage.queries import alignments_table
-
-    with _catalog(args) as catalog:
-        print(alignments_table(_query(catalog, args, None if args.all_plans else "auto_centre"), limit=args.limit))
-    return 0
-
-
-def _review(args: argparse.Namespace) -> int:
-    from mxsight.storage.queries import find_run
-    from mxsight.storage.review import review_run
-
-    frames = [int(f) for f in args.frames.split(",")] if args.frames else None
-    with _catalog(args) as catalog:
-        review = review_run(find_run(catalog, args.uid), args.verdict, frames=frames, reviewer=args.reviewer, note=args.note)
-    print(f"run {args.uid}: {review['verdict']}" + (f" (frames {review['frames']})" if review["frames"] is not None else ""))
-    return 0
-
-
-def _dataset_export(args: argparse.Namespace) -> int:
-    from mxsight.training.export import export_runs
-
-    with _catalog(args) as catalog:
-        report = export_runs(_query(catalog, args, args.plan).values(), args.out)
-    print(report.summary())
-    print(f"written: {args.out / 'labelled'} and {args.out / 'to_label'}")
-    return 0
-
-
 def _promote(args: argparse.Namespace) -> int:
     from mxsight.training.promote import promote
     from mxsight.vision.network_segmenter import MODELS_DIR_VARIABLE
@@ -248,98 +183,6 @@ def _promote(args: argparse.Namespace) -> int:
     card = promote(args.model, args.evaluation, models_dir, version=args.version, force=args.force)
     print(f"promoted {args.model} -> {card.with_suffix('.keras')} (card {card}); Segmenter.default() reads it when {MODELS_DIR_VARIABLE}={models_dir}")
     return 0
-
-
-def _add_catalog_arguments(parser) -> None:
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--data-dir", type=Path, default=Path("mxsight-data"), help="embedded Tiled directory (default ./mxsight-data)")
-    source.add_argument("--tiled", default=None, metavar="URI", help="a Tiled server instead (API key in the URI or TILED_API_KEY)")
-
-
-def _add_query_arguments(runs) -> None:
-    _add_catalog_arguments(runs)
-    runs.add_argument("--sample", default=None, help="sample id")
-    runs.add_argument("--puck", default=None, help="puck recorded in the start document")
-    runs.add_argument("--since", default=None, help="ISO date or time, local (2026-11-24 or '2026-11-24 10:00')")
-    runs.add_argument("--until", default=None, help="ISO date or time, local")
-    runs.add_argument("--outcome", default=None, help="success or a failure name (SampleNotFound, FitNotConfident...)")
-    runs.add_argument("--crystal", choices=("yes", "no"), default=None, help="only runs that centred a crystal (yes) or did not (no)")
-    runs.add_argument("--model-version", default=None, help="segmentation network version")
-
-
-
-def _add_runs_command(commands) -> None:
-    runs = commands.add_parser("runs", help="recent alignments as a table (newest first), filtered like mxsight.storage.queries")
-    _add_query_arguments(runs)
-    runs.add_argument("--all-plans", action="store_true", help="every plan's runs, not only auto_centre")
-    runs.add_argument("--limit", type=int, default=20, help="most recent N (default 20)")
-    runs.set_defaults(handler=_runs)
-
-
-def _queue_addresses(args: argparse.Namespace):
-    from mxsight.queue import QueueAddresses
-
-    return QueueAddresses(control=args.control, info=args.info, redis=args.redis)
-
-
-def _queue_serve(args: argparse.Namespace) -> int:
-    from mxsight.queue import serve
-
-    serve(args.profile_dir or find_profile_dir(), args.data_dir, _queue_addresses(args), args.beamline)
-    return 0
-
-
-def _queue_multi_orientation(args: argparse.Namespace) -> int:
-    from mxsight.queue import collection_item, connect, queue_collections
-
-    items = [
-        collection_item(sample, args.orientations, puck=args.puck, images=args.images, range_deg=args.range_deg, mount=not args.no_mount)
-        for sample in args.sample
-    ]
-    uids = queue_collections(connect(_queue_addresses(args)), items, start=args.start)
-    for sample, uid in zip(args.sample, uids):
-        print(f"queued {sample}: item {uid}")
-    if args.start:
-        print("queue started (a failed item fails alone; the queue goes on)")
-    return 0
-
-
-def _queue_status(args: argparse.Namespace) -> int:
-    from mxsight.queue import connect, history_table
-
-    api = connect(_queue_addresses(args))
-    status = api.status()
-    print(f"manager {status['manager_state']}, environment {'open' if status['worker_environment_exists'] else 'closed'}, {status['items_in_queue']} queued, {status['items_in_history']} finished")
-    print(history_table(api, args.limit))
-    return 0
-
-
-def _add_queue_commands(commands) -> None:
-    from mxsight.queue import DEFAULT_CONTROL_ADDRESS, DEFAULT_INFO_ADDRESS, DEFAULT_REDIS_ADDRESS
-
-    queue = commands.add_parser("queue", help="queued collections through bluesky-queueserver")
-    verbs = queue.add_subparsers(dest="verb", required=True)
-    serve = verbs.add_parser("serve", help="run the RE Manager on the mxsight profile (needs redis-server)")
-    serve.add_argument("--profile-dir", type=Path, default=None, help="IPython profile folder (default: profile_collection here or above)")
-    serve.add_argument("--data-dir", type=Path, default=Path("mxsight-data"), help="embedded Tiled directory (default ./mxsight-data)")
-    serve.add_argument("--beamline", type=Path, default=None, help="beamline TOML file (default: the simulated beamline)")
-    serve.set_defaults(handler=_queue_serve)
-    collection = verbs.add_parser("multi-orientation", help="queue a multi_orientation_collection per sample")
-    collection.add_argument("--sample", action="append", required=True, help="sample id (repeat for several)")
-    collection.add_argument("--orientations", type=Path, required=True, help="TOML file of [[orientation]] kappa_deg, phi_deg")
-    collection.add_argument("--puck", default=None, help="puck recorded with the runs")
-    collection.add_argument("--images", type=int, default=6, help="detector images per orientation")
-    collection.add_argument("--range-deg", type=float, default=30.0, help="rotation range per orientation")
-    collection.add_argument("--no-mount", action="store_true", help="the sample is already mounted (no sample changer)")
-    collection.add_argument("--start", action="store_true", help="open the environment if needed and start the queue")
-    collection.set_defaults(handler=_queue_multi_orientation)
-    status = verbs.add_parser("status", help="the manager's state and the last finished items")
-    status.add_argument("--limit", type=int, default=20)
-    status.set_defaults(handler=_queue_status)
-    for parser in (serve, collection, status):
-        parser.add_argument("--control", default=DEFAULT_CONTROL_ADDRESS, help=f"RE Manager control address (default {DEFAULT_CONTROL_ADDRESS})")
-        parser.add_argument("--info", default=DEFAULT_INFO_ADDRESS, help=f"RE Manager info address (default {DEFAULT_INFO_ADDRESS})")
-        parser.add_argument("--redis", default=DEFAULT_REDIS_ADDRESS, help=f"Redis address (default {DEFAULT_REDIS_ADDRESS})")
 
 
 def find_profile_dir(start: Path | None = None) -> Path:
@@ -381,8 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     shell.add_argument("--beamline", type=Path, default=None, help="beamline TOML file (default: the simulated beamline)")
     shell.epilog = "Other arguments go to IPython, e.g. mxsight shell -c \"RE(auto_centre(camera, gonio, zoom, sample_id='x'))\"."
     shell.set_defaults(handler=_shell)
-    _add_runs_command(commands)
-    _add_queue_commands(commands)
+    add_records_commands(commands)
+    add_queue_commands(commands)
     _add_dataset_commands(commands)
     training = commands.add_parser("train", help="train the segmentation network (see mxsight.training.train for the config)")
     training.add_argument("--config", type=Path, default=None, help="TOML training config")
@@ -413,14 +256,6 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("--version", default=None, help="version of the promoted model (default: a time stamp)")
     promote.add_argument("--force", action="store_true", help="promote even if it scores below the current default")
     promote.set_defaults(handler=_promote)
-    review = commands.add_parser("review", help="record an operator's verdict on a run's predictions (accepted or wrong)")
-    review.add_argument("uid", help="run uid (or its first characters)")
-    review.add_argument("verdict", choices=("accepted", "wrong"))
-    review.add_argument("--frames", default=None, help="comma-separated prediction indices (default: all)")
-    review.add_argument("--note", default="")
-    review.add_argument("--reviewer", default=os.environ.get("USER", ""))
-    _add_catalog_arguments(review)
-    review.set_defaults(handler=_review)
     return parser
 
 
