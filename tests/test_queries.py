@@ -165,3 +165,20 @@ def test_runs_command(catalog, capsys, monkeypatch):
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 5 and all("success" in line for line in lines[2:])
     assert [line.split()[2] for line in lines[2:]] == ["P2-6", "P2-5", "P2-4"]
+
+
+def test_summary_outcome_is_the_failure_that_ended_the_run():
+    from mxsight.storage.run_summary import RunSummary
+
+    summary = RunSummary()
+    summary("start", {"uid": "u"})
+    summary("descriptor", {"uid": "d", "name": "results"})
+    skipped = {"results_outcome": "FitNotConfident", "results_message": "FitNotConfident: coarse residual 4 px"}
+    summary("event", {"descriptor": "d", "data": skipped})
+    assert summary.summary({"exit_status": "abort", "reason": "interrupted by the operator"})["outcome"] == "aborted"
+    assert summary.summary({"exit_status": "fail", "reason": "TimeoutError: omega did not arrive"})["outcome"] == "failed"
+    ended = summary.summary({"exit_status": "fail", "reason": "FitNotConfident: coarse residual 4 px"})
+    assert ended["outcome"] == "FitNotConfident" and ended["reason"].endswith("4 px")
+    summary("event", {"descriptor": "d", "data": {"results_outcome": "moved", "results_target": "crystal", "results_model": "slab", "results_residual_rms_px": 0.4}})
+    moved = summary.summary({"exit_status": "success"})
+    assert moved["outcome"] == "success" and moved["crystal_found"] and moved["passes_moved"] == 1 and moved["residual_rms_px"] == 0.4

@@ -106,15 +106,21 @@ def test_export_fine_tune_evaluate_promote(recorded, tmp_path, monkeypatch):
     new_weights = NetworkSegmenter.load(new).model.get_weights()
     assert any(not np.array_equal(a, b) for a, b in zip(old_weights, new_weights))
 
+    against_old = tmp_path / "against-old"
+    assert main(["evaluate", "--model", str(new), "--compare", str(old), "--data", str(exported / "labelled"), "--limit", "2", "--out", str(against_old)]) == 0
     evaluation = tmp_path / "evaluation"
-    assert main(["evaluate", "--model", str(new), "--compare", str(old), "--data", str(exported / "labelled"), "--limit", "4", "--out", str(evaluation)]) == 0
+    assert main(["evaluate", "--model", str(new), "--compare", "default", "--data", str(exported / "labelled"), "--limit", "4", "--out", str(evaluation)]) == 0
     report = json.loads(evaluation.with_suffix(".json").read_text())
-    assert report["evaluated"]["model"]["model"] == str(new.resolve()) and report["evaluated"]["compare"]["model"] == str(old.resolve())
+    assert report["evaluated"]["model"]["model"] == str(new.resolve()) and report["evaluated"]["compare"]["model"] == "default"
     assert report["evaluated"]["images"] == 4 and {"model", "compare", "classical"} <= set(report)
 
     site = tmp_path / "site-models"
     with pytest.raises(PromotionRefused, match="evaluate this model first"):
         promote(old, evaluation.with_suffix(".json"), site)
+    with pytest.raises(PromotionRefused, match="does not compare with the current default"):
+        promote(new, against_old.with_suffix(".json"), site, force=True)
+    with pytest.raises(PromotionRefused, match="mean BIoU_1 against the default"):
+        promote(new, evaluation.with_suffix(".json"), site)
     assert main(["model", "promote", str(new), "--evaluation", str(evaluation.with_suffix(".json")), "--models-dir", str(site), "--version", "test.1", "--force"]) == 0
     card = json.loads((site / "default.json").read_text())
     assert card["version"] == "test.1" and card["promoted"]["from"] == str(new.resolve())

@@ -23,6 +23,9 @@ class RunSummary:
     """
 
     def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
         self.start_doc: Mapping | None = None
         self._stream_of: dict[str, str] = {}
         self._counts: dict[str, int] = {}
@@ -37,7 +40,7 @@ class RunSummary:
             handler(doc)
 
     def _start(self, doc: Mapping) -> None:
-        self.__init__()
+        self._reset()
         self.start_doc = doc
 
     def _descriptor(self, doc: Mapping) -> None:
@@ -67,8 +70,8 @@ class RunSummary:
         reason = str(stop_doc.get("reason", "") or "")
         if exit_status == SUCCESS:
             outcome, message = SUCCESS, ""
-        elif self._failure is not None:
-            outcome, message = self._failure
+        elif self._failure is not None and reason.startswith(f"{self._failure[0]}:"):
+            outcome, message = self._failure  # the failure that ended the run (a skipped pass's does not)
         elif exit_status == "abort":
             outcome, message = "aborted", reason
         else:

@@ -8,10 +8,12 @@ Two datasets are written under ``out``:
   the click map only (``"labelled": ["click"]``: training leaves the masks of that frame alone).
 - ``to_label/``: frames a person should label first, with the network's masks as a draft and no labels
   claimed (``"labelled": []``): frames of runs reviewed "wrong", frames whose prediction was unsure
-  (``predictions_unsure``) and frames the movement-model fit set aside (``results_outlier_omegas_deg``).
+  (``predictions_unsure``), frames the movement-model fit set aside (``results_outlier_omegas_deg``)
+  and frames of passes whose fit failed.
 
-Every example's metadata keeps its provenance: run uid, frame index, sample, omega, zoom, pixel size,
-model version and why it was exported.
+Every example's metadata keeps its provenance: run uid, frame index, sample, omega, the frame's zoom
+level (its pixel size when that is the start document's zoom), model version and why it was exported.
+A run's latest review is the one that counts.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ def export_runs(runs: Iterable, out: Path | str, *, image_key: str = "oav_image"
     return report
 
 
-def _provenance(run, frame_index: int, omega_deg: float, reason: str) -> dict:
+def _provenance(run, frame_index: int, omega_deg: float, reason: str, zoom_level: int | None = None) -> dict:
     start = run.metadata["start"]
     return {
         "source": f"run:{reason}",
@@ -70,29 +72,38 @@ def _provenance(run, frame_index: int, omega_deg: float, reason: str) -> dict:
         "sample_id": start.get("sample_id", ""),
         "plan_name": start.get("plan_name", ""),
         "omega_deg": float(omega_deg),
-        "zoom": start.get("zoom"),
-        "pixel_size_um": start.get("pixel_size_um"),
+        "zoom": int(zoom_level) if zoom_level is not None else start.get("zoom"),
+        "pixel_size_um": start.get("pixel_size_um") if zoom_level is None or zoom_level == start.get("zoom") else None,
         "spindle": start.get("spindle"),
         "model_version": start.get("model_version", ""),
     }
 
 
-def _outlier_frames(run, n_frames: int) -> set[int]:
-    """Prediction indices whose omega a pass's fit set aside (passes are consecutive in the stream)."""
-    if "results" not in run or "results_outlier_omegas_deg" not in run["results"]:
-        return set()
+def _pass_frames(run, n_frames: int) -> tuple[set[int], set[int]]:
+    """(frames a pass's fit set aside, frames of passes whose fit failed), as prediction indices.
+
+    Each ``results`` row closes a pass: its frames are the last ``sweep_frames`` predictions recorded
+    before it (frames of an abandoned first sweep and of a search come earlier and belong to none)."""
+    if "results" not in run or "results_sweep_frames" not in run["results"]:
+        return set(), set()
     results = run["results"]
     counts = [int(c) for c in np.asarray(results["results_sweep_frames"].read())]
-    outliers = [str(text) for text in np.asarray(results["results_outlier_omegas_deg"].read())]
-    omega = np.asarray(run["predictions"]["predictions_omega_deg"].read(), dtype=float)
-    frames, first = set(), 0
-    for count, text in zip(counts, outliers):
+    closed_at = np.asarray(results["time"].read(), dtype=float)
+    outcomes = [str(o) for o in np.asarray(results["results_outcome"].read())]
+    columns = list(results)
+    outliers_text = [str(t) for t in np.asarray(results["results_outlier_omegas_deg"].read())] if "results_outlier_omegas_deg" in columns else [""] * len(counts)
+    predicted_at = np.asarray(run["predictions"]["time"].read(), dtype=float)[:n_frames]
+    omega = np.asarray(run["predictions"]["predictions_omega_deg"].read(), dtype=float)[:n_frames]
+    outliers, failed = set(), set()
+    for count, time_closed, outcome, text in zip(counts, closed_at, outcomes, outliers_text):
+        before = np.flatnonzero(predicted_at <= time_closed)
+        members = before[-count:] if count else before[:0]
+        if outcome != "moved":
+            failed.update(int(i) for i in members)
+            continue
         values = [float(v) for v in text.split(",") if v]
-        for index in range(first, min(first + count, n_frames)):
-            if any(abs(omega[index] - v) < 1e-3 for v in values):
-                frames.add(index)
-        first += count
-    return frames
+        outliers.update(int(i) for i in members if any(abs(omega[i] - v) < 1e-3 for v in values))
+    return outliers, failed
 
 
 def _prediction_examples(run, image_key: str):
@@ -103,7 +114,8 @@ def _prediction_examples(run, image_key: str):
     unsure = np.asarray(predictions["predictions_unsure"].read(), dtype=bool) if "predictions_unsure" in predictions else np.zeros(len(omega), bool)
     present = np.asarray(predictions["predictions_present"].read(), dtype=bool)
     click = np.stack([np.asarray(predictions[f"predictions_click_{axis}_px"].read(), dtype=float) for axis in ("row", "col")], axis=1)
-    outliers = _outlier_frames(run, len(omega))
+    zoom_levels = np.asarray(run["primary"]["zoom_level"].read()) if "zoom_level" in run["primary"] else [None] * len(omega)
+    outliers, failed = _pass_frames(run, len(omega))
     review = run.metadata.get("review") or {}
     reviewed = set(range(len(omega))) if review.get("frames") is None else set(review["frames"])
     for index in range(len(omega)):
@@ -113,6 +125,8 @@ def _prediction_examples(run, image_key: str):
             destination, reason = TO_LABEL, "unsure"
         elif index in outliers:
             destination, reason = TO_LABEL, "fit outlier"
+        elif index in failed:
+            destination, reason = TO_LABEL, "fit failed"
         elif review.get("verdict") == "accepted" and index in reviewed and present[index]:
             destination, reason = LABELLED, "accepted prediction"
         else:
@@ -120,24 +134,32 @@ def _prediction_examples(run, image_key: str):
         image = np.asarray(run["primary"][image_key][index])
         masks = unpack_masks(np.asarray(predictions["predictions_masks"][index]))
         point = None if not np.isfinite(click[index]).all() else (float(click[index][0]), float(click[index][1]))
-        metadata = _provenance(run, index, omega[index], reason)
+        metadata = _provenance(run, index, omega[index], reason, zoom_levels[index])
         if destination == TO_LABEL:
             metadata["labelled"] = []
         yield destination, reason, Example(image=image, masks=masks, click_px=point, metadata=metadata)
 
 
 def _click_examples(run, image_key: str):
-    """Each operator click on the frame taken at its omega; only the click map is labelled."""
+    """Each operator click on the frame it was made on (matched by camera frame number); only the
+    click map is labelled."""
     if "clicks" not in run:
         return
     clicks = run["clicks"]
     omega_clicked = np.asarray(clicks["clicks_omega_deg"].read(), dtype=float)
     rows = np.asarray(clicks["clicks_row_px"].read(), dtype=float)
     cols = np.asarray(clicks["clicks_col_px"].read(), dtype=float)
-    omega_framed = np.asarray(run["primary"][_omega_key(run)].read(), dtype=float)
-    for omega, row, col in zip(omega_clicked, rows, cols):
-        index = int(np.argmin(np.abs(omega_framed - omega)))
-        image = np.asarray(run["primary"][image_key][index])
+    clicked_frames = np.asarray(clicks["clicks_frame_number"].read(), dtype=int)
+    primary = run["primary"]
+    frame_key = next((key for key in primary if key.endswith("frame_number")), None)
+    framed = np.asarray(primary[frame_key].read(), dtype=int) if frame_key else None
+    omega_framed = np.asarray(primary[_omega_key(run)].read(), dtype=float)
+    for omega, row, col, number in zip(omega_clicked, rows, cols, clicked_frames):
+        if framed is not None and number in framed:
+            index = int(np.flatnonzero(framed == number)[0])
+        else:
+            index = int(np.argmin(np.abs(omega_framed - omega)))
+        image = np.asarray(primary[image_key][index])
         empty = {notion: np.zeros(image.shape[:2], dtype=bool) for notion in NOTIONS}
         metadata = {**_provenance(run, index, omega, "operator click"), "labelled": ["click"]}
         yield LABELLED, "operator click", Example(image=image, masks=empty, click_px=(float(row), float(col)), metadata=metadata)

@@ -114,10 +114,9 @@ def _augment(image, targets, seed, transpose: bool = True):
     if tf.random.stateless_uniform([], seeds[7]) < 0.6:
         transform = _random_affine(seeds[8], tf.shape(image)[:2])
         image = _warp(image, transform, "BILINEAR", "NEAREST")
-        targets = tf.concat(
-            [_warp(targets[..., :-1], transform, "NEAREST", "NEAREST"), _warp(targets[..., -1:], transform, "BILINEAR", "CONSTANT")],
-            axis=-1,
-        )
+        click = _warp(targets[..., -1:], transform, "BILINEAR", "CONSTANT")
+        click = tf.where(tf.reduce_max(targets[..., -1:]) < 0.0, targets[..., -1:], click)  # an unlabelled click map stays unlabelled
+        targets = tf.concat([_warp(targets[..., :-1], transform, "NEAREST", "NEAREST"), click], axis=-1)
     if tf.random.stateless_uniform([], seeds[2]) < 0.3:
         image = tf.gather(image, tf.random.experimental.stateless_shuffle(tf.range(3), seeds[3]), axis=-1)
     image = image / 255.0
@@ -175,7 +174,11 @@ def make_dataset(
 
     if not directories:
         raise ValueError("no dataset directories given")
-    parts = [_read(LabelledDataset(directory), cache, seed if augment else None) for directory in directories]
+    datasets = [LabelledDataset(directory) for directory in directories]
+    empty = [str(directory) for directory, dataset in zip(directories, datasets) if len(dataset) == 0]
+    if empty:
+        raise ValueError(f"datasets without examples: {', '.join(empty)}")
+    parts = [_read(dataset, cache, seed if augment else None) for dataset in datasets]
     data = parts[0]
     for part in parts[1:]:
         data = data.concatenate(part)
@@ -194,7 +197,8 @@ def make_dataset(
             example_seed = tf.stack([tf.cast(seed, tf.int64), n])
             if fields is not None:
                 draw = tf.random.stateless_uniform([2], example_seed + 2)
-                if draw[0] < background_swap_probability:
+                labelled_foreground = tf.reduce_min(targets[..., foreground]) >= 0.0
+                if draw[0] < background_swap_probability and labelled_foreground:
                     field = fields[tf.cast(draw[1] * len(fields), tf.int32) % len(fields)]
                     image = swap_background(image, targets[..., foreground], field)
             if crop_shape is not None:

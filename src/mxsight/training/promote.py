@@ -30,10 +30,19 @@ def _scores(report: dict) -> dict[str, float]:
     return {notion: float(report["notions"][notion]["biou_1"]) for notion in NOTIONS}
 
 
+def _current_default(models_dir: Path) -> Path:
+    """The default model that promoting into ``models_dir`` replaces: the one there, else the one
+    ``Segmenter.default()`` reads now."""
+    if (models_dir / SHIPPED_MODEL).exists():
+        return models_dir / SHIPPED_MODEL
+    return models_directory() / SHIPPED_MODEL
+
+
 def promote(model: Path | str, evaluation: Path | str, models_dir: Path | str, *, version: str | None = None, force: bool = False) -> Path:
     """Copy ``model`` to ``models_dir``/default.keras with a card recording both evaluations; refuse
-    when the evaluation is of another model, lacks the current default, or (without ``force``) shows
-    the new model worse on the mean BIoU_1 of ``COMPARED_NOTIONS``. Returns the new card's path."""
+    when the evaluation is of another model, does not compare it with the current default (the
+    ``--compare default`` evaluation of the same version), or (without ``force``) shows the new model
+    worse on the mean BIoU_1 of ``COMPARED_NOTIONS``. Returns the new card's path."""
     model, models_dir = Path(model).resolve(), Path(models_dir)
     if not model.is_file():
         raise FileNotFoundError(f"no model file at {model}")
@@ -41,22 +50,28 @@ def promote(model: Path | str, evaluation: Path | str, models_dir: Path | str, *
     evaluated = report.get("evaluated", {})
     if evaluated.get("model", {}).get("model") != str(model):
         raise PromotionRefused(f"{evaluation} evaluated {evaluated.get('model', {}).get('model')!r}, not {model}: evaluate this model first")
-    if "compare" not in report:
-        raise PromotionRefused(f"{evaluation} has no evaluation of the current default: run mxsight evaluate --model {model} --compare default")
+    current = _current_default(Path(models_dir))
+    current_card_path = current.with_suffix(".json")
+    current_card = json.loads(current_card_path.read_text()) if current_card_path.exists() else {}
+    compared = evaluated.get("compare", {})
+    if "compare" not in report or compared.get("model") != "default" or compared.get("version") != str(current_card.get("version", compared.get("version"))):
+        raise PromotionRefused(
+            f"{evaluation} does not compare with the current default (version {current_card.get('version', '?')}): "
+            f"run mxsight evaluate --model {model} --compare default"
+        )
     new, old = _scores(report["model"]), _scores(report["compare"])
     new_mean = float(np.mean([new[n] for n in COMPARED_NOTIONS]))
     old_mean = float(np.mean([old[n] for n in COMPARED_NOTIONS]))
     if new_mean < old_mean and not force:
         raise PromotionRefused(f"the new model scores {new_mean:.3f} mean BIoU_1 against the default's {old_mean:.3f}; pass force=True (--force) to promote anyway")
-    current = models_directory() / SHIPPED_MODEL
-    current_card_path = current.with_suffix(".json")
-    current_card = json.loads(current_card_path.read_text()) if current_card_path.exists() else {}
     models_dir.mkdir(parents=True, exist_ok=True)
     target = models_dir / SHIPPED_MODEL
     if target.exists():
         previous = models_dir / "previous"
         previous.mkdir(exist_ok=True)
-        stamp = current_card.get("version", time.strftime("%Y%m%d-%H%M%S"))
+        stamp = f"{current_card.get('version', 'unversioned')}-replaced-{time.strftime('%Y%m%d-%H%M%S')}"
+        while (previous / f"default-{stamp}.keras").exists():
+            stamp += "+"
         shutil.move(str(target), previous / f"default-{stamp}.keras")
         if target.with_suffix(".json").exists():
             shutil.move(str(target.with_suffix(".json")), previous / f"default-{stamp}.json")
