@@ -79,7 +79,7 @@ def _provenance(run, frame_index: int, omega_deg: float, reason: str, zoom_level
     }
 
 
-def _pass_frames(run, n_frames: int) -> tuple[set[int], set[int]]:
+def _pass_frames(run, omega: np.ndarray) -> tuple[set[int], set[int]]:
     """(frames a pass's fit set aside, frames of passes whose fit failed), as prediction indices.
 
     Each ``results`` row closes a pass: its frames are the last ``sweep_frames`` predictions recorded
@@ -92,8 +92,7 @@ def _pass_frames(run, n_frames: int) -> tuple[set[int], set[int]]:
     outcomes = [str(o) for o in np.asarray(results["results_outcome"].read())]
     columns = list(results)
     outliers_text = [str(t) for t in np.asarray(results["results_outlier_omegas_deg"].read())] if "results_outlier_omegas_deg" in columns else [""] * len(counts)
-    predicted_at = np.asarray(run["predictions"]["time"].read(), dtype=float)[:n_frames]
-    omega = np.asarray(run["predictions"]["predictions_omega_deg"].read(), dtype=float)[:n_frames]
+    predicted_at = np.asarray(run["predictions"]["time"].read(), dtype=float)[: len(omega)]
     outliers, failed = set(), set()
     for count, time_closed, outcome, text in zip(counts, closed_at, outcomes, outliers_text):
         before = np.flatnonzero(predicted_at <= time_closed)
@@ -115,7 +114,7 @@ def _prediction_examples(run, image_key: str):
     present = np.asarray(predictions["predictions_present"].read(), dtype=bool)
     click = np.stack([np.asarray(predictions[f"predictions_click_{axis}_px"].read(), dtype=float) for axis in ("row", "col")], axis=1)
     zoom_levels = np.asarray(run["primary"]["zoom_level"].read()) if "zoom_level" in run["primary"] else [None] * len(omega)
-    outliers, failed = _pass_frames(run, len(omega))
+    outliers, failed = _pass_frames(run, omega)
     review = run.metadata.get("review") or {}
     reviewed = set(range(len(omega))) if review.get("frames") is None else set(review["frames"])
     for index in range(len(omega)):
