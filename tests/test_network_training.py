@@ -35,6 +35,67 @@ def test_dice_term_counts_each_map_of_each_image():
     assert float(loss(truth, empty)) - float(focal_only(truth, empty)) == pytest.approx(0.4, abs=1e-5)
 
 
+def test_channel_weights_weigh_maps_in_both_terms():
+    truth = np.zeros((1, 4, 4, 2), np.float32)
+    truth[0, :2, :2, 0] = 1.0
+    empty = np.zeros_like(truth)
+    plain = FocalDiceLoss(gamma=2.0, dice_weight=1.0)
+    equal = FocalDiceLoss(gamma=2.0, dice_weight=1.0, channel_weights=[2.0, 2.0])
+    assert float(equal(truth, empty)) == pytest.approx(float(plain(truth, empty)), abs=1e-6)
+    # Map 1 (empty truth, empty prediction) costs nothing; weighing map 0 three times as much moves
+    # the Dice term from (0.8 + 0) / 2 to (3 * 0.8 + 0) / 4, and the focal term likewise.
+    heavy = FocalDiceLoss(gamma=2.0, dice_weight=1.0, channel_weights=[3.0, 1.0])
+    light = FocalDiceLoss(gamma=2.0, dice_weight=0.0, channel_weights=[3.0, 1.0])
+    assert float(heavy(truth, empty)) - float(light(truth, empty)) == pytest.approx(0.6, abs=1e-5)
+    with pytest.raises(ValueError, match="3 weights for 2 maps"):
+        FocalDiceLoss(channel_weights=[1.0, 1.0, 1.0])(truth, empty)
+    with pytest.raises(ValueError, match=">= 0"):
+        FocalDiceLoss(channel_weights=[-1.0, 1.0])
+
+
+def test_training_config_reads_channel_weights_by_name(tmp_path):
+    from mxsight.training.train import TrainingConfig
+
+    config = tmp_path / "train.toml"
+    config.write_text('[data]\ntrain = ["a"]\nvalidation = ["b"]\n[training]\nout = "runs"\nchannel_weights = { ice = 4.0, click = 0.5 }\n')
+    weights = TrainingConfig.from_file(config).loss_weights()
+    assert weights == [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 4.0, 1.0, 0.5]
+    config.write_text('[data]\ntrain = ["a"]\nvalidation = ["b"]\n[training]\nout = "runs"\nchannel_weights = { icee = 4.0 }\n')
+    with pytest.raises(ValueError, match="unknown maps \\['icee'\\]"):
+        TrainingConfig.from_file(config)
+    config.write_text('[data]\ntrain = ["a"]\nvalidation = ["b"]\n[training]\nout = "runs"\nreset_outputs = ["ice"]\n')
+    with pytest.raises(ValueError, match="set initial_model too"):
+        TrainingConfig.from_file(config)
+
+
+def test_reset_output_restarts_one_map_and_keeps_the_others(few_images):
+    import keras
+
+    from mxsight.training.reset_outputs import PRIOR_PROBABILITY, reset_output_channels
+    from mxsight.vision.network import OUTPUT_CHANNELS
+
+    keras.utils.set_random_seed(1)
+    model = build_model(NetworkConfig(widths=(8, 16, 16), groups=4, full_resolution_width=4, dropout=0.0, weight_decay=0.0))
+    frames = [LabelledDataset(few_images)[i].image for i in range(4)]
+    images = np.stack([f if f.shape[:2] == SHAPE else f.transpose(1, 0, 2) for f in frames]).astype(np.float32)
+    coarse, residual = [layer for layer in model.layers if type(layer).__name__ == "Conv2D" and layer.filters == len(OUTPUT_CHANNELS)]
+    ice = OUTPUT_CHANNELS.index("ice")
+    kernel, bias = coarse.get_weights()
+    bias[ice] = -11.0  # a map switched off everywhere, as the stage-3 network's ice
+    coarse.set_weights([kernel, bias])
+    before = np.asarray(model(images, training=False))
+    assert before[..., ice].max() < 1e-3
+    reset_output_channels(model, ["ice"], images, seed=0)
+    after = np.asarray(model(images, training=False))
+    assert np.abs(after[..., ice] - PRIOR_PROBABILITY).max() < 0.002
+    others = [k for k in range(len(OUTPUT_CHANNELS)) if k != ice]
+    change = np.abs(after[..., others] - before[..., others])
+    assert change.mean() < 0.01 and np.percentile(change, 99) < 0.05  # measured 0.004 and 0.023
+    assert np.array_equal(coarse.get_weights()[0][..., others], kernel[..., others])
+    with pytest.raises(ValueError, match="unknown maps \\['icy'\\]"):
+        reset_output_channels(model, ["icy"], images)
+
+
 def test_augmented_targets_keep_notions_nested_and_click_inside(tmp_path):
     render_dataset(6, tmp_path / "ds", seed=5, workers=1, progress=False, shape_px=SHAPE)
     data = make_dataset([tmp_path / "ds"], image_shape=SHAPE, batch_size=6, augment=True, seed=2, cache=True, crop_shape=(48, 56))

@@ -6,9 +6,14 @@ term scores each map of each image on its own, so a 2-pixel-wide stem weighs as 
 empty truth map gives a Dice term that falls to zero as the prediction empties (``smooth_px``
 keeps it finite). Maps an example does not label (target ``UNLABELLED``, negative) are left out of
 both terms: an operator's click teaches the click map without claiming anything about the masks.
+``channel_weights`` (one per map, default all 1) weigh the maps in both terms: a weighted mean over
+the labelled maps, so all-equal weights give the unweighted loss. They let training push notions a
+model has not learnt (ice, which the stage-3 network mistook for crystal) without a new loss.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import keras
 from keras import ops
@@ -16,27 +21,39 @@ from keras import ops
 
 @keras.saving.register_keras_serializable(package="mxsight")
 class FocalDiceLoss(keras.losses.Loss):
-    """``focal + dice_weight * mean over (image, channel) of (1 - soft Dice)``."""
+    """``weighted mean of focal + dice_weight * weighted mean over (image, channel) of (1 - soft Dice)``."""
 
-    def __init__(self, gamma: float = 2.0, dice_weight: float = 0.5, smooth_px: float = 1.0, name: str = "focal_dice", **kwargs):
+    def __init__(self, gamma: float = 2.0, dice_weight: float = 0.5, smooth_px: float = 1.0, channel_weights: Sequence[float] | None = None, name: str = "focal_dice", **kwargs):
         super().__init__(name=name, **kwargs)
+        if channel_weights is not None and any(w < 0 for w in channel_weights):
+            raise ValueError(f"channel_weights must be >= 0, got {list(channel_weights)}")
         self.gamma = gamma
         self.dice_weight = dice_weight
         self.smooth_px = smooth_px
+        self.channel_weights = None if channel_weights is None else [float(w) for w in channel_weights]
         self._focal = keras.losses.BinaryFocalCrossentropy(gamma=gamma, reduction=None)
+
+    def _weights(self, channels: int, dtype):
+        if self.channel_weights is None:
+            return ops.ones((channels,), dtype=dtype)
+        if len(self.channel_weights) != channels:
+            raise ValueError(f"channel_weights has {len(self.channel_weights)} weights for {channels} maps")
+        return ops.convert_to_tensor(self.channel_weights, dtype=dtype)
 
     def call(self, y_true, y_pred):
         y_true = ops.cast(y_true, y_pred.dtype)
+        weights = self._weights(y_pred.shape[-1], y_pred.dtype)
         labelled = ops.cast(y_true >= 0.0, y_pred.dtype)
         y_true = y_true * labelled
         focal_per_pixel = ops.stack([self._focal(y_true[..., k : k + 1], y_pred[..., k : k + 1]) for k in range(y_pred.shape[-1])], axis=-1)
-        focal = ops.sum(focal_per_pixel * labelled, axis=(1, 2, 3)) / ops.maximum(ops.sum(labelled, axis=(1, 2, 3)), 1.0)
-        labelled_maps = ops.max(labelled, axis=(1, 2))
+        weighted = labelled * weights
+        focal = ops.sum(focal_per_pixel * weighted, axis=(1, 2, 3)) / ops.maximum(ops.sum(weighted, axis=(1, 2, 3)), 1e-6)
+        labelled_maps = ops.max(labelled, axis=(1, 2)) * weights
         overlap = ops.sum(y_true * y_pred * labelled, axis=(1, 2))
         total = ops.sum(y_true, axis=(1, 2)) + ops.sum(y_pred * labelled, axis=(1, 2))
         dice = (2.0 * overlap + self.smooth_px) / (total + self.smooth_px)
-        dice_term = ops.sum((1.0 - dice) * labelled_maps, axis=-1) / ops.maximum(ops.sum(labelled_maps, axis=-1), 1.0)
+        dice_term = ops.sum((1.0 - dice) * labelled_maps, axis=-1) / ops.maximum(ops.sum(labelled_maps, axis=-1), 1e-6)
         return focal + self.dice_weight * dice_term
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "gamma": self.gamma, "dice_weight": self.dice_weight, "smooth_px": self.smooth_px}
+        return {**super().get_config(), "gamma": self.gamma, "dice_weight": self.dice_weight, "smooth_px": self.smooth_px, "channel_weights": self.channel_weights}

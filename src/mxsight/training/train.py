@@ -20,6 +20,8 @@ The config is TOML::
     learning_rate = 1e-3
     dice_weight = 0.5
     background_swap = 0.3                # share of images re-lit with another (real) empty field
+    channel_weights = { ice = 3.0 }      # optional: weigh maps in the loss (notions and "click"; others 1)
+    reset_outputs = ["ice"]              # optional: re-initialise these maps of the initial model (reset_outputs.py)
     cache = true                         # read the datasets into memory first
     initial_model = "runs/a/model.keras" # optional: start from these weights (fine-tuning)
     seed = 0
@@ -38,8 +40,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mxsight.toml_files import read_toml
+from mxsight.training.dataset_format import TARGET_CHANNELS
 from mxsight.training.losses import FocalDiceLoss
 from mxsight.training.pipeline import make_dataset
+from mxsight.training.reset_outputs import reset_output_channels
 from mxsight.vision.network import NetworkConfig, build_model
 
 
@@ -61,6 +65,28 @@ class TrainingConfig:
     crop_shape: tuple[int, int] | None = None
     background_swap: float = 0.0
     initial_model: str | None = None
+    channel_weights: tuple[tuple[str, float], ...] = ()
+    reset_outputs: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        unknown = sorted({name for name, _ in self.channel_weights} - set(TARGET_CHANNELS))
+        if unknown:
+            raise ValueError(f"channel_weights names unknown maps {unknown}; known: {', '.join(TARGET_CHANNELS)}")
+        if self.reset_outputs and self.initial_model is None:
+            raise ValueError("reset_outputs re-initialises maps of an initial model; set initial_model too")
+        unknown = sorted(set(self.reset_outputs) - set(TARGET_CHANNELS))
+        if unknown:
+            raise ValueError(f"reset_outputs names unknown maps {unknown}; known: {', '.join(TARGET_CHANNELS)}")
+        negative = [name for name, weight in self.channel_weights if weight < 0]
+        if negative:
+            raise ValueError(f"channel_weights must be >= 0 (got a negative weight for {', '.join(negative)})")
+
+    def loss_weights(self) -> list[float] | None:
+        """One loss weight per target map (``TARGET_CHANNELS`` order), or None when all are 1."""
+        if not self.channel_weights:
+            return None
+        named = dict(self.channel_weights)
+        return [float(named.get(name, 1.0)) for name in TARGET_CHANNELS]
 
     @classmethod
     def from_file(cls, path: Path | str) -> "TrainingConfig":
@@ -72,7 +98,7 @@ class TrainingConfig:
             raise ValueError(f"{path}: missing {', '.join(missing)} ([data] train/validation, [training] out)")
         model = table.get("model", {})
         base = path.parent
-        known = {"out", "image_shape", "batch_size", "epochs", "steps_per_epoch", "learning_rate", "seed", "early_stopping_patience", "dice_weight", "cache", "crop_shape", "background_swap", "initial_model"}
+        known = {"out", "image_shape", "batch_size", "epochs", "steps_per_epoch", "learning_rate", "seed", "early_stopping_patience", "dice_weight", "cache", "crop_shape", "background_swap", "initial_model", "channel_weights", "reset_outputs"}
         unknown = set(training) - known
         if unknown:
             raise ValueError(f"{path}: unknown [training] keys {sorted(unknown)}")
@@ -82,6 +108,10 @@ class TrainingConfig:
         for key in ("image_shape", "crop_shape"):
             if key in options:
                 options[key] = tuple(options[key])
+        if "reset_outputs" in options:
+            options["reset_outputs"] = tuple(options["reset_outputs"])
+        if "channel_weights" in options:
+            options["channel_weights"] = tuple(options["channel_weights"].items())
         return cls(
             train=tuple(str(base / d) for d in data["train"]),
             validation=tuple(str(base / d) for d in data["validation"]),
@@ -118,9 +148,11 @@ def train(config: TrainingConfig, *, verbose: int = 1) -> Path:
             model = build_model(config.model)
             if config.initial_model is not None:
                 model.set_weights(_weights_of(config.initial_model, model))
+        if config.reset_outputs:
+            reset_output_channels(model, config.reset_outputs, next(iter(validation_data))[0].numpy(), seed=config.seed)
         model.compile(
             optimizer=keras.optimizers.RMSprop(config.learning_rate),
-            loss=FocalDiceLoss(gamma=2.0, dice_weight=config.dice_weight),
+            loss=FocalDiceLoss(gamma=2.0, dice_weight=config.dice_weight, channel_weights=config.loss_weights()),
             metrics=[keras.metrics.BinaryIoU(target_class_ids=[1], threshold=0.5, name="iou")],
         )
     best = out / "model.keras"
