@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 from mxsight.vision.prediction import Prediction
 
 NAN_POINT = (float("nan"), float("nan"))
 MIN_TARGET_AREA_PX = 30
 MIN_CRYSTAL_AREA_PX = 12
+MAX_ICE_SHARE = 0.5  # a crystal blob more than half of which is also labelled ice is ice
 
 
 @dataclass(frozen=True)
@@ -18,7 +20,8 @@ class FrameFeatures:
     """Geometry of the sample in one frame; points are (row, col) in pixels, NaN when absent.
 
     ``target_px`` is the loop centre (the default thing to centre); ``crystal_px`` the centroid of the
-    crystal mask when one of at least ``MIN_CRYSTAL_AREA_PX`` pixels is seen. ``loop_touches_edge``
+    crystal mask (less the blobs that are mostly ice, see :func:`crystal_mask`) when one of at least
+    ``MIN_CRYSTAL_AREA_PX`` pixels is seen. ``loop_touches_edge``
     says the loop runs out of the image, so its centre there is not measured.
     """
 
@@ -104,6 +107,22 @@ def _widest_position(mask: np.ndarray, spindle: str) -> float:
     return float(plateau.mean())
 
 
+def crystal_mask(masks: dict[str, np.ndarray]) -> np.ndarray:
+    """The crystal mask without its connected blobs that are mostly ice (more than ``MAX_ICE_SHARE``
+    of their pixels also labelled ice): ice in the loop looks like a crystal, and centring on it is a
+    confident move to the wrong place. A crystal that ice partly covers keeps all its pixels."""
+    crystal, ice = masks["crystal"], masks.get("ice")
+    box = _extent(crystal)
+    if box is None or ice is None or not ice[box].any():
+        return crystal
+    labels, count = ndimage.label(crystal[box])
+    index = np.arange(1, count + 1)
+    ice_share = ndimage.mean(ice[box], labels, index)
+    kept = crystal.copy()
+    kept[box] &= np.isin(labels, index[ice_share <= MAX_ICE_SHARE])
+    return kept
+
+
 def frame_features(prediction: Prediction, omega_deg: float, spindle: str = "horizontal") -> FrameFeatures:
     """Features of one frame. The loop target is the loop centre: across the spindle, the middle of
     the loop's extent; along it, the loop's widest point (both exact for a symmetric loop, and robust
@@ -113,7 +132,7 @@ def frame_features(prediction: Prediction, omega_deg: float, spindle: str = "hor
     present = bool(prediction.present and loop.sum() >= MIN_TARGET_AREA_PX)
     bbox = _bbox(loop)
     target_px = NAN_POINT
-    crystal = masks["crystal"]
+    crystal = crystal_mask(masks)
     crystal_area = float(crystal.sum())
     crystal_px = _centroid(crystal) if present and crystal_area >= MIN_CRYSTAL_AREA_PX else NAN_POINT
     if present:
