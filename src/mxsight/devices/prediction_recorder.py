@@ -14,7 +14,6 @@ from ophyd import Device, Kind, Signal
 from ophyd.status import Status
 
 from mxsight.devices.hdf5_store import Hdf5FrameStore, Hdf5StoreDevice
-from mxsight.notions import pack_masks
 from mxsight.vision.features import FrameFeatures
 from mxsight.vision.prediction import Prediction
 
@@ -51,7 +50,7 @@ class PredictionRecorder(Hdf5StoreDevice, Device):
         self._pending_masks: np.ndarray | None = None
 
     def load(self, prediction: Prediction, features: FrameFeatures, frame_number: int) -> None:
-        self._pending_masks = pack_masks(prediction.masks)
+        self._pending_masks = prediction.packed_masks()
         self.frame_number.put(int(frame_number))
         self.omega_deg.put(features.omega_deg)
         self.present.put(features.present)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from mxsight.notions import NOTIONS
+from mxsight.notions import NOTIONS, notion_bit, unpack_masks
 from mxsight.vision.network import OUTPUT_CHANNELS
 from mxsight.vision.prediction import Prediction
 from mxsight.vision.segmenter import Segmenter
@@ -23,6 +23,7 @@ MODELS_DIR_VARIABLE = "MXSIGHT_MODELS_DIR"  # a site's models folder (``mxsight 
 REFINE_SHAPE = (256, 320)
 REFINE_MARGIN = 0.3
 LOOP_NOTIONS = ("crystal", "loop_inside", "loop")
+LOOP_BITS = sum(notion_bit(notion) for notion in LOOP_NOTIONS)
 
 
 class NetworkSegmenter(Segmenter):
@@ -145,28 +146,32 @@ class NetworkSegmenter(Segmenter):
         """Masks at the frame's resolution: inside ``window`` from the ``fine`` maps (bilinear, so
         the loop's edges keep their sub-pixel place), elsewhere from the coarse maps by nearest
         neighbour (pin, stem and foreground need no more, and this is the cost of a frame); the loop,
-        its inside and the crystal are kept only inside the window (the refined loop). Probabilities
-        are brought to the frame's resolution only when asked for."""
+        its inside and the crystal are kept only inside the window (the refined loop). The masks are
+        made as one bit-flag map (the form frames are recorded in) and unpacked once, contiguous per
+        notion; probabilities are brought to the frame's resolution only when asked for."""
         click = _click_point(maps[..., CLICK_CHANNEL], shape, self.click_threshold)
         channels = len(NOTIONS)
-        full = _nearest(maps[..., :channels] > self.threshold, shape)
+        packed = _nearest(_pack(maps[..., :channels] > self.threshold), shape)
         fine_full = None
         if window is not None and fine is not None:
             row, col, height, width = window
             fine_full = _resize(fine[..., :channels], (height, width))
-            full[row : row + height, col : col + width] = fine_full > self.threshold
-            outside = np.ones(shape, dtype=bool)
-            outside[row : row + height, col : col + width] = False
-            for notion in LOOP_NOTIONS:
-                full[..., NOTIONS.index(notion)][outside] = False
+            packed &= np.uint8(0xFF & ~LOOP_BITS)
+            packed[row : row + height, col : col + width] = _pack(fine_full > self.threshold)
             fine_click = _click_point(fine[..., CLICK_CHANNEL], (height, width), self.click_threshold)
             if fine_click is not None:
                 click = (fine_click[0] + row, fine_click[1] + col)
-        masks = {notion: full[..., i] for i, notion in enumerate(NOTIONS)}
+        masks = unpack_masks(packed)
         probabilities = FullResolutionProbabilities(maps[..., :channels], shape, window, fine_full)
         present = bool(masks["loop"].any() or masks["loop_inside"].any())
         extras = {"uncertain_fraction": uncertain_fraction(fine if fine is not None else maps)}
-        return Prediction(masks=masks, probabilities=probabilities, click=click, present=present, extras=extras)
+        return Prediction(masks=masks, probabilities=probabilities, click=click, present=present, extras=extras, packed=packed)
+
+
+def _pack(binary: np.ndarray) -> np.ndarray:
+    """(rows, cols, notions) booleans -> (rows, cols) uint8 bit flags, bit k for ``NOTIONS[k]``
+    (the layout of :func:`mxsight.notions.pack_masks`)."""
+    return np.packbits(binary, axis=-1, bitorder="little")[..., 0]
 
 
 def uncertain_fraction(maps: np.ndarray, low: float = 0.25, high: float = 0.75) -> float:
@@ -215,7 +220,7 @@ def _resize(maps: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def _nearest(maps: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """``maps`` (h, w, ...) enlarged to ``shape`` by nearest neighbour (pixel centres aligned)."""
+    """``maps`` (h, w) or (h, w, ...) enlarged to ``shape`` by nearest neighbour (pixel centres aligned)."""
     rows = np.minimum(((np.arange(shape[0]) + 0.5) * maps.shape[0] / shape[0]).astype(int), maps.shape[0] - 1)
     cols = np.minimum(((np.arange(shape[1]) + 0.5) * maps.shape[1] / shape[1]).astype(int), maps.shape[1] - 1)
     return maps[rows][:, cols]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mxsight.notions import NOTIONS
+from mxsight.notions import NOTIONS, pack_masks
 
 BLACK_MEAN_LEVEL = 8.0
 SATURATED_LEVEL = 250
@@ -24,7 +24,9 @@ class Prediction:
     """Per-pixel labels of one frame at the frame's own resolution.
 
     ``present`` says whether a sample was found; ``problem`` names why not when the frame itself is
-    unusable (black, saturated, uniform), so that plans can report the right failure.
+    unusable (black, saturated, uniform), so that plans can report the right failure. ``packed`` is
+    the same masks as uint8 bit flags (:func:`mxsight.notions.pack_masks`) when the segmenter made
+    them that way; the masks are not to be changed after the prediction is made.
     """
 
     masks: dict[str, np.ndarray]
@@ -33,6 +35,11 @@ class Prediction:
     present: bool
     problem: str | None = None
     extras: dict[str, object] = field(default_factory=dict)
+    packed: np.ndarray | None = None
+
+    def packed_masks(self) -> np.ndarray:
+        """The masks as one uint8 bit-flag map, the form each frame's prediction is recorded in."""
+        return self.packed if self.packed is not None else pack_masks(self.masks)
 
     @property
     def uncertain_fraction(self) -> float:
