@@ -121,8 +121,11 @@ def test_export_fine_tune_evaluate_promote(recorded, tmp_path, monkeypatch):
         promote(new, against_old.with_suffix(".json"), site, force=True)
     with pytest.raises(PromotionRefused, match="mean BIoU_1 against the default"):
         promote(new, evaluation.with_suffix(".json"), site)
+    assert main(["model", "thresholds", str(new), "--data", str(exported / "labelled"), "--limit", "2", "--write"]) == 0
+    own_thresholds = json.loads(new.with_suffix(".json").read_text())["thresholds"]
     assert main(["model", "promote", str(new), "--evaluation", str(evaluation.with_suffix(".json")), "--models-dir", str(site), "--version", "test.1", "--force"]) == 0
     card = json.loads((site / "default.json").read_text())
+    assert card["thresholds"] == own_thresholds  # the promoted model's own calibration, not the replaced one's
     assert card["version"] == "test.1" and card["promoted"]["from"] == str(new.resolve())
     assert set(card["promoted"]["new_biou_1"]) == set(card["promoted"]["previous_biou_1"]) and card["promoted"]["evaluation_images"] == 4
     assert (site / "default.keras").read_bytes() == new.read_bytes()

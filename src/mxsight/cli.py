@@ -185,6 +185,19 @@ def _promote(args: argparse.Namespace) -> int:
     return 0
 
 
+def _thresholds(args: argparse.Namespace) -> int:
+    from mxsight.training.thresholds import calibrate_thresholds, markdown, write_thresholds
+    from mxsight.vision.network_segmenter import NetworkSegmenter
+
+    # The settings recorded beside the model now are ignored: calibrate from the plain 0.5 cut.
+    segmenter = NetworkSegmenter.load(args.model, threshold=0.5, thresholds={})
+    calibration = calibrate_thresholds(segmenter, args.data, limit=args.limit)
+    print(markdown(calibration))
+    if args.write:
+        print(f"written into {write_thresholds(args.model, calibration, args.data)}")
+    return 0
+
+
 def find_profile_dir(start: Path | None = None) -> Path:
     """``profile_collection`` in ``start`` (default: the working directory) or a folder above it, else
     the one beside this package's source checkout."""
@@ -256,6 +269,12 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("--version", default=None, help="version of the promoted model (default: a time stamp)")
     promote.add_argument("--force", action="store_true", help="promote even if it scores below the current default")
     promote.set_defaults(handler=_promote)
+    thresholds = model_verbs.add_parser("thresholds", help="calibrate per-notion probability thresholds on validation images")
+    thresholds.add_argument("model", type=Path, help="the .keras model (its settings file <stem>.json is updated with --write)")
+    thresholds.add_argument("--data", type=Path, required=True, help="validation dataset directory (never the test set)")
+    thresholds.add_argument("--limit", type=int, default=None, help="only the first N images")
+    thresholds.add_argument("--write", action="store_true", help="record the thresholds beside the model")
+    thresholds.set_defaults(handler=_thresholds)
     return parser
 
 

@@ -77,6 +77,10 @@ def promote(model: Path | str, evaluation: Path | str, models_dir: Path | str, *
             shutil.move(str(target.with_suffix(".json")), previous / f"default-{stamp}.json")
     shutil.copy2(model, target)
     card = {key: current_card[key] for key in ("working_size_px", "threshold", "click_threshold", "refine", "architecture") if key in current_card}
+    own_card_path = model.with_suffix(".json")
+    own_card = json.loads(own_card_path.read_text()) if own_card_path.exists() else {}
+    # thresholds are calibrated per model: the new model's own, never the replaced one's
+    card.update({key: own_card[key] for key in ("thresholds", "thresholds_calibrated_on") if key in own_card})
     card.update(
         {
             "version": version or time.strftime("%Y.%m.%d-%H%M%S"),

@@ -36,9 +36,17 @@ class NetworkSegmenter(Segmenter):
 
     name = "network"
 
-    def __init__(self, model, *, stride: int, working_size_px: int = 320, threshold: float = 0.5, click_threshold: float = 0.2, refine: bool = True, version: str = "0"):
+    def __init__(self, model, *, stride: int, working_size_px: int = 320, threshold: float = 0.5, thresholds: Mapping[str, float] | None = None, click_threshold: float = 0.2, refine: bool = True, version: str = "0"):
         if min(REFINE_SHAPE) % stride:
             refine = False
+        thresholds = dict(thresholds or {})
+        unknown = sorted(set(thresholds) - set(NOTIONS))
+        if unknown:
+            raise ValueError(f"thresholds name unknown notions {unknown}; known: {', '.join(NOTIONS)}")
+        bad = {notion: value for notion, value in thresholds.items() if not 0.0 < float(value) < 1.0}
+        if bad or not 0.0 < threshold < 1.0:
+            raise ValueError(f"thresholds are probabilities strictly between 0 and 1, got {bad or threshold}")
+        self.thresholds = np.array([float(thresholds.get(notion, threshold)) for notion in NOTIONS], dtype=np.float32)
         self.model = model
         self._graph = None
         self.refine = refine
@@ -50,6 +58,8 @@ class NetworkSegmenter(Segmenter):
 
     @classmethod
     def load(cls, path: Path | str, **kwargs) -> "NetworkSegmenter":
+        """A saved model with the inference settings recorded beside it (``<stem>.json``: version,
+        working size, thresholds; see :func:`model_settings`); ``kwargs`` override them."""
         import keras
 
         path = Path(path)
@@ -57,7 +67,8 @@ class NetworkSegmenter(Segmenter):
             raise FileNotFoundError(f"no model file at {path}")
         model = keras.saving.load_model(path, compile=False)
         depth = sum(1 for layer in model.layers if type(layer).__name__ == "UpSampling2D")
-        return cls(model, stride=2**depth, version=path.stem, **kwargs)
+        settings = {"version": path.stem, **model_settings(path), **kwargs}
+        return cls(model, stride=2**depth, **settings)
 
     @classmethod
     def shipped(cls, name: str = SHIPPED_MODEL) -> "NetworkSegmenter":
@@ -71,12 +82,7 @@ class NetworkSegmenter(Segmenter):
         path = models_directory(name) / name
         if not path.exists():
             raise FileNotFoundError(f"mxsight's shipped model {path} is missing; reinstall mxsight or pass a segmenter explicitly")
-        card_path = path.with_suffix(".json")
-        card = json.loads(card_path.read_text()) if card_path.exists() else {}
-        settings = {key: card[key] for key in ("working_size_px", "threshold", "click_threshold", "refine") if key in card}
-        segmenter = cls.load(path, **settings)
-        segmenter.version = str(card.get("version", segmenter.version))
-        return segmenter
+        return cls.load(path)
 
     def _compiled(self, images):
         """The model as one TensorFlow graph (traced once per input shape): several times faster
@@ -121,7 +127,7 @@ class NetworkSegmenter(Segmenter):
         found in the coarse ``maps`` with a margin, in the proportions of ``REFINE_SHAPE`` and at
         least that many frame pixels. None when no loop was found, or when the window would not be
         seen finer than in the coarse pass."""
-        loop = maps[..., NOTIONS.index("loop")] > self.threshold
+        loop = maps[..., NOTIONS.index("loop")] > self.thresholds[NOTIONS.index("loop")]
         labels, count = ndimage.label(loop)
         if count == 0:
             return None
@@ -151,13 +157,13 @@ class NetworkSegmenter(Segmenter):
         notion; probabilities are brought to the frame's resolution only when asked for."""
         click = _click_point(maps[..., CLICK_CHANNEL], shape, self.click_threshold)
         channels = len(NOTIONS)
-        packed = _nearest(_pack(maps[..., :channels] > self.threshold), shape)
+        packed = _nearest(_pack(maps[..., :channels] > self.thresholds), shape)
         fine_full = None
         if window is not None and fine is not None:
             row, col, height, width = window
             fine_full = _resize(fine[..., :channels], (height, width))
             packed &= np.uint8(0xFF & ~LOOP_BITS)
-            packed[row : row + height, col : col + width] = _pack(fine_full > self.threshold)
+            packed[row : row + height, col : col + width] = _pack(fine_full > self.thresholds)
             fine_click = _click_point(fine[..., CLICK_CHANNEL], (height, width), self.click_threshold)
             if fine_click is not None:
                 click = (fine_click[0] + row, fine_click[1] + col)
@@ -172,6 +178,25 @@ def _pack(binary: np.ndarray) -> np.ndarray:
     """(rows, cols, notions) booleans -> (rows, cols) uint8 bit flags, bit k for ``NOTIONS[k]``
     (the layout of :func:`mxsight.notions.pack_masks`)."""
     return np.packbits(binary, axis=-1, bitorder="little")[..., 0]
+
+
+SETTINGS = ("working_size_px", "threshold", "thresholds", "click_threshold", "refine")
+
+
+def model_settings(path: Path | str) -> dict[str, object]:
+    """Inference settings recorded beside a model (``<stem>.json``, the model card of a shipped or
+    promoted model): version, working size, thresholds, click threshold, refinement. Empty without one."""
+    card_path = Path(path).with_suffix(".json")
+    if not card_path.exists():
+        return {}
+    try:
+        card = json.loads(card_path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"cannot read the model settings {card_path}: {error}") from None
+    settings: dict[str, object] = {key: card[key] for key in SETTINGS if key in card}
+    if "version" in card:
+        settings["version"] = str(card["version"])
+    return settings
 
 
 def uncertain_fraction(maps: np.ndarray, low: float = 0.25, high: float = 0.75) -> float:
