@@ -6,7 +6,9 @@ The default is the shipped model (``mxsight/models/default.keras``). The referen
 4-5-7-10-12 layers down, 15 in the bottleneck, mirrored up, depthwise-separable convolutions),
 untrained: speed does not depend on the weights. Prints ms per image (median over repeats) at batch 1
 and 8, at 256x320 and 512x640, and the ratio reference / default. Targets (issue 4): default <= 40 ms
-per 256x320 image at batch 8, and >= 30x faster than the reference.
+per 256x320 image at batch 8, and >= 30x faster than the reference. A second table times what a plan
+pays per camera frame: ``Segmenter.predict`` on simulated 1024x1360 frames (the shipped network coarse
+to fine, masks at the frame's resolution) beside the classical baseline.
 """
 
 from __future__ import annotations
@@ -69,6 +71,33 @@ def time_model(model, batch: int, shape: tuple[int, int], repeats: int) -> float
     return 1000.0 * float(np.median(seconds)) / batch
 
 
+def camera_frames(count: int = 6) -> tuple[list[np.ndarray], np.ndarray]:
+    """Simulated on-axis frames (1024x1360) of one sample at evenly spread omegas, and its empty field."""
+    import tempfile
+
+    from mxsight.devices.sim import make_sim_beamline
+
+    with tempfile.TemporaryDirectory() as directory:
+        beamline = make_sim_beamline(seed=3, write_directory=directory)
+        frames = []
+        for omega in np.linspace(0.0, 360.0, count, endpoint=False):
+            beamline.goniometer.omega.set(float(omega))
+            frames.append(beamline.camera.acquire_frame())
+        return frames, beamline.camera.reference_background()
+
+
+def time_segmenter(segmenter, frames: list[np.ndarray], repeats: int) -> float:
+    """Median ms per frame of ``segmenter.predict`` over ``repeats`` passes through ``frames``."""
+    segmenter.predict(frames[0])
+    seconds = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for frame in frames:
+            segmenter.predict(frame)
+        seconds.append((time.perf_counter() - started) / len(frames))
+    return 1000.0 * float(np.median(seconds))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -88,6 +117,16 @@ def main() -> None:
             ours = time_model(default, batch, shape, args.repeats)
             theirs = time_model(reference, batch, shape, max(2, args.repeats // 2))
             print(f"{shape[0]}x{shape[1]:<6}{batch:>6}{ours:>16.1f}{theirs:>18.1f}{theirs / ours:>8.1f}")
+    from mxsight.vision.segmenter import Segmenter
+
+    frames, background = camera_frames()
+    network_ms = time_segmenter(Segmenter.default(), frames, args.repeats)
+    classical_ms = time_segmenter(Segmenter.classical(background=background), frames, args.repeats)
+    rows, cols = frames[0].shape[:2]
+    print(f"\nper {rows}x{cols} camera frame (Segmenter.predict, masks at full resolution, {len(frames)} frames)")
+    print(f"{'segmenter':<12}{'ms/frame':>10}")
+    print(f"{'network':<12}{network_ms:>10.1f}")
+    print(f"{'classical':<12}{classical_ms:>10.1f}")
 
 
 if __name__ == "__main__":
