@@ -29,3 +29,16 @@ def test_crystal_blobs_that_are_mostly_ice_are_not_the_crystal():
     assert features.crystal_px == (22.5, 32.5) and features.crystal_area_px == 36.0
     without_ice = frame_features(_prediction({"loop": loop, "loop_inside": loop, "crystal": crystal, "foreground": loop}), 0.0)
     assert without_ice.crystal_px == (32.5, 47.5) and without_ice.crystal_area_px == 72.0
+
+
+def test_loop_centre_along_the_spindle_ignores_the_stem_and_a_one_sided_rim():
+    rows, cols = np.mgrid[0:120, 0:260]
+    centre_row, centre_col = 60.0, 150.0
+    loop = ((cols - centre_col) / 70.0) ** 2 + ((rows - centre_row) / 25.0) ** 2 <= 1.0
+    loop |= (np.abs(rows - centre_row) <= 1) & (cols < 80)  # the stem, leaving the loop's far end
+    rim = loop.copy()  # a mask 2 px too wide on one side, over the half of the loop nearer the pin
+    rim[2:, :] |= loop[:-2, :] & (cols < centre_col)[2:, :]
+    for mask, tolerance_px in ((loop, 0.5), (rim, 1.5)):  # the rim moves it 1.3 px (the widest-plateau estimate: 3 px)
+        features = frame_features(_prediction({"loop": mask, "loop_inside": mask, "foreground": mask}), 0.0)
+        assert abs(features.target_px[1] - centre_col) < tolerance_px, features.target_px
+        assert abs(features.target_px[0] - centre_row) < 1.5

@@ -12,6 +12,7 @@ from mxsight.vision.prediction import Prediction
 NAN_POINT = (float("nan"), float("nan"))
 MIN_TARGET_AREA_PX = 30
 MIN_CRYSTAL_AREA_PX = 12
+CENTRE_WIDTH_FRACTION = 0.5  # the loop's centre along the spindle is found on its part at least this wide
 MAX_ICE_SHARE = 0.5  # a crystal blob more than half of which is also labelled ice is ice
 
 
@@ -95,16 +96,19 @@ def _tip(foreground: np.ndarray, spindle: str) -> tuple[float, float]:
     return point if spindle == "horizontal" else (point[1], point[0])
 
 
-def _widest_position(mask: np.ndarray, spindle: str) -> float:
-    """Along-spindle coordinate where the mask is widest (centre of its widest plateau).
+def _along_centre(mask: np.ndarray, spindle: str) -> float:
+    """Along-spindle coordinate of the loop's centre: the width-weighted mean position of the part of
+    the mask at least ``CENTRE_WIDTH_FRACTION`` as wide as its widest point.
 
-    A loop's projection is symmetric about its centre along the spindle whatever omega is, so its
-    widest point marks the centre even when its far end merges with the stem."""
-    width = mask.sum(axis=0 if spindle == "horizontal" else 1).astype(np.float32)
+    A loop's projection is symmetric about its centre along the spindle whatever omega is, so that
+    part is centred on it, and the stem, far narrower, is left out. It replaces the middle of the
+    plateau of the widest columns, which for an elongated loop is long and flat: a network mask a few
+    pixels wider on one side moved it by 5-15 px (confident moves 10-18 um off along the spindle)."""
+    width = mask.sum(axis=0 if spindle == "horizontal" else 1).astype(np.float64)
     if not width.any():
         return float("nan")
-    plateau = np.nonzero(width >= 0.9 * width.max())[0]
-    return float(plateau.mean())
+    wide = np.flatnonzero(width >= CENTRE_WIDTH_FRACTION * width.max())
+    return float(np.average(wide, weights=width[wide]))
 
 
 def crystal_mask(masks: dict[str, np.ndarray]) -> np.ndarray:
@@ -125,8 +129,9 @@ def crystal_mask(masks: dict[str, np.ndarray]) -> np.ndarray:
 
 def frame_features(prediction: Prediction, omega_deg: float, spindle: str = "horizontal") -> FrameFeatures:
     """Features of one frame. The loop target is the loop centre: across the spindle, the middle of
-    the loop's extent; along it, the loop's widest point (both exact for a symmetric loop, and robust
-    where the loop's far end merges with the stem). The crystal target is the crystal mask's centroid."""
+    the loop's extent; along it, the width-weighted centre of its wide part (both exact for a
+    symmetric loop, and robust where the loop's far end merges with the stem). The crystal target is
+    the centroid of the crystal mask less its blobs that are mostly ice."""
     masks = prediction.masks
     loop, foreground = masks["loop"], masks["foreground"]
     present = bool(prediction.present and loop.sum() >= MIN_TARGET_AREA_PX)
@@ -136,7 +141,7 @@ def frame_features(prediction: Prediction, omega_deg: float, spindle: str = "hor
     crystal_area = float(crystal.sum())
     crystal_px = _centroid(crystal) if present and crystal_area >= MIN_CRYSTAL_AREA_PX else NAN_POINT
     if present:
-        along = _widest_position(loop, spindle)
+        along = _along_centre(loop, spindle)
         if spindle == "horizontal":
             target_px = ((bbox[0] + bbox[2]) / 2, along)
         else:
