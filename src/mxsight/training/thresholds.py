@@ -17,15 +17,9 @@ import numpy as np
 
 from mxsight.notions import NOTIONS
 from mxsight.training.dataset_format import LabelledDataset
+from mxsight.training.evaluate import _iou
 
 CANDIDATES = tuple(round(0.3 + 0.05 * i, 2) for i in range(13))  # 0.30 ... 0.90
-
-
-def _mean_iou(truth: np.ndarray, predicted: np.ndarray) -> float:
-    """Mean over images of the IoU, 1 where both are empty (as in the evaluation)."""
-    union = (truth | predicted).sum(axis=(1, 2))
-    overlap = (truth & predicted).sum(axis=(1, 2))
-    return float(np.where(union == 0, 1.0, overlap / np.maximum(union, 1)).mean())
 
 
 def calibrate_thresholds(segmenter, data: Path | str, *, limit: int | None = None) -> dict[str, dict[str, float]]:
@@ -40,11 +34,10 @@ def calibrate_thresholds(segmenter, data: Path | str, *, limit: int | None = Non
     for index in range(count):
         example = dataset[index]
         prediction = segmenter.predict(example.image)
-        for k, notion in enumerate(NOTIONS):
-            truth = example.masks[notion][None]
-            probability = np.asarray(prediction.probabilities[notion])[None]
-            scores[notion] += [_mean_iou(truth, probability > t) for t in CANDIDATES]
-            current[notion] += _mean_iou(truth, prediction.masks[notion][None])
+        for notion in NOTIONS:
+            truth, probability = example.masks[notion], np.asarray(prediction.probabilities[notion])
+            scores[notion] += [_iou(truth, probability > t) for t in CANDIDATES]
+            current[notion] += _iou(truth, prediction.masks[notion])
     result = {}
     for k, notion in enumerate(NOTIONS):
         best = int(np.argmax(scores[notion]))
