@@ -1,13 +1,15 @@
 """Evaluation metrics and robustness transforms, checked with a segmenter that knows the truth."""
 
 import hashlib
+import json
 
 import numpy as np
 import pytest
 
 from mxsight.cli import main
 from mxsight.training.dataset_format import LabelledDataset
-from mxsight.training.evaluate import TRANSFORMS, evaluate, robustness
+from mxsight.notions import NOTIONS
+from mxsight.training.evaluate import TRANSFORMS, empty_field_report, evaluate, robustness
 from mxsight.training.simulated import render_dataset
 from mxsight.vision.prediction import Prediction
 from mxsight.vision.segmenter import Segmenter
@@ -74,4 +76,39 @@ def test_evaluate_command_writes_markdown_and_json(tmp_path):
     assert main(["evaluate", "--model", "classical", "--data", str(tmp_path / "ds"), "--out", str(tmp_path / "report")]) == 0
     text = (tmp_path / "report.md").read_text()
     assert "| foreground |" in text and "click error median" in text
-    assert (tmp_path / "report.json").exists()
+    assert "## Empty fields" in text
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["classical"]["empty_fields"]["views"] in (20, 40)  # procedural fields, or the real ones, both orientations
+    assert set(report["classical"]["empty_fields"]["notions"]) == set(NOTIONS)
+
+
+class BlobSegmenter(Segmenter):
+    """Sees a 10 x 10 px loop (and foreground) with a click on images brighter than ``min_mean``."""
+
+    name = "blob"
+
+    def __init__(self, min_mean):
+        self.min_mean = min_mean
+
+    def _predict_usable(self, images):
+        predictions = []
+        for image in images:
+            masks = {notion: np.zeros(image.shape[:2], bool) for notion in NOTIONS}
+            seen = image.mean() > self.min_mean
+            if seen:
+                masks["loop"][:10, :10] = masks["foreground"][:10, :10] = True
+            probabilities = {k: v.astype(np.float32) for k, v in masks.items()}
+            predictions.append(Prediction(masks=masks, probabilities=probabilities, click=(5.0, 5.0) if seen else None, present=seen))
+        return predictions
+
+
+def test_empty_field_report_counts_views_with_a_notion():
+    fields = np.stack([np.full((40, 50, 3), level, np.float32) for level in (60.0, 120.0, 180.0)])
+    report = empty_field_report(BlobSegmenter(min_mean=100.0), fields)
+    assert report["views"] == 6
+    assert report["notions"]["loop"]["views_with_notion"] == pytest.approx(4 / 6)
+    assert report["notions"]["loop"]["max_area_fraction"] == pytest.approx(100 / 2000)
+    assert report["notions"]["pin"]["views_with_notion"] == 0.0 and report["notions"]["pin"]["max_area_fraction"] == 0.0
+    assert report["views_with_click"] == pytest.approx(4 / 6)
+    with pytest.raises(ValueError, match="no empty fields"):
+        empty_field_report(BlobSegmenter(min_mean=100.0), np.zeros((0, 40, 50, 3)))

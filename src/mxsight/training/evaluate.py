@@ -5,7 +5,9 @@ mean); an image whose truth and prediction are both empty scores 1. Reported: me
 of images whose BIoU_1 passes each threshold 0.50, 0.55, ..., 0.95. Click error in pixels where the
 truth has a click (a missing predicted click is counted separately). ``robustness`` repeats the
 evaluation on transformed images (90 degree rotation, flip, zoom change, illumination change) and
-reports the drop of the mean BIoU_1.
+reports the drop of the mean BIoU_1. ``empty_field_report`` shows the segmenter fields with nothing
+mounted (every real empty field, both spindle orientations) and counts those on which it reports a
+notion or a click: a pin without a sample must come out empty.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 from skimage.transform import rescale
 
 from mxsight.notions import NOTIONS
+from mxsight.training.background_swap import empty_fields
 from mxsight.training.dataset_format import Example, LabelledDataset
 from mxsight.vision.segmenter import Segmenter
 
@@ -94,6 +97,57 @@ TRANSFORMS: dict[str, Callable[[Example], Example]] = {
 }
 
 
+EMPTY_FIELD_MIN_AREA_FRACTION = 0.001
+
+
+def empty_field_report(segmenter: Segmenter, fields: np.ndarray, *, noise_seed: int = 0) -> dict:
+    """``fields`` (n, rows, cols, 3) empty fields, seen as they are and transposed (the other spindle
+    orientation) with camera noise (sigma 2 grey levels): per notion, the share of views where the
+    notion covers more than ``EMPTY_FIELD_MIN_AREA_FRACTION`` of the image and the largest share of
+    the image it covers; and the share of views with a predicted click."""
+    rng = np.random.default_rng(noise_seed)
+    views = [field for field in fields] + [np.swapaxes(field, 0, 1) for field in fields]
+    if not views:
+        raise ValueError("no empty fields to evaluate")
+    areas = {notion: [] for notion in NOTIONS}
+    clicks = 0
+    for view in views:
+        image = np.clip(view + rng.normal(0.0, 2.0, view.shape), 0, 255).astype(np.uint8)
+        prediction = segmenter.predict(image)
+        for notion in NOTIONS:
+            areas[notion].append(float(np.count_nonzero(prediction.masks[notion])) / prediction.masks[notion].size)
+        clicks += prediction.click is not None
+    return {
+        "views": len(views),
+        "min_area_fraction": EMPTY_FIELD_MIN_AREA_FRACTION,
+        "notions": {
+            notion: {"views_with_notion": float(np.mean(np.array(values) > EMPTY_FIELD_MIN_AREA_FRACTION)), "max_area_fraction": float(np.max(values))}
+            for notion, values in areas.items()
+        },
+        "views_with_click": clicks / len(views),
+    }
+
+
+def empty_field_markdown(reports: dict[str, dict]) -> str:
+    """Side-by-side table of several segmenters' empty-field reports (name -> report)."""
+    names = list(reports)
+    first = reports[names[0]]
+    lines = [
+        f"## Empty fields ({first['views']} views with nothing mounted: share of views where a notion covers more than {100 * first['min_area_fraction']:.1f}% of the image; largest area)",
+        "",
+        "| notion | " + " | ".join(f"{n} views | {n} max area" for n in names) + " |",
+        "|---" * (1 + 2 * len(names)) + "|",
+    ]
+    for notion in NOTIONS:
+        cells = []
+        for name in names:
+            entry = reports[name]["notions"][notion]
+            cells += [f"{entry['views_with_notion']:.2f}", f"{100 * entry['max_area_fraction']:.2f}%"]
+        lines.append(f"| {notion} | " + " | ".join(cells) + " |")
+    lines.append("| click | " + " | ".join(f"{reports[n]['views_with_click']:.2f} | -" for n in names) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def mean_biou_1(report: dict, notions: Iterable[str]) -> float:
     return float(np.mean([report["notions"][n]["biou_1"] for n in notions]))
 
@@ -160,6 +214,10 @@ def evaluate_command(model: str, data: Path, out: Path, *, limit: int | None, wi
     segmenters["classical"] = Segmenter.classical()
     reports = {name: evaluate(segmenter, examples) for name, segmenter in segmenters.items()}
     text = f"# Evaluation on {data} ({len(examples)} images)\n\n" + markdown(reports)
+    fields, which = empty_fields(tuple(sorted(examples[0].image.shape[:2])))  # the horizontal-spindle shape
+    for name, segmenter in segmenters.items():
+        reports[name]["empty_fields"] = {"fields": which, **empty_field_report(segmenter, fields)}
+    text += f"\n{empty_field_markdown({name: report['empty_fields'] for name, report in reports.items()})}(fields: {which})\n"
     if with_robustness:
         for name, segmenter in segmenters.items():
             result = robustness(segmenter, examples)

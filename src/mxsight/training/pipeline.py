@@ -127,6 +127,16 @@ def _augment(image, targets, seed, transpose: bool = True):
     return image * 255.0, targets
 
 
+def _empty_field(field, targets, gain_draw, seed):
+    """An empty field (rows, cols, 3, float 0-255) as an example: gain 0.8-1.2, Gaussian camera noise
+    (sigma 2 grey levels), and ``targets`` with every labelled map set to zero (unlabelled stay so)."""
+    import tensorflow as tf
+
+    noise = tf.random.stateless_normal(tf.shape(field), seed, stddev=2.0)
+    image = tf.clip_by_value(field * (0.8 + 0.4 * gain_draw) + noise, 0.0, 255.0)
+    return image, tf.where(targets < 0.0, targets, tf.zeros_like(targets))
+
+
 def _read(dataset: LabelledDataset, in_memory: bool, shuffle_seed: int | None):
     """Examples of one dataset; ``in_memory`` reads it whole first. Examples whose size is the
     transpose of the training shape (vertical-spindle views) are put in that shape by ``_targets``."""
@@ -161,6 +171,7 @@ def make_dataset(
     shuffle_buffer: int = 2048,
     crop_shape: tuple[int, int] | None = None,
     background_swap_probability: float = 0.0,
+    empty_field_probability: float = 0.0,
 ):
     """Batches of (images float32 0-255, targets float32 with channels NOTIONS + click).
 
@@ -169,8 +180,15 @@ def make_dataset(
     ``crop_shape`` trains on random crops at the full pixel scale: the network is fully convolutional, and a crop of a quarter of the frame costs a
     quarter of the time while keeping thin structures as thin as the network will see them.
     ``background_swap_probability`` re-lights that share of training images with another empty field
-    (real ones when the shared data is present, see ``background_swap``)."""
+    (real ones when the shared data is present, see ``background_swap``).
+    ``empty_field_probability`` replaces that share of training images by an empty field (a pin with
+    nothing mounted: every labelled map all zero), so the network learns that a bare field holds no
+    foreground, loop or click; the field is dimmed or brightened by up to 20% and gets camera noise."""
     import tensorflow as tf
+
+    for name, probability in (("background_swap_probability", background_swap_probability), ("empty_field_probability", empty_field_probability)):
+        if not 0.0 <= probability <= 1.0:
+            raise ValueError(f"{name} must be within [0, 1], got {probability}")
 
     if not directories:
         raise ValueError("no dataset directories given")
@@ -189,17 +207,20 @@ def make_dataset(
         data = data.repeat()
     if augment:
         counter = tf.data.Dataset.counter()
-        fields = tf.constant(empty_fields(image_shape)[0], tf.float32) if background_swap_probability > 0 else None
+        uses_fields = background_swap_probability > 0 or empty_field_probability > 0
+        fields = tf.constant(empty_fields(image_shape)[0], tf.float32) if uses_fields else None
         foreground = NOTIONS.index("foreground")
 
         def augment_one(pair, n):
             image, targets = pair
             example_seed = tf.stack([tf.cast(seed, tf.int64), n])
             if fields is not None:
-                draw = tf.random.stateless_uniform([2], example_seed + 2)
+                draw = tf.random.stateless_uniform([4], example_seed + 2)
+                field = fields[tf.cast(draw[1] * len(fields), tf.int32) % len(fields)]
                 labelled_foreground = tf.reduce_min(targets[..., foreground]) >= 0.0
-                if draw[0] < background_swap_probability and labelled_foreground:
-                    field = fields[tf.cast(draw[1] * len(fields), tf.int32) % len(fields)]
+                if draw[2] < empty_field_probability:
+                    image, targets = _empty_field(field, targets, draw[3], example_seed + 3)
+                elif draw[0] < background_swap_probability and labelled_foreground:
                     image = swap_background(image, targets[..., foreground], field)
             if crop_shape is not None:
                 image, targets = _random_crop(image, targets, crop_shape, example_seed + 1)

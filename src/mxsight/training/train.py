@@ -20,6 +20,7 @@ The config is TOML::
     learning_rate = 1e-3
     dice_weight = 0.5
     background_swap = 0.3                # share of images re-lit with another (real) empty field
+    empty_fields = 0.05                  # share of images replaced by an empty field (nothing mounted)
     channel_weights = { ice = 3.0 }      # optional: weigh maps in the loss (notions and "click"; others 1)
     reset_outputs = ["ice"]              # optional: re-initialise these maps of the initial model (reset_outputs.py)
     cache = true                         # read the datasets into memory first
@@ -27,7 +28,7 @@ The config is TOML::
     seed = 0
 
 Focal loss plus a soft Dice term (``dice_weight``), RMSprop, learning rate halved after 3 epochs
-without validation improvement, early stopping, best-model checkpoints, resume after interruption
+without validation improvement, early stopping, checkpoints (the best and every epoch's), resume after interruption
 (BackupAndRestore), TensorBoard and CSV logs, a learning-curve PNG; mixed precision and a mirrored
 strategy when GPUs are present.
 """
@@ -64,6 +65,7 @@ class TrainingConfig:
     cache: bool = True
     crop_shape: tuple[int, int] | None = None
     background_swap: float = 0.0
+    empty_fields: float = 0.0
     initial_model: str | None = None
     channel_weights: tuple[tuple[str, float], ...] = ()
     reset_outputs: tuple[str, ...] = ()
@@ -98,7 +100,7 @@ class TrainingConfig:
             raise ValueError(f"{path}: missing {', '.join(missing)} ([data] train/validation, [training] out)")
         model = table.get("model", {})
         base = path.parent
-        known = {"out", "image_shape", "batch_size", "epochs", "steps_per_epoch", "learning_rate", "seed", "early_stopping_patience", "dice_weight", "cache", "crop_shape", "background_swap", "initial_model", "channel_weights", "reset_outputs"}
+        known = {"out", "image_shape", "batch_size", "epochs", "steps_per_epoch", "learning_rate", "seed", "early_stopping_patience", "dice_weight", "cache", "crop_shape", "background_swap", "empty_fields", "initial_model", "channel_weights", "reset_outputs"}
         unknown = set(training) - known
         if unknown:
             raise ValueError(f"{path}: unknown [training] keys {sorted(unknown)}")
@@ -133,13 +135,15 @@ def _strategy():
 
 
 def train(config: TrainingConfig, *, verbose: int = 1) -> Path:
-    """Train and return the path of the best model (``<out>/model.keras``)."""
+    """Train and return the path of the model with the best validation loss (``<out>/model.keras``).
+    Every epoch's model is kept too (``<out>/epochs/epochNNN.keras``): the weighted validation loss
+    is not the only criterion a checkpoint is chosen by (see docs/model-card.md)."""
     import keras
 
     keras.utils.set_random_seed(config.seed)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    train_data = make_dataset(config.train, image_shape=config.image_shape, batch_size=config.batch_size, augment=True, seed=config.seed, repeat=config.steps_per_epoch is not None, cache=config.cache, crop_shape=config.crop_shape, background_swap_probability=config.background_swap)
+    train_data = make_dataset(config.train, image_shape=config.image_shape, batch_size=config.batch_size, augment=True, seed=config.seed, repeat=config.steps_per_epoch is not None, cache=config.cache, crop_shape=config.crop_shape, background_swap_probability=config.background_swap, empty_field_probability=config.empty_fields)
     validation_data = make_dataset(config.validation, image_shape=config.image_shape, batch_size=config.batch_size, augment=False, seed=config.seed, cache=config.cache)
     with _strategy().scope():
         if config.model is None:
@@ -159,6 +163,7 @@ def train(config: TrainingConfig, *, verbose: int = 1) -> Path:
     callbacks = [
         keras.callbacks.BackupAndRestore(str(out / "backup")),
         keras.callbacks.ModelCheckpoint(str(best), monitor="val_loss", save_best_only=True),
+        keras.callbacks.ModelCheckpoint(str(out / "epochs" / "epoch{epoch:03d}.keras")),
         keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=3),
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.early_stopping_patience),
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),

@@ -49,6 +49,7 @@ class NetworkSegmenter(Segmenter):
         self.thresholds = np.array([float(thresholds.get(notion, threshold)) for notion in NOTIONS], dtype=np.float32)
         self.model = model
         self._graph = None
+        self._coarse_graph = None
         self.refine = refine
         self.stride = stride
         self.working_size_px = working_size_px
@@ -93,6 +94,18 @@ class NetworkSegmenter(Segmenter):
             self._graph = tf.function(lambda x: self.model(x, training=False))
         return self._graph(images)
 
+    def _coarse(self, frames: np.ndarray, working: tuple[int, int]):
+        """The coarse pass as one graph from the frames as taken (uint8, any size) to the maps at
+        ``working``: the cast and the antialiased resize run in the graph, not as eager ops on a
+        float copy of each frame."""
+        import tensorflow as tf
+
+        if self._coarse_graph is None:
+            self._coarse_graph = tf.function(
+                lambda x, size: self.model(tf.image.resize(tf.cast(x, tf.float32), size, method="bilinear", antialias=True), training=False)
+            )
+        return self._coarse_graph(frames, tuple(int(n) for n in working))  # a Python tuple: one trace per working shape, static shapes inside
+
     def _working_shape(self, shape: tuple[int, int]) -> tuple[int, int]:
         scale = self.working_size_px / max(shape)
         return tuple(max(self.stride, int(round(n * scale / self.stride)) * self.stride) for n in shape)
@@ -110,8 +123,8 @@ class NetworkSegmenter(Segmenter):
         predictions: list[Prediction | None] = [None] * len(images)
         for shape, indices in groups.items():
             working = self._working_shape(shape)
-            batch = np.stack([images[i] for i in indices]).astype(np.float32)
-            coarse = np.asarray(self._compiled(tf.image.resize(batch, working, method="bilinear", antialias=True)))
+            batch = np.stack([images[i] for i in indices])
+            coarse = np.asarray(self._coarse(batch, working))
             windows = [self.refinement_window(maps, shape) if self.refine else None for maps in coarse]
             fine: dict[int, np.ndarray] = {}
             refined = [k for k, window in enumerate(windows) if window is not None]
