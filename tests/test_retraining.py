@@ -146,3 +146,34 @@ def test_unsure_frames_are_marked():
     unsure = Prediction.empty(shape)
     unsure.extras["uncertain_fraction"] = 0.3
     assert not sure.unsure and unsure.unsure
+
+
+def _evaluation(model, version, new_views, old_views):
+    """A hand-made ``mxsight evaluate --compare default`` report: equal scores, given empty-field views."""
+    notions = {notion: {"biou_1": 0.9} for notion in ("crystal", "loop_inside", "loop", "stem", "pin", "capillary", "ice", "foreground")}
+
+    def fields(views):
+        return {"notions": {notion: {"views_with_notion": views if notion in ("foreground", "loop") else 0.0} for notion in notions}}
+
+    return {
+        "evaluated": {"model": {"model": str(model.resolve())}, "compare": {"model": "default", "version": version}, "data": "d", "images": 3},
+        "model": {"notions": notions, "empty_fields": fields(new_views)},
+        "compare": {"notions": notions, "empty_fields": fields(old_views)},
+    }
+
+
+def test_promotion_refuses_a_model_that_sees_samples_on_empty_fields(tmp_path):
+    model = tmp_path / "new.keras"
+    build_model(NetworkConfig(widths=(8, 16), groups=4, full_resolution_width=4)).save(model)
+    site = tmp_path / "site"
+    version = NetworkSegmenter._read_shipped("default.keras").version
+    evaluation = tmp_path / "evaluation.json"
+    evaluation.write_text(json.dumps(_evaluation(model, version, new_views=0.25, old_views=0.0)))
+    with pytest.raises(PromotionRefused, match="on 25% of the empty fields, the default on 0%"):
+        promote(model, evaluation, site)
+    assert not (site / "default.keras").exists()
+    card = json.loads(promote(model, evaluation, site, version="forced.1", force=True).read_text())
+    assert card["promoted"]["forced"] is True and card["promoted"]["new_empty_field_views_with_sample"] == 0.25
+    evaluation.write_text(json.dumps(_evaluation(model, version, new_views=0.0, old_views=0.25)))
+    card = json.loads(promote(model, evaluation, tmp_path / "site2", version="clean.1").read_text())
+    assert card["promoted"]["forced"] is False and card["promoted"]["previous_empty_field_views_with_sample"] == 0.25

@@ -20,6 +20,7 @@ from mxsight.notions import NOTIONS
 from mxsight.vision.network_segmenter import SHIPPED_MODEL, models_directory
 
 COMPARED_NOTIONS = ("foreground", "pin", "stem", "loop", "loop_inside", "crystal")
+SAMPLE_NOTIONS = ("foreground", "loop")  # what a plan takes for a sample: neither may appear on an empty field
 
 
 class PromotionRefused(ValueError):
@@ -28,6 +29,15 @@ class PromotionRefused(ValueError):
 
 def _scores(report: dict) -> dict[str, float]:
     return {notion: float(report["notions"][notion]["biou_1"]) for notion in NOTIONS}
+
+
+def _empty_field_views(report: dict) -> float | None:
+    """Share of empty-field views (nothing mounted) on which the segmenter reports a sample
+    (``SAMPLE_NOTIONS``), from ``mxsight evaluate``'s empty-field check; None for older evaluations."""
+    fields = report.get("empty_fields")
+    if fields is None:
+        return None
+    return max(float(fields["notions"][notion]["views_with_notion"]) for notion in SAMPLE_NOTIONS)
 
 
 def _current_default(models_dir: Path) -> Path:
@@ -42,7 +52,8 @@ def promote(model: Path | str, evaluation: Path | str, models_dir: Path | str, *
     """Copy ``model`` to ``models_dir``/default.keras with a card recording both evaluations; refuse
     when the evaluation is of another model, does not compare it with the current default (the
     ``--compare default`` evaluation of the same version), or (without ``force``) shows the new model
-    worse on the mean BIoU_1 of ``COMPARED_NOTIONS``. Returns the new card's path."""
+    worse on the mean BIoU_1 of ``COMPARED_NOTIONS`` or seeing a sample on more empty fields than the
+    default does (an empty pin would then be searched for as off screen). Returns the new card's path."""
     model, models_dir = Path(model).resolve(), Path(models_dir)
     if not model.is_file():
         raise FileNotFoundError(f"no model file at {model}")
@@ -62,8 +73,16 @@ def promote(model: Path | str, evaluation: Path | str, models_dir: Path | str, *
     new, old = _scores(report["model"]), _scores(report["compare"])
     new_mean = float(np.mean([new[n] for n in COMPARED_NOTIONS]))
     old_mean = float(np.mean([old[n] for n in COMPARED_NOTIONS]))
-    if new_mean < old_mean and not force:
+    worse_scores = new_mean < old_mean
+    if worse_scores and not force:
         raise PromotionRefused(f"the new model scores {new_mean:.3f} mean BIoU_1 against the default's {old_mean:.3f}; pass force=True (--force) to promote anyway")
+    new_empty, old_empty = _empty_field_views(report["model"]), _empty_field_views(report["compare"])
+    worse_on_empty_fields = new_empty is not None and old_empty is not None and new_empty > old_empty
+    if worse_on_empty_fields and not force:
+        raise PromotionRefused(
+            f"the new model reports a sample ({' or '.join(SAMPLE_NOTIONS)}) on {100 * new_empty:.0f}% of the empty fields, "
+            f"the default on {100 * old_empty:.0f}%; pass force=True (--force) to promote anyway"
+        )
     models_dir.mkdir(parents=True, exist_ok=True)
     target = models_dir / SHIPPED_MODEL
     if target.exists():
@@ -88,13 +107,15 @@ def promote(model: Path | str, evaluation: Path | str, models_dir: Path | str, *
                 "time": time.time(),
                 "from": str(model),
                 "replaces": current_card.get("version", str(current)),
-                "forced": bool(force and new_mean < old_mean),
+                "forced": bool(force and (worse_scores or worse_on_empty_fields)),
                 "evaluation_data": evaluated.get("data"),
                 "evaluation_images": evaluated.get("images"),
                 "new_biou_1": new,
                 "previous_biou_1": old,
                 "new_mean_biou_1": new_mean,
                 "previous_mean_biou_1": old_mean,
+                "new_empty_field_views_with_sample": new_empty,
+                "previous_empty_field_views_with_sample": old_empty,
             },
         }
     )
