@@ -267,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("--evaluation", type=Path, required=True, help="JSON of mxsight evaluate --model MODEL --compare default")
     promote.add_argument("--models-dir", type=Path, default=None, help="site models folder (default $MXSIGHT_MODELS_DIR)")
     promote.add_argument("--version", default=None, help="version of the promoted model (default: a time stamp)")
-    promote.add_argument("--force", action="store_true", help="promote even if it scores below the current default")
+    promote.add_argument("--force", action="store_true", help="promote even if it scores below the current default or sees samples on more empty fields")
     promote.set_defaults(handler=_promote)
     thresholds = model_verbs.add_parser("thresholds", help="calibrate per-notion probability thresholds on validation images")
     thresholds.add_argument("model", type=Path, help="the .keras model (its settings file <stem>.json is updated with --write)")
