@@ -8,7 +8,7 @@ import pytest
 from mxsight.cli import main
 from mxsight.notions import NOTIONS
 from mxsight.training.simulated import render_dataset
-from mxsight.training.thresholds import CANDIDATES
+from mxsight.training.thresholds import CANDIDATES, MIN_GAIN
 from mxsight.vision.network import NetworkConfig, build_model
 from mxsight.vision.network_segmenter import NetworkSegmenter
 
@@ -35,6 +35,8 @@ def test_thresholds_are_calibrated_written_and_used(tmp_path, tiny_model, capsys
     for notion, score in card["thresholds_calibrated_on"]["biou_1"].items():
         at_half = float(table.split(f"| {notion} | 0.50 | ")[1].split(" |")[0])
         assert score >= at_half - 5e-4, notion  # the best candidate includes 0.5's neighbours; never worse than a plain cut by more than rounding
+        if card["thresholds"][notion] != 0.5:
+            assert score >= at_half + MIN_GAIN - 5e-4, notion  # a cut moves only for a real gain
 
     calibrated = NetworkSegmenter.load(tiny_model, working_size_px=max(SHAPE))  # segmented at the frame's size: masks are cut probabilities
     plain = NetworkSegmenter.load(tiny_model, working_size_px=max(SHAPE), thresholds={})

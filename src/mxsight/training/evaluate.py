@@ -217,7 +217,7 @@ def evaluate_command(model: str, data: Path, out: Path, *, limit: int | None, wi
     fields, which = empty_fields(tuple(sorted(examples[0].image.shape[:2])))  # the horizontal-spindle shape
     for name, segmenter in segmenters.items():
         reports[name]["empty_fields"] = {"fields": which, **empty_field_report(segmenter, fields)}
-    text += f"\n{empty_field_markdown({name: report['empty_fields'] for name, report in reports.items()})}(fields: {which})\n"
+    text += f"\n{empty_field_markdown({name: report['empty_fields'] for name, report in reports.items()})}\nFields: {which}.\n"
     if with_robustness:
         for name, segmenter in segmenters.items():
             result = robustness(segmenter, examples)

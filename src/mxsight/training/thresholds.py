@@ -3,7 +3,9 @@
 One threshold of 0.5 for every map is a guess: a map trained with a heavier loss weight, or one the
 network is unsure of (ice, capillaries), scores better cut higher. For each notion the threshold that
 maximises the mean BIoU_1 (the evaluation's score, :mod:`mxsight.training.evaluate`) over the
-validation images is chosen from ``CANDIDATES``, and written into the model's settings beside it
+validation images is chosen from ``CANDIDATES`` (kept at the current one unless the best gains at
+least ``MIN_GAIN``: a cut moved for a gain within the noise of a few hundred images is a guess too),
+and written into the model's settings beside it
 (``<stem>.json``), which ``NetworkSegmenter.load`` and ``Segmenter.default()`` read. Calibrate on
 validation data, never on the test set the model is reported on.
 """
@@ -20,11 +22,12 @@ from mxsight.training.dataset_format import LabelledDataset
 from mxsight.training.evaluate import _iou
 
 CANDIDATES = tuple(round(0.3 + 0.05 * i, 2) for i in range(13))  # 0.30 ... 0.90
+MIN_GAIN = 0.005  # of mean BIoU_1
 
 
 def calibrate_thresholds(segmenter, data: Path | str, *, limit: int | None = None) -> dict[str, dict[str, float]]:
-    """Per notion: the BIoU_1 at the segmenter's current threshold, the best candidate threshold and
-    its BIoU_1, from ``segmenter.predict``'s probabilities on the images of ``data``."""
+    """Per notion: the BIoU_1 at the segmenter's current threshold, the chosen threshold (the best
+    candidate, or the current one when the best gains less than ``MIN_GAIN``) and its BIoU_1, from ``segmenter.predict``'s probabilities on the images of ``data``."""
     dataset = LabelledDataset(data)
     count = min(limit or len(dataset), len(dataset))
     if count == 0:
@@ -41,11 +44,12 @@ def calibrate_thresholds(segmenter, data: Path | str, *, limit: int | None = Non
     result = {}
     for k, notion in enumerate(NOTIONS):
         best = int(np.argmax(scores[notion]))
+        now, gained = float(segmenter.thresholds[k]), scores[notion][best] / count - current[notion] / count >= MIN_GAIN
         result[notion] = {
-            "current_threshold": float(segmenter.thresholds[k]),
+            "current_threshold": now,
             "current_biou_1": current[notion] / count,
-            "threshold": float(CANDIDATES[best]),
-            "biou_1": float(scores[notion][best] / count),
+            "threshold": float(CANDIDATES[best]) if gained else now,
+            "biou_1": float(scores[notion][best] / count) if gained else current[notion] / count,
         }
     return result
 
