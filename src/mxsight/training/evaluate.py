@@ -106,7 +106,7 @@ def empty_field_report(segmenter: Segmenter, fields: np.ndarray, *, noise_seed: 
     notion covers more than ``EMPTY_FIELD_MIN_AREA_FRACTION`` of the image and the largest share of
     the image it covers; and the share of views with a predicted click."""
     rng = np.random.default_rng(noise_seed)
-    views = [field for field in fields] + [np.swapaxes(field, 0, 1) for field in fields]
+    views = list(fields) + [np.swapaxes(field, 0, 1) for field in fields]
     if not views:
         raise ValueError("no empty fields to evaluate")
     areas = {notion: [] for notion in NOTIONS}

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from mxsight.notions import NOTIONS
-from mxsight.vision.network_segmenter import SHIPPED_MODEL, models_directory
+from mxsight.vision.network_segmenter import SETTINGS, SHIPPED_MODEL, models_directory
 
 COMPARED_NOTIONS = ("foreground", "pin", "stem", "loop", "loop_inside", "crystal")
 SAMPLE_NOTIONS = ("foreground", "loop")  # what a plan takes for a sample: neither may appear on an empty field
@@ -95,10 +95,11 @@ def promote(model: Path | str, evaluation: Path | str, models_dir: Path | str, *
         if target.with_suffix(".json").exists():
             shutil.move(str(target.with_suffix(".json")), previous / f"default-{stamp}.json")
     shutil.copy2(model, target)
-    card = {key: current_card[key] for key in ("working_size_px", "threshold", "click_threshold", "refine", "architecture") if key in current_card}
+    # the inference settings carry over, except thresholds: calibrated per model, the new model's own
+    carried = [key for key in (*SETTINGS, "architecture") if key != "thresholds"]
+    card = {key: current_card[key] for key in carried if key in current_card}
     own_card_path = model.with_suffix(".json")
     own_card = json.loads(own_card_path.read_text()) if own_card_path.exists() else {}
-    # thresholds are calibrated per model: the new model's own, never the replaced one's
     card.update({key: own_card[key] for key in ("thresholds", "thresholds_calibrated_on") if key in own_card})
     card.update(
         {

@@ -44,13 +44,9 @@ def calibrate_thresholds(segmenter, data: Path | str, *, limit: int | None = Non
     result = {}
     for k, notion in enumerate(NOTIONS):
         best = int(np.argmax(scores[notion]))
-        now, gained = float(segmenter.thresholds[k]), scores[notion][best] / count - current[notion] / count >= MIN_GAIN
-        result[notion] = {
-            "current_threshold": now,
-            "current_biou_1": current[notion] / count,
-            "threshold": float(CANDIDATES[best]) if gained else now,
-            "biou_1": float(scores[notion][best] / count) if gained else current[notion] / count,
-        }
+        now, now_score, best_score = float(segmenter.thresholds[k]), current[notion] / count, float(scores[notion][best] / count)
+        chosen = (float(CANDIDATES[best]), best_score) if best_score - now_score >= MIN_GAIN else (now, now_score)
+        result[notion] = {"current_threshold": now, "current_biou_1": now_score, "threshold": chosen[0], "biou_1": chosen[1]}
     return result
 
 
