@@ -53,6 +53,42 @@ def test_channel_weights_weigh_maps_in_both_terms():
         FocalDiceLoss(channel_weights=[-1.0, 1.0])
 
 
+def test_edge_weights_weigh_errors_at_a_maps_true_edge():
+    truth = np.zeros((1, 8, 8, 1), np.float32)
+    truth[0, 2:6, 2:6, 0] = 1.0
+    at_edge, far = truth.copy(), truth.copy()
+    at_edge[0, 1, 3, 0] = 1.0  # one pixel too many, just outside the square
+    far[0, 7, 7, 0] = 1.0  # one pixel too many, two pixels from the square's edge
+    plain = FocalDiceLoss(dice_weight=0.0)
+    zero = FocalDiceLoss(dice_weight=0.0, edge_weights=[0.0], edge_px=1)
+    edged = FocalDiceLoss(dice_weight=0.0, edge_weights=[3.0], edge_px=1)
+    assert float(plain(truth, at_edge)) == pytest.approx(float(plain(truth, far)), rel=1e-6)
+    assert float(zero(truth, at_edge)) == pytest.approx(float(plain(truth, at_edge)), rel=1e-6)
+    # Edge band with edge_px 1: rows and columns 1..6 less the inner 3..4 square, 36 - 4 = 32 pixels of
+    # weight 4, the other 32 weigh 1: the focal mean is (4 e) / 160 at the edge and e / 160 far from it.
+    error = float(plain(truth, far)) * 64
+    assert float(edged(truth, at_edge)) == pytest.approx(4 * error / 160, rel=1e-4)
+    assert float(edged(truth, far)) == pytest.approx(error / 160, rel=1e-4)
+    with pytest.raises(ValueError, match="edge_weights must be >= 0"):
+        FocalDiceLoss(edge_weights=[-1.0])
+    with pytest.raises(ValueError, match="2 weights for 1 maps"):
+        FocalDiceLoss(edge_weights=[1.0, 1.0])(truth, far)
+
+
+def test_training_config_reads_edge_weights_by_name(tmp_path):
+    from mxsight.training.dataset_format import TARGET_CHANNELS
+    from mxsight.training.train import TrainingConfig
+
+    config = tmp_path / "train.toml"
+    config.write_text('[data]\ntrain = ["a"]\nvalidation = ["b"]\n[training]\nout = "runs"\nedge_weights = { loop = 4.0 }\nedge_px = 3\n')
+    read = TrainingConfig.from_file(config)
+    assert read.edge_px == 3
+    assert read.loss_edge_weights() == [4.0 if name == "loop" else 0.0 for name in TARGET_CHANNELS]
+    config.write_text('[data]\ntrain = ["a"]\nvalidation = ["b"]\n[training]\nout = "runs"\nedge_weights = { lop = 4.0 }\n')
+    with pytest.raises(ValueError, match="edge_weights names unknown maps"):
+        TrainingConfig.from_file(config)
+
+
 def test_training_config_reads_channel_weights_by_name(tmp_path):
     from mxsight.training.train import TrainingConfig
 

@@ -22,6 +22,8 @@ The config is TOML::
     background_swap = 0.3                # share of images re-lit with another (real) empty field
     empty_fields = 0.05                  # share of images replaced by an empty field (nothing mounted)
     channel_weights = { ice = 3.0 }      # optional: weigh maps in the loss (notions and "click"; others 1)
+    edge_weights = { loop = 4.0 }        # optional: extra focal weight near a map's true edge (others 0)
+    edge_px = 2                          # how near: pixels either side of the edge
     reset_outputs = ["ice"]              # optional: re-initialise these maps of the initial model (reset_outputs.py)
     cache = true                         # read the datasets into memory first
     initial_model = "runs/a/model.keras" # optional: start from these weights (fine-tuning)
@@ -68,20 +70,25 @@ class TrainingConfig:
     empty_fields: float = 0.0
     initial_model: str | None = None
     channel_weights: tuple[tuple[str, float], ...] = ()
+    edge_weights: tuple[tuple[str, float], ...] = ()
+    edge_px: int = 2
     reset_outputs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        unknown = sorted({name for name, _ in self.channel_weights} - set(TARGET_CHANNELS))
-        if unknown:
-            raise ValueError(f"channel_weights names unknown maps {unknown}; known: {', '.join(TARGET_CHANNELS)}")
+        for key, named in (("channel_weights", self.channel_weights), ("edge_weights", self.edge_weights)):
+            unknown = sorted({name for name, _ in named} - set(TARGET_CHANNELS))
+            if unknown:
+                raise ValueError(f"{key} names unknown maps {unknown}; known: {', '.join(TARGET_CHANNELS)}")
+            negative = [name for name, weight in named if weight < 0]
+            if negative:
+                raise ValueError(f"{key} must be >= 0 (got a negative weight for {', '.join(negative)})")
+        if self.edge_px < 1:
+            raise ValueError(f"edge_px must be >= 1 pixel, got {self.edge_px}")
         if self.reset_outputs and self.initial_model is None:
             raise ValueError("reset_outputs re-initialises maps of an initial model; set initial_model too")
         unknown = sorted(set(self.reset_outputs) - set(TARGET_CHANNELS))
         if unknown:
             raise ValueError(f"reset_outputs names unknown maps {unknown}; known: {', '.join(TARGET_CHANNELS)}")
-        negative = [name for name, weight in self.channel_weights if weight < 0]
-        if negative:
-            raise ValueError(f"channel_weights must be >= 0 (got a negative weight for {', '.join(negative)})")
 
     def loss_weights(self) -> list[float] | None:
         """One loss weight per target map (``TARGET_CHANNELS`` order), or None when all are 1."""
@@ -89,6 +96,13 @@ class TrainingConfig:
             return None
         named = dict(self.channel_weights)
         return [float(named.get(name, 1.0)) for name in TARGET_CHANNELS]
+
+    def loss_edge_weights(self) -> list[float] | None:
+        """One edge weight per target map (``TARGET_CHANNELS`` order), or None when there are none."""
+        if not self.edge_weights:
+            return None
+        named = dict(self.edge_weights)
+        return [float(named.get(name, 0.0)) for name in TARGET_CHANNELS]
 
     @classmethod
     def from_file(cls, path: Path | str) -> "TrainingConfig":
@@ -100,7 +114,7 @@ class TrainingConfig:
             raise ValueError(f"{path}: missing {', '.join(missing)} ([data] train/validation, [training] out)")
         model = table.get("model", {})
         base = path.parent
-        known = {"out", "image_shape", "batch_size", "epochs", "steps_per_epoch", "learning_rate", "seed", "early_stopping_patience", "dice_weight", "cache", "crop_shape", "background_swap", "empty_fields", "initial_model", "channel_weights", "reset_outputs"}
+        known = {"out", "image_shape", "batch_size", "epochs", "steps_per_epoch", "learning_rate", "seed", "early_stopping_patience", "dice_weight", "cache", "crop_shape", "background_swap", "empty_fields", "initial_model", "channel_weights", "edge_weights", "edge_px", "reset_outputs"}
         unknown = set(training) - known
         if unknown:
             raise ValueError(f"{path}: unknown [training] keys {sorted(unknown)}")
@@ -112,8 +126,9 @@ class TrainingConfig:
                 options[key] = tuple(options[key])
         if "reset_outputs" in options:
             options["reset_outputs"] = tuple(options["reset_outputs"])
-        if "channel_weights" in options:
-            options["channel_weights"] = tuple(options["channel_weights"].items())
+        for key in ("channel_weights", "edge_weights"):
+            if key in options:
+                options[key] = tuple(options[key].items())
         return cls(
             train=tuple(str(base / d) for d in data["train"]),
             validation=tuple(str(base / d) for d in data["validation"]),
@@ -156,7 +171,7 @@ def train(config: TrainingConfig, *, verbose: int = 1) -> Path:
             reset_output_channels(model, config.reset_outputs, next(iter(validation_data))[0].numpy(), seed=config.seed)
         model.compile(
             optimizer=keras.optimizers.RMSprop(config.learning_rate),
-            loss=FocalDiceLoss(gamma=2.0, dice_weight=config.dice_weight, channel_weights=config.loss_weights()),
+            loss=FocalDiceLoss(gamma=2.0, dice_weight=config.dice_weight, channel_weights=config.loss_weights(), edge_weights=config.loss_edge_weights(), edge_px=config.edge_px),
             metrics=[keras.metrics.BinaryIoU(target_class_ids=[1], threshold=0.5, name="iou")],
         )
     best = out / "model.keras"
