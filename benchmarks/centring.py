@@ -13,7 +13,10 @@ is evaluated for the move each would make from the same starting positions. The 
 the target's true apparent position (refraction included, as an operator sees it) at 0, 90 and 180
 degrees with 2 px of Gaussian noise. "circle forced" is the circle's move taken past its confidence
 limits, to show how far off it would centre where it refuses. Success: a confident fit whose move leaves the target within
-``SUCCESS_RADIUS_UM`` of the beam. "Compute" is the plan's wall time minus the simulated camera's
+``SUCCESS_RADIUS_UM`` of the beam. A refused alignment's fine sweep is fitted all the same (the plan's
+error carries its outcome), its target being the loop the plan fell back to; each record's
+``fine_fit`` gives, per target, the plan's model fitted past every confidence limit, with its
+residual, inlier share, move uncertainty and truth error: what ``ConfidenceLimits`` is calibrated on. "Compute" is the plan's wall time minus the simulated camera's
 rendering, which a real camera does not cost; ``--segmenter truth`` uses the simulator's exact masks to
 measure the geometry alone.
 """
@@ -111,34 +114,64 @@ def one_sample(seed: int, segmenter_name: str, network, directory: str, RE) -> d
         outcome = RE(auto_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id=f"bench-{seed}", segmenter=segmenter, geometry=geometry)).plan_result
     except AlignmentError as error:
         failure = type(error).__name__
+        outcome = error.outcome
     record["compute_s"] = time.perf_counter() - started - sum(render_seconds)
     record["frames"] = len(render_seconds)
     beamline.camera.acquire_frame = acquire
-    if outcome is None or not outcome.solutions or len(outcome.sweep_features) < 2:
+    if outcome is None or len(outcome.sweep_features) < 2:
         record.update({method: {"ok": False, "error_um": float("nan"), "failure": failure or "no fine sweep"} for method in METHODS})
         return record
-    fine = outcome.solutions[-1]
-    target = fine.target
-    record["target"], record["model"] = target, fine.model
     final = {name: getattr(beamline.goniometer, name).position for name in MOTORS}
-    start = {name: final[name] - fine.move.as_dict()[f"{name}_mm"] for name in MOTORS}
-    record["plan (auto)"] = {"ok": True, "error_um": _errors_after(beamline, final, {f"{n}_mm": 0.0 for n in MOTORS}, target), "failure": ""}
+    features = outcome.sweep_features[-1]
+    if failure:
+        start = final  # the fine sweep moved nothing
+        target = "loop"  # the plan's last try: it falls back to the loop when the crystal's fit is refused
+        record["plan (auto)"] = {"ok": False, "error_um": float("nan"), "failure": failure}
+    else:
+        fine = outcome.solutions[-1]
+        target = fine.target
+        record["model"] = fine.model
+        start = {name: final[name] - fine.move.as_dict()[f"{name}_mm"] for name in MOTORS}
+        record["plan (auto)"] = {"ok": True, "error_um": _errors_after(beamline, final, {f"{n}_mm": 0.0 for n in MOTORS}, target), "failure": ""}
+    record["target"] = target
+    record["pixel_size_um"] = beamline.zoom.current.pixel_size_um
     for model in ("circle", "slab"):
         try:
-            solution = solve_centring(outcome.sweep_features[-1], beamline.zoom.current, geometry, target=target, model=model)
+            solution = solve_centring(features, beamline.zoom.current, geometry, target=target, model=model)
             record[model] = {"ok": True, "error_um": _errors_after(beamline, start, solution.move.as_dict(), target), "failure": ""}
         except AlignmentError as error:
             record[model] = {"ok": False, "error_um": float("nan"), "failure": type(error).__name__}
-    forced = solve_centring(outcome.sweep_features[-1], beamline.zoom.current, geometry, FORCED, target=target, model="circle")
+    forced = solve_centring(features, beamline.zoom.current, geometry, FORCED, target=target, model="circle")
     record["circle forced"] = {"ok": True, "error_um": _errors_after(beamline, start, forced.move.as_dict(), target), "failure": ""}
+    record["fine_fit"] = _unlimited_fits(beamline, features, geometry, start)
     record["3-click"] = {"ok": True, "error_um": _three_clicks(beamline, start, target, geometry, rng), "failure": ""}
     return record
+
+
+def _unlimited_fits(beamline, features, geometry: CentringGeometry, start: dict[str, float]) -> dict[str, dict]:
+    """Per target (loop, and crystal where seen), the plan's own model choice fitted past every
+    confidence limit: its residual, inlier share and move uncertainty beside the truth error of its
+    move, to calibrate the limits on (``ConfidenceLimits``)."""
+    fits = {}
+    for target in ("loop", "crystal"):
+        try:
+            fit = solve_centring(features, beamline.zoom.current, geometry, FORCED, target=target)
+        except AlignmentError:
+            continue
+        fits[target] = {
+            "model": fit.model,
+            "residual_rms_px": fit.fit.residual_rms,
+            "inlier_fraction": fit.fit.n_inliers / fit.n_target,
+            "move_sigma_um": fit.move.max_sigma_um,
+            "error_um": _errors_after(beamline, start, fit.move.as_dict(), target),
+        }
+    return fits
 
 
 def summarise(records: list[dict], method: str, subset=lambda r: True) -> dict[str, str]:
     chosen = [r for r in records if subset(r)]
     errors = np.array([r[method]["error_um"] for r in chosen], dtype=float)
-    ok = np.array([r[method]["ok"] for r in chosen]) & (errors < SUCCESS_RADIUS_UM)
+    ok = np.array([r[method]["ok"] for r in chosen], dtype=bool) & (errors < SUCCESS_RADIUS_UM)
     good = errors[ok]
     return {
         "samples": str(len(chosen)),

@@ -54,10 +54,14 @@ def test_unconfident_fit_moves_nothing(RE, tiled):
         return acquire()
 
     beamline.camera.acquire_frame = shaken_frame
-    with pytest.raises(FitNotConfident):
+    with pytest.raises(FitNotConfident) as refused:
         RE(auto_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id="bad-shaken", sweeps=(Sweep(frames=8),)))
     beamline.goniometer.centring_x.set(0.0)
     assert _positions(beamline.goniometer) == before
+    # The refusal carries what was measured: the sweep's 8 frames, and no move.
+    outcome = refused.value.outcome
+    assert [len(features) for features in outcome.sweep_features] == [8]
+    assert outcome.solutions == [] and set(outcome.total_move_mm.values()) == {0.0}
 
 
 def test_too_few_angles_is_refused_before_anything_runs(RE, tiled):

@@ -119,9 +119,10 @@ def auto_centre(
     Each sweep records every frame (stream ``primary``) and its prediction (stream ``predictions``),
     fits its movement model and, only when the fit is confident and the move within limits, moves
     centring x/y and alignment y. Every sweep's target, model, fit and move, or the named failure, is
-    recorded in stream ``results``. Failures raise an :class:`AlignmentError` subclass, except an
-    unconfident fit, or a sample seen in too few frames, in a sweep that is not ``required`` (the coarse
-    one): it moves nothing and the next sweep goes on. The zoom is left where the last sweep took it.
+    recorded in stream ``results``. Failures raise an :class:`AlignmentError` subclass carrying the
+    outcome so far (``error.outcome``), except an unconfident fit, or a sample seen in too few frames,
+    in a sweep that is not ``required`` (the coarse one): it moves nothing and the next sweep goes on.
+    The zoom is left where the last sweep took it.
     """
     sweeps = tuple(sweeps)
     if not sweeps:
@@ -172,6 +173,7 @@ def auto_centre(
                 yield from bps.trigger_and_read([results.update(values)], name="results")
                 if skippable:
                     continue
+                error.outcome = outcome
                 raise error
             yield from bps.trigger_and_read([results.update(_result_values(index, "moved", "", solution, len(features)))], name="results")
             args = []

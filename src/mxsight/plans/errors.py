@@ -3,7 +3,11 @@ in a run's stop document can be queried by failure."""
 
 
 class AlignmentError(RuntimeError):
-    """Base class: the plan stopped without moving motors on an unreliable result."""
+    """Base class: the plan stopped without moving motors on an unreliable result. ``outcome`` is what
+    the plan had measured when it stopped (``auto_centre``: each sweep's features and the moves made
+    before), so a refused alignment can be inspected or refitted; None where a plan sets none."""
+
+    outcome = None
 
     def __str__(self) -> str:
         return f"{type(self).__name__}: {super().__str__()}"
