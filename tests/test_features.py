@@ -42,3 +42,16 @@ def test_loop_centre_along_the_spindle_ignores_the_stem_and_a_one_sided_rim():
         features = frame_features(_prediction({"loop": mask, "loop_inside": mask, "foreground": mask}), 0.0)
         assert abs(features.target_px[1] - centre_col) < tolerance_px, features.target_px
         assert abs(features.target_px[0] - centre_row) < 1.5
+
+
+def test_loop_centre_across_the_spindle_ignores_a_bulge_at_its_edge():
+    rows, cols = np.mgrid[0:120, 0:260]
+    centre_row, centre_col = 60.0, 150.0
+    loop = ((cols - centre_col) / 70.0) ** 2 + ((rows - centre_row) / 25.0) ** 2 <= 1.0
+    bulged = loop | (((cols - 160.0) / 12.0) ** 2 + ((rows - 33.0) / 6.0) ** 2 <= 1.0)  # 8 px past the top edge
+    for spindle in ("horizontal", "vertical"):
+        for mask in (loop, bulged):
+            shown = mask if spindle == "horizontal" else mask.T
+            features = frame_features(_prediction({"loop": shown, "loop_inside": shown, "foreground": shown}), 0.0, spindle)
+            across = features.target_px[0] if spindle == "horizontal" else features.target_px[1]
+            assert abs(across - centre_row) <= 0.5, (spindle, features.target_px)  # the extent's middle: 56.0
