@@ -123,3 +123,19 @@ def test_many_training_views_render_with_consistent_labels():
         assert not (masks["crystal"] & ~masks["loop_inside"]).any(), index
         assert not (masks["loop_inside"] & ~masks["loop"]).any(), index
         assert not (masks["loop"] & ~masks["foreground"]).any(), index
+
+
+def test_scene_mix_draws_ice_rich_views_at_the_zooms_asked_for():
+    from mxsight.training.simulated import SceneMix, example_seed, render_example
+
+    mix = SceneMix(ice_probability=1.0, zoom_levels=(6, 7))
+    examples = [render_example(example_seed(5, index), mix=mix) for index in range(8)]
+    assert {e.metadata["zoom"] for e in examples} == {6, 7}
+    assert all(e.metadata["sample"]["ice"] for e in examples)  # every sample has ice blobs
+    crusts = sum(e.metadata["sample"]["ice_ring_arc_deg"] is not None for e in examples)
+    assert 1 <= crusts <= 7  # half of them, on average, have a crust on the rim
+    assert examples[0].metadata["scene_mix"] == {"ice_probability": 1.0, "zoom_levels": (6, 7)}
+    with pytest.raises(ValueError, match="ice_probability must be in"):
+        SceneMix(ice_probability=1.5)
+    with pytest.raises(ValueError, match="zoom_levels must be a non-empty choice"):
+        SceneMix(zoom_levels=(0, 7))

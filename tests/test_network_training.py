@@ -205,3 +205,17 @@ def test_pipeline_empty_fields_have_every_labelled_map_zero(few_images):
     assert 0.5 * fields.mean() < images.numpy().mean() < 1.5 * fields.mean()
     with pytest.raises(ValueError, match="empty_field_probability must be within"):
         make_dataset([few_images], image_shape=SHAPE, batch_size=4, augment=True, seed=3, empty_field_probability=1.5)
+
+
+def test_training_datasets_are_mixed_in_proportion_to_their_sizes():
+    import tensorflow as tf
+
+    from mxsight.training.pipeline import _mixed
+
+    large, small = tf.data.Dataset.range(0, 300), tf.data.Dataset.range(1000, 1100)
+    drawn = np.array(list(_mixed([large, small], [300, 100], seed=3).as_numpy_iterator()))
+    assert sorted(drawn) == list(range(300)) + list(range(1000, 1100))  # each example once
+    from_small = drawn >= 1000
+    # About a quarter of every stretch comes from the small dataset (concatenated: none, none, none, all).
+    for stretch in np.array_split(from_small, 4):
+        assert 0.1 < stretch.mean() < 0.45, stretch.mean()

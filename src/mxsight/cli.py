@@ -91,9 +91,10 @@ def _vector_um(move_mm: dict[str, float]) -> str:
 
 
 def _dataset_render(args: argparse.Namespace) -> int:
-    from mxsight.training.simulated import render_dataset
+    from mxsight.training.simulated import SceneMix, render_dataset
 
-    render_dataset(args.n, args.out, args.seed, workers=args.workers)
+    mix = SceneMix(ice_probability=args.ice_probability, zoom_levels=tuple(args.zoom_levels) if args.zoom_levels else None)
+    render_dataset(args.n, args.out, args.seed, workers=args.workers, mix=mix)
     print(f"wrote {args.n} labelled images to {args.out}")
     return 0
 
@@ -121,6 +122,8 @@ def _add_dataset_commands(commands) -> None:
     render.add_argument("--out", type=Path, required=True, help="new dataset directory")
     render.add_argument("--seed", type=int, default=0, help="dataset seed (same seed, same images)")
     render.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    render.add_argument("--ice-probability", type=float, default=0.3, help="share of samples with ice (half of them with a crust on the rim)")
+    render.add_argument("--zoom-levels", type=int, nargs="+", default=None, help="zoom levels to draw views at (default: all)")
     render.set_defaults(handler=_dataset_render)
     labelme = verbs.add_parser("import-labelme", help="convert labelme JSON files into a dataset")
     labelme.add_argument("source", type=Path, help="directory searched for *.json")

@@ -137,6 +137,25 @@ def _empty_field(field, targets, gain_draw, seed):
     return image, tf.where(targets < 0.0, targets, tf.zeros_like(targets))
 
 
+def _concatenated(parts):
+    data = parts[0]
+    for part in parts[1:]:
+        data = data.concatenate(part)
+    return data
+
+
+def _mixed(parts, sizes: list[int], seed: int):
+    """The datasets' examples drawn at random in proportion to their sizes, so each stretch of
+    training sees all of them: concatenated, a small dataset (say, ice-rich views added to a large
+    one) came only at the end of each pass, past the reach of the shuffle buffer."""
+    import tensorflow as tf
+
+    if len(parts) == 1:
+        return parts[0]
+    total = float(sum(sizes))
+    return tf.data.Dataset.sample_from_datasets(parts, weights=[size / total for size in sizes], seed=seed)
+
+
 def _read(dataset: LabelledDataset, in_memory: bool, shuffle_seed: int | None):
     """Examples of one dataset; ``in_memory`` reads it whole first. Examples whose size is the
     transpose of the training shape (vertical-spindle views) are put in that shape by ``_targets``."""
@@ -197,9 +216,7 @@ def make_dataset(
     if empty:
         raise ValueError(f"datasets without examples: {', '.join(empty)}")
     parts = [_read(dataset, cache, seed if augment else None) for dataset in datasets]
-    data = parts[0]
-    for part in parts[1:]:
-        data = data.concatenate(part)
+    data = _mixed(parts, [len(dataset) for dataset in datasets], seed) if augment else _concatenated(parts)
     if augment:
         data = data.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     data = data.map(lambda i, m, c, labelled: _targets(i, m, c, labelled, image_shape), num_parallel_calls=tf.data.AUTOTUNE)

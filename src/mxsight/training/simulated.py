@@ -18,24 +18,42 @@ from mxsight.training.dataset_format import DatasetWriter, Example
 TRAINING_SHAPE_PX = (256, 320)
 
 
+@dataclasses.dataclass(frozen=True)
+class SceneMix:
+    """What the random views show: the probability of ice on a sample (blobs in the film, and on half
+    of those samples a crust along the loop's rim), and the zoom levels drawn from (None: all). A
+    dataset rich in ice at high zoom teaches the crust, which at low zoom is a pixel or two thick."""
+
+    ice_probability: float = 0.3
+    zoom_levels: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.ice_probability <= 1.0:
+            raise ValueError(f"ice_probability must be in [0, 1], got {self.ice_probability}")
+        known = sorted(ZoomCalibration.simulated().levels)
+        unknown = sorted(set(self.zoom_levels or ()) - set(known))
+        if unknown or self.zoom_levels == ():
+            raise ValueError(f"zoom_levels must be a non-empty choice of {known}, got {self.zoom_levels}")
+
+
 def example_seed(dataset_seed: int, index: int) -> int:
     """Independent, reproducible seed of example ``index`` of a dataset drawn with ``dataset_seed``."""
     return int(np.random.SeedSequence([dataset_seed, index]).generate_state(1)[0])
 
 
-def render_example(seed: int, shape_px: tuple[int, int] = TRAINING_SHAPE_PX) -> Example:
+def render_example(seed: int, shape_px: tuple[int, int] = TRAINING_SHAPE_PX, mix: SceneMix = SceneMix()) -> Example:
     """One random labelled view: the field of view of a random zoom, resampled to ``shape_px`` (rows,
     cols of the horizontal-spindle view; vertical-spindle views come out transposed)."""
     rng = np.random.default_rng(seed)
     calibration = ZoomCalibration.simulated()
-    zoom = int(rng.choice(sorted(calibration.levels)))
+    zoom = int(rng.choice(sorted(mix.zoom_levels or calibration.levels)))
     scale = CAMERA_SHAPE_PX[1] / shape_px[1]
     level = calibration[zoom]
     beam = (level.beam_position_px[0] / scale, level.beam_position_px[1] / scale)
     camera = CameraGeometry(pixel_size_um=level.pixel_size_um * scale, beam_position_px=beam, shape_px=shape_px)
     sample = random_sample(
         int(rng.integers(2**31)),
-        ice_probability=0.3,
+        ice_probability=mix.ice_probability,
         capillary_probability=0.1,
         teardrop_probability=0.4,
         loop_half_width_range_mm=(0.01, 0.5),
@@ -58,6 +76,7 @@ def render_example(seed: int, shape_px: tuple[int, int] = TRAINING_SHAPE_PX) -> 
         "pixel_size_um": camera.pixel_size_um,
         "omega_deg": positions.omega_deg,
         "background_set": background_set,
+        "scene_mix": dataclasses.asdict(mix),
         "sample_seed": sample.seed,
         "sample": dataclasses.asdict(sample),
         "loop_centre_px": list(frame.loop_centre_px),
@@ -69,7 +88,7 @@ def render_example(seed: int, shape_px: tuple[int, int] = TRAINING_SHAPE_PX) -> 
     return Example(image=frame.image, masks=frame.masks, click_px=frame.click_px, metadata=metadata)
 
 
-def render_dataset(n: int, out: Path | str, seed: int, *, workers: int | None = None, shape_px=TRAINING_SHAPE_PX, progress: bool = True) -> Path:
+def render_dataset(n: int, out: Path | str, seed: int, *, workers: int | None = None, shape_px=TRAINING_SHAPE_PX, progress: bool = True, mix: SceneMix = SceneMix()) -> Path:
     """Render ``n`` examples in parallel over ``workers`` processes (all cores by default), in order,
     so the dataset is the same for the same seed whatever the number of workers."""
     if n < 1:
@@ -78,16 +97,16 @@ def render_dataset(n: int, out: Path | str, seed: int, *, workers: int | None = 
     workers = workers or multiprocessing.cpu_count()
     with DatasetWriter(out) as writer:
         if workers == 1:
-            examples = map(lambda s: render_example(s, shape_px), seeds)
+            examples = map(lambda s: render_example(s, shape_px, mix), seeds)
             for example in tqdm(examples, total=n, disable=not progress, desc="rendering"):
                 writer.add(example)
         else:
             with multiprocessing.get_context("spawn").Pool(workers) as pool:
-                args = [(s, shape_px) for s in seeds]
+                args = [(s, shape_px, mix) for s in seeds]
                 for example in tqdm(pool.imap(_render_star, args, chunksize=8), total=n, disable=not progress, desc="rendering"):
                     writer.add(example)
     return Path(out)
 
 
-def _render_star(args: tuple[int, tuple[int, int]]) -> Example:
+def _render_star(args: tuple[int, tuple[int, int], SceneMix]) -> Example:
     return render_example(*args)
