@@ -150,8 +150,8 @@ def one_sample(seed: int, segmenter_name: str, network, directory: str, RE) -> d
 
 def _unlimited_fits(beamline, features, geometry: CentringGeometry, start: dict[str, float]) -> dict[str, dict]:
     """Per target (loop, and crystal where seen), the plan's own model choice fitted past every
-    confidence limit: its residual, inlier share and move uncertainty beside the truth error of its
-    move, to calibrate the limits on (``ConfidenceLimits``)."""
+    confidence limit: its residual, inlier share, move uncertainty and share of the frames it is seen
+    in, beside the truth error of its move, to calibrate the limits on (``ConfidenceLimits``)."""
     fits = {}
     for target in ("loop", "crystal"):
         try:
@@ -163,6 +163,7 @@ def _unlimited_fits(beamline, features, geometry: CentringGeometry, start: dict[
             "residual_rms_px": fit.fit.residual_rms,
             "inlier_fraction": fit.fit.n_inliers / fit.n_target,
             "move_sigma_um": fit.move.max_sigma_um,
+            "seen_fraction": fit.n_target / fit.n_present,
             "error_um": _errors_after(beamline, start, fit.move.as_dict(), target),
         }
     return fits
