@@ -125,7 +125,9 @@ def one_sample(seed: int, segmenter_name: str, network, directory: str, RE) -> d
     features = outcome.sweep_features[-1]
     if failure:
         start = final  # the fine sweep moved nothing
-        target = "loop"  # the plan's last try: it falls back to the loop when the crystal's fit is refused
+        # an unconfident fit's last try was the loop (the plan falls back to it from the crystal); a
+        # move refused by the limits was of the target the plan chose
+        target = "loop" if failure == "FitNotConfident" else solve_centring(features, beamline.zoom.current, geometry, FORCED).target
         record["plan (auto)"] = {"ok": False, "error_um": float("nan"), "failure": failure}
     else:
         fine = outcome.solutions[-1]

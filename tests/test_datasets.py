@@ -137,5 +137,6 @@ def test_scene_mix_draws_ice_rich_views_at_the_zooms_asked_for():
     assert examples[0].metadata["scene_mix"] == {"ice_probability": 1.0, "zoom_levels": (6, 7)}
     with pytest.raises(ValueError, match="ice_probability must be in"):
         SceneMix(ice_probability=1.5)
-    with pytest.raises(ValueError, match="zoom_levels must be a non-empty choice"):
-        SceneMix(zoom_levels=(0, 7))
+    for levels in ((0, 7), [], (7, 7)):
+        with pytest.raises(ValueError, match="zoom_levels must be a non-empty choice of distinct levels"):
+            SceneMix(zoom_levels=levels)

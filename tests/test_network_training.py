@@ -87,6 +87,12 @@ def test_training_config_reads_edge_weights_by_name(tmp_path):
     config.write_text('[data]\ntrain = ["a"]\nvalidation = ["b"]\n[training]\nout = "runs"\nedge_weights = { lop = 4.0 }\n')
     with pytest.raises(ValueError, match="edge_weights names unknown maps"):
         TrainingConfig.from_file(config)
+    config.write_text('[data]\ntrain = ["a"]\nvalidation = ["b"]\n[training]\nout = "runs"\nedge_weights = { click = 1.0 }\n')
+    with pytest.raises(ValueError, match="cannot weigh the click map"):
+        TrainingConfig.from_file(config)
+    config.write_text('[data]\ntrain = ["a"]\nvalidation = ["b"]\n[training]\nout = "runs"\nedge_px = 1.5\n')
+    with pytest.raises(ValueError, match="edge_px must be a whole number"):
+        TrainingConfig.from_file(config)
 
 
 def test_training_config_reads_channel_weights_by_name(tmp_path):

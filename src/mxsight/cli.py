@@ -122,7 +122,7 @@ def _add_dataset_commands(commands) -> None:
     render.add_argument("--out", type=Path, required=True, help="new dataset directory")
     render.add_argument("--seed", type=int, default=0, help="dataset seed (same seed, same images)")
     render.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
-    render.add_argument("--ice-probability", type=float, default=0.3, help="share of samples with ice (half of them with a crust on the rim)")
+    render.add_argument("--ice-probability", type=float, default=0.3, help="share of samples with ice blobs and bubbles; half of it: a crust on the rim, and a mesh loop")
     render.add_argument("--zoom-levels", type=int, nargs="+", default=None, help="zoom levels to draw views at (default: all)")
     render.set_defaults(handler=_dataset_render)
     labelme = verbs.add_parser("import-labelme", help="convert labelme JSON files into a dataset")

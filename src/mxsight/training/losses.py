@@ -34,8 +34,8 @@ class FocalDiceLoss(keras.losses.Loss):
             raise ValueError(f"channel_weights must be >= 0, got {list(channel_weights)}")
         if edge_weights is not None and any(w < 0 for w in edge_weights):
             raise ValueError(f"edge_weights must be >= 0, got {list(edge_weights)}")
-        if edge_px < 1:
-            raise ValueError(f"edge_px must be >= 1 pixel, got {edge_px}")
+        if isinstance(edge_px, bool) or not isinstance(edge_px, int) or edge_px < 1:
+            raise ValueError(f"edge_px must be a whole number of pixels >= 1, got {edge_px!r}")
         self.edge_weights = None if edge_weights is None else [float(w) for w in edge_weights]
         self.edge_px = int(edge_px)
         self.gamma = gamma

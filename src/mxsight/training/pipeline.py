@@ -153,7 +153,7 @@ def _mixed(parts, sizes: list[int], seed: int):
     if len(parts) == 1:
         return parts[0]
     total = float(sum(sizes))
-    return tf.data.Dataset.sample_from_datasets(parts, weights=[size / total for size in sizes], seed=seed)
+    return tf.data.Dataset.sample_from_datasets(parts, weights=[size / total for size in sizes], seed=seed, rerandomize_each_iteration=True)
 
 
 def _read(dataset: LabelledDataset, in_memory: bool, shuffle_seed: int | None):
@@ -216,7 +216,7 @@ def make_dataset(
     if empty:
         raise ValueError(f"datasets without examples: {', '.join(empty)}")
     parts = [_read(dataset, cache, seed if augment else None) for dataset in datasets]
-    data = _mixed(parts, [len(dataset) for dataset in datasets], seed) if augment else _concatenated(parts)
+    data = _mixed(parts, [len(dataset) for dataset in datasets], seed + 1) if augment else _concatenated(parts)
     if augment:
         data = data.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     data = data.map(lambda i, m, c, labelled: _targets(i, m, c, labelled, image_shape), num_parallel_calls=tf.data.AUTOTUNE)

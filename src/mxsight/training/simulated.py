@@ -20,9 +20,11 @@ TRAINING_SHAPE_PX = (256, 320)
 
 @dataclasses.dataclass(frozen=True)
 class SceneMix:
-    """What the random views show: the probability of ice on a sample (blobs in the film, and on half
-    of those samples a crust along the loop's rim), and the zoom levels drawn from (None: all). A
-    dataset rich in ice at high zoom teaches the crust, which at low zoom is a pixel or two thick."""
+    """What the random views show: ``ice_probability``, the ``random_sample`` knob that gives a sample
+    ice blobs in the film and air bubbles with that probability, and, each with half of it and drawn
+    on their own, an ice crust along the loop's rim and a mesh loop; and the zoom levels drawn from
+    (None: all). A dataset rich in ice at high zoom teaches the crust, which at low zoom is a pixel or
+    two thick."""
 
     ice_probability: float = 0.3
     zoom_levels: tuple[int, ...] | None = None
@@ -30,10 +32,12 @@ class SceneMix:
     def __post_init__(self) -> None:
         if not 0.0 <= self.ice_probability <= 1.0:
             raise ValueError(f"ice_probability must be in [0, 1], got {self.ice_probability}")
+        if self.zoom_levels is None:
+            return
         known = sorted(ZoomCalibration.simulated().levels)
-        unknown = sorted(set(self.zoom_levels or ()) - set(known))
-        if unknown or self.zoom_levels == ():
-            raise ValueError(f"zoom_levels must be a non-empty choice of {known}, got {self.zoom_levels}")
+        levels = tuple(self.zoom_levels)
+        if not levels or set(levels) - set(known) or len(set(levels)) != len(levels):
+            raise ValueError(f"zoom_levels must be a non-empty choice of distinct levels of {known}, got {self.zoom_levels}")
 
 
 def example_seed(dataset_seed: int, index: int) -> int:

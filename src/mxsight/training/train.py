@@ -82,8 +82,10 @@ class TrainingConfig:
             negative = [name for name, weight in named if weight < 0]
             if negative:
                 raise ValueError(f"{key} must be >= 0 (got a negative weight for {', '.join(negative)})")
-        if self.edge_px < 1:
-            raise ValueError(f"edge_px must be >= 1 pixel, got {self.edge_px}")
+        if isinstance(self.edge_px, bool) or not isinstance(self.edge_px, int) or self.edge_px < 1:
+            raise ValueError(f"edge_px must be a whole number of pixels >= 1, got {self.edge_px!r}")
+        if "click" in dict(self.edge_weights):
+            raise ValueError("edge_weights cannot weigh the click map: its target is a soft peak, without an edge")
         if self.reset_outputs and self.initial_model is None:
             raise ValueError("reset_outputs re-initialises maps of an initial model; set initial_model too")
         unknown = sorted(set(self.reset_outputs) - set(TARGET_CHANNELS))

@@ -12,7 +12,7 @@ from mxsight.vision.prediction import Prediction
 NAN_POINT = (float("nan"), float("nan"))
 MIN_TARGET_AREA_PX = 30
 MIN_CRYSTAL_AREA_PX = 12
-CENTRE_WIDTH_FRACTION = 0.5  # the loop's centre along the spindle is found on its part at least this wide
+CENTRE_WIDTH_FRACTION = 0.5  # the loop's centre (along and across the spindle) is found on its part at least this wide
 MAX_ICE_SHARE = 0.5  # a crystal blob more than half of which is also labelled ice is ice
 
 
