@@ -75,39 +75,37 @@ def test_edge_weights_weigh_errors_at_a_maps_true_edge():
         FocalDiceLoss(edge_weights=[1.0, 1.0])(truth, far)
 
 
-def test_training_config_reads_edge_weights_by_name(tmp_path):
-    from mxsight.training.dataset_format import TARGET_CHANNELS
+def _training_config(tmp_path, training_lines: str):
+    """A training config with placeholder data and ``training_lines`` under [training], read back."""
     from mxsight.training.train import TrainingConfig
 
     config = tmp_path / "train.toml"
-    config.write_text('[data]\ntrain = ["a"]\nvalidation = ["b"]\n[training]\nout = "runs"\nedge_weights = { loop = 4.0 }\nedge_px = 3\n')
-    read = TrainingConfig.from_file(config)
+    config.write_text(f'[data]\ntrain = ["a"]\nvalidation = ["b"]\n[training]\nout = "runs"\n{training_lines}\n')
+    return TrainingConfig.from_file(config)
+
+
+def test_training_config_reads_edge_weights_by_name(tmp_path):
+    from mxsight.training.dataset_format import TARGET_CHANNELS
+
+    read = _training_config(tmp_path, "edge_weights = { loop = 4.0 }\nedge_px = 3")
     assert read.edge_px == 3
     assert read.loss_edge_weights() == [4.0 if name == "loop" else 0.0 for name in TARGET_CHANNELS]
-    config.write_text('[data]\ntrain = ["a"]\nvalidation = ["b"]\n[training]\nout = "runs"\nedge_weights = { lop = 4.0 }\n')
-    with pytest.raises(ValueError, match="edge_weights names unknown maps"):
-        TrainingConfig.from_file(config)
-    config.write_text('[data]\ntrain = ["a"]\nvalidation = ["b"]\n[training]\nout = "runs"\nedge_weights = { click = 1.0 }\n')
-    with pytest.raises(ValueError, match="cannot weigh the click map"):
-        TrainingConfig.from_file(config)
-    config.write_text('[data]\ntrain = ["a"]\nvalidation = ["b"]\n[training]\nout = "runs"\nedge_px = 1.5\n')
-    with pytest.raises(ValueError, match="edge_px must be a whole number"):
-        TrainingConfig.from_file(config)
+    for lines, words in (
+        ("edge_weights = { lop = 4.0 }", "edge_weights names unknown maps"),
+        ("edge_weights = { click = 1.0 }", "cannot weigh the click map"),
+        ("edge_px = 1.5", "edge_px must be a whole number"),
+    ):
+        with pytest.raises(ValueError, match=words):
+            _training_config(tmp_path, lines)
 
 
 def test_training_config_reads_channel_weights_by_name(tmp_path):
-    from mxsight.training.train import TrainingConfig
-
-    config = tmp_path / "train.toml"
-    config.write_text('[data]\ntrain = ["a"]\nvalidation = ["b"]\n[training]\nout = "runs"\nchannel_weights = { ice = 4.0, click = 0.5 }\n')
-    weights = TrainingConfig.from_file(config).loss_weights()
+    weights = _training_config(tmp_path, "channel_weights = { ice = 4.0, click = 0.5 }").loss_weights()
     assert weights == [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 4.0, 1.0, 0.5]
-    config.write_text('[data]\ntrain = ["a"]\nvalidation = ["b"]\n[training]\nout = "runs"\nchannel_weights = { icee = 4.0 }\n')
     with pytest.raises(ValueError, match="unknown maps \\['icee'\\]"):
-        TrainingConfig.from_file(config)
-    config.write_text('[data]\ntrain = ["a"]\nvalidation = ["b"]\n[training]\nout = "runs"\nreset_outputs = ["ice"]\n')
+        _training_config(tmp_path, "channel_weights = { icee = 4.0 }")
     with pytest.raises(ValueError, match="set initial_model too"):
-        TrainingConfig.from_file(config)
+        _training_config(tmp_path, 'reset_outputs = ["ice"]')
 
 
 def test_reset_output_restarts_one_map_and_keeps_the_others(few_images):
