@@ -13,7 +13,7 @@ model has not learnt (ice, which the stage-3 network mistook for crystal) withou
 of a map's true edge (its morphological gradient: dilation minus erosion by a square). A notion's
 IoU and, for the loop, the centre the alignment fits are decided at its edge, where a handful of
 pixels weigh little in a mean over the whole frame: the stage-5 network drew the loop along the
-liquid film's outline where it bulges past the nylon rim (docs/evaluation/centring-network.md).
+outer edge of ice crusts frozen on the rim (docs/evaluation/centring-network.md).
 """
 
 from __future__ import annotations
