@@ -13,7 +13,7 @@ from mxsight.devices.sim_detector import SimDiffractionDetector
 from mxsight.plans.auto_centre import SearchSettings, auto_centre
 from mxsight.plans.centring_solution import ConfidenceLimits
 from mxsight.plans.click_centre import click_centre
-from mxsight.plans.errors import PinNotCentrable, SampleNotFound, SampleOffScreen
+from mxsight.plans.errors import FitNotConfident, PinNotCentrable, SampleNotFound, SampleOffScreen
 from mxsight.plans.multi_orientation import Orientation, multi_orientation_collection
 from mxsight.plans.raster_extents import raster_extents
 from mxsight.plans.sweeps import COARSE_SWEEP, Sweep
@@ -88,6 +88,32 @@ def test_sample_larger_than_the_view_is_off_screen_with_nothing_moved(RE, tiled)
     with pytest.raises(SampleOffScreen, match="runs out of the image"):
         RE(auto_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id="huge", sweeps=sweeps, segmenter=TruthSegmenter(beamline.camera)))
     assert _positions(beamline.goniometer) == before
+
+
+class CrustBlindSegmenter(TruthSegmenter):
+    """Exact masks, except that the loop takes in the ice on its rim: a segmenter that cannot tell an
+    ice crust from the wire."""
+
+    name = "crust-blind"
+
+    def _predict_usable(self, images):
+        predictions = super()._predict_usable(images)
+        for prediction in predictions:
+            prediction.masks = {**prediction.masks, "loop": prediction.masks["loop"] | prediction.masks["ice"]}
+        return predictions
+
+
+def test_a_loop_seen_around_an_ice_crust_is_not_centred(RE, tiled):
+    sample = dataclasses.replace(random_sample(8, with_crystal=False), ice=(), ice_ring_arc_deg=(20.0, 200.0))
+    sweeps = (Sweep(frames=12),)
+    beamline = make_sim_beamline(sample=sample, write_directory=tiled.frames_directory)
+    before = _positions(beamline.goniometer)
+    with pytest.raises(FitNotConfident, match="ice crust"):
+        RE(auto_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id="crust", sweeps=sweeps, segmenter=CrustBlindSegmenter(beamline.camera)))
+    assert _positions(beamline.goniometer) == before
+    # The exact masks of the same sample put the loop's edge inside the crust: it is centred.
+    RE(auto_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id="crust", sweeps=sweeps, segmenter=TruthSegmenter(beamline.camera)))
+    assert beamline.loop_centre_errors_um()["from_beam_um"] < 3.0
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@
 import numpy as np
 
 from mxsight.notions import NOTIONS
-from mxsight.vision.features import crystal_mask, frame_features
+from mxsight.vision.features import crystal_mask, frame_features, iced_outline
 from mxsight.vision.prediction import Prediction
 
 
@@ -55,3 +55,26 @@ def test_loop_centre_across_the_spindle_ignores_a_bulge_at_its_edge():
             features = frame_features(_prediction({"loop": shown, "loop_inside": shown, "foreground": shown}), 0.0, spindle)
             across = features.target_px[0] if spindle == "horizontal" else features.target_px[1]
             assert abs(across - centre_row) <= 0.5, (spindle, features.target_px)  # the extent's middle: 56.0
+
+
+def _crusted_loop(blind: bool) -> tuple[np.ndarray, np.ndarray]:
+    """An elliptic loop (wire 4 px thick) with an ice crust 12 px thick centred on the wire along the
+    half nearer row 0; ``blind`` draws the loop to the crust's outer edge, as a segmenter does that
+    cannot tell the crust from the wire."""
+    rows, cols = np.mgrid[0:140, 0:260]
+    radius = np.hypot((cols - 150.0) / 70.0, (rows - 70.0) / 30.0)  # 1 on the wire's centre line
+    loop = radius <= 1.0 + 2.0 / 30.0
+    ice = (np.abs(radius - 1.0) * 30.0 <= 6.0) & (rows < 70)
+    return (loop | ice if blind else loop), ice
+
+
+def test_a_loop_drawn_around_an_ice_crust_has_its_edge_along_the_ice_edge():
+    exact_loop, ice = _crusted_loop(blind=False)
+    on_ice, along_edge = iced_outline(exact_loop, ice)
+    assert 0.4 < on_ice < 0.6 and along_edge < 0.02, (on_ice, along_edge)  # the wire's edge lies inside the crust
+    blind_loop, ice = _crusted_loop(blind=True)
+    on_ice, along_edge = iced_outline(blind_loop, ice)
+    assert 0.4 < on_ice < 0.6 and along_edge > 0.4, (on_ice, along_edge)
+    features = frame_features(_prediction({"loop": blind_loop, "loop_inside": blind_loop, "ice": ice, "foreground": blind_loop}), 0.0)
+    assert (features.loop_edge_on_ice, features.loop_edge_along_ice_edge) == (on_ice, along_edge)
+    assert iced_outline(blind_loop, np.zeros_like(ice)) == (0.0, 0.0)

@@ -35,6 +35,12 @@ class ConfidenceLimits:
     whose mask is right moves with a residual of 0.1-1.0 px about its model, one whose mask is wrong
     (ice or a large crystal taken for loop, ice taken for crystal) with 1.4-5.6 px; a real crystal is
     seen in 89-100 % of the frames, one the network imagines in 56-72 %.
+
+    A loop whose outline lies on ice and runs along the ice's edge (medians over the frames above both
+    ``max_loop_edge_on_ice`` and ``max_loop_edge_along_ice_edge``, see
+    :func:`mxsight.vision.features.iced_outline`) was drawn around an ice crust, not the wire: its
+    centre is off by the crust's thickness (2-15 px on seeds 1000-1091) however well it fits, so it is
+    not centred. A sweep's residual does not see this: the crust turns with the loop.
     """
 
     min_frames: int = 5
@@ -43,6 +49,8 @@ class ConfidenceLimits:
     max_move_sigma_um: float = 3.0
     max_off_screen_fraction: float = 0.3
     min_crystal_fraction: float = 0.8
+    max_loop_edge_on_ice: float = 0.3
+    max_loop_edge_along_ice_edge: float = 0.08
 
 
 @dataclass(frozen=True)
@@ -156,6 +164,18 @@ def _along_spindle(frames: list[FrameFeatures], target: str, geometry: CentringG
     return centre, max(spread, 0.5) / np.sqrt(along.size)
 
 
+def _check_loop_edge(seen: list[FrameFeatures], limits: ConfidenceLimits) -> None:
+    """Refuse a loop drawn around an ice crust (:class:`ConfidenceLimits`)."""
+    on_ice = float(np.median([f.loop_edge_on_ice for f in seen]))
+    along_ice_edge = float(np.median([f.loop_edge_along_ice_edge for f in seen]))
+    if on_ice > limits.max_loop_edge_on_ice and along_ice_edge > limits.max_loop_edge_along_ice_edge:
+        raise FitNotConfident(
+            f"the loop's outline lies on ice ({100 * on_ice:.0f}% of it, median over {len(seen)} frames) and "
+            f"{100 * along_ice_edge:.0f}% of it runs along the ice's edge: the loop was seen around an ice crust, "
+            "so its centre is not known; centre it by clicks (click_centre)"
+        )
+
+
 def _fit_model(omega: np.ndarray, perpendicular: np.ndarray, model: Model, geometry: CentringGeometry) -> MovementModelChoice:
     try:
         return select_movement_model(
@@ -209,6 +229,8 @@ def _solve_for(
     seen = [f for f in present if np.isfinite(f.point(chosen)[0])]
     if len(seen) < limits.min_frames:
         raise SampleNotFound(f"the {chosen} was seen in {len(seen)} of {len(frames)} frames, {limits.min_frames} are needed")
+    if chosen == "loop":
+        _check_loop_edge(seen, limits)
     omega = np.array([f.omega_deg for f in seen])
     perpendicular = np.array([geometry.split(f.point(chosen))[0] for f in seen])
     if model == "auto" and chosen == "loop":

@@ -63,12 +63,13 @@ class Sweep:
 
 
 # The coarse sweep only brings the sample near the axis for the fine one, at the widest view where a
-# pixel is several um: its limits are bounds of sanity, not of the final precision.
+# pixel is several um: its limits are bounds of sanity, not of the final precision (an ice crust's few
+# pixels there do not keep the fine sweep from seeing the loop, and the fine sweep judges it again).
 COARSE_SWEEP = Sweep(
     frames=8,
     zoom_level=LOWEST,
     model="circle",
-    limits=ConfidenceLimits(max_move_sigma_um=10.0, max_residual_rms_px=3.0),
+    limits=ConfidenceLimits(max_move_sigma_um=10.0, max_residual_rms_px=3.0, max_loop_edge_on_ice=1.0),
     target="loop",
     required=False,
 )

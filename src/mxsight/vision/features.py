@@ -14,6 +14,7 @@ MIN_TARGET_AREA_PX = 30
 MIN_CRYSTAL_AREA_PX = 12
 CENTRE_WIDTH_FRACTION = 0.5  # the loop's centre (along and across the spindle) is found on its part at least this wide
 MAX_ICE_SHARE = 0.5  # a crystal blob more than half of which is also labelled ice is ice
+ICE_EDGE_REACH_PX = 1  # a loop outline pixel this close to the ice's outline runs along the ice's edge
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,10 @@ class FrameFeatures:
     ``target_px`` is the loop centre (the default thing to centre); ``crystal_px`` the centroid of the
     crystal mask (less the blobs that are mostly ice, see :func:`crystal_mask`) when one of at least
     ``MIN_CRYSTAL_AREA_PX`` pixels is seen. ``loop_touches_edge``
-    says the loop runs out of the image, so its centre there is not measured.
+    says the loop runs out of the image, so its centre there is not measured. ``loop_edge_on_ice`` and
+    ``loop_edge_along_ice_edge`` say how much of the loop's outline lies on ice, and on the ice's own
+    outline (see :func:`iced_outline`): where both are large the loop was drawn to the edge of an ice
+    crust, not to the wire, and its centre is off by the crust's thickness.
     """
 
     omega_deg: float
@@ -40,6 +44,8 @@ class FrameFeatures:
     crystal_px: tuple[float, float] = NAN_POINT
     crystal_area_px: float = 0.0
     loop_touches_edge: bool = False
+    loop_edge_on_ice: float = 0.0
+    loop_edge_along_ice_edge: float = 0.0
 
     def point(self, target: str) -> tuple[float, float]:
         """(row, col) of ``target`` ("loop" or "crystal") in this frame, NaN when not seen."""
@@ -153,6 +159,39 @@ def crystal_mask(masks: dict[str, np.ndarray]) -> np.ndarray:
     return kept
 
 
+def _outline(mask: np.ndarray, beyond: bool = False) -> np.ndarray:
+    """Pixels of ``mask`` with a 4-neighbour outside it (the mask's edge); pixels beyond the array
+    count as ``beyond`` (True: a mask cut by the array's border has no edge there)."""
+    padded = np.pad(mask, 1, constant_values=beyond)
+    interior = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+    return mask & ~interior
+
+
+def iced_outline(loop: np.ndarray, ice: np.ndarray) -> tuple[float, float]:
+    """(share of the loop's outline pixels labelled ice, share labelled ice and within
+    ``ICE_EDGE_REACH_PX`` of the ice's outline); (0, 0) without a loop or without ice on it.
+
+    Exact masks of a loop under an ice crust put the loop's edge inside the ice (the wire's edge; the
+    crust reaches beyond it): the first share is large, the second small. A segmenter that cannot tell
+    the crust from the wire draws the loop to the crust's outer edge, so its edge runs along the
+    ice's edge and both are large. On the shipped network's masks of seeds 1000-1091 of the centring
+    benchmark (12 views each, medians): every sample with a crust 0.33-0.86 and 0.11-0.67 (its loop
+    centres off by 2-15 px), none without one above 0.25 and 0.14; with exact masks the second share is
+    at most 0.02, crust or not."""
+    box = _extent(loop)
+    if box is None:
+        return 0.0, 0.0
+    box = tuple(slice(max(part.start - 1, 0), part.stop + 1) for part in box)
+    loop, ice = loop[box], ice[box]
+    if not ice.any():
+        return 0.0, 0.0
+    edge = _outline(loop)
+    on_ice = edge & ice
+    ice_edge = ndimage.binary_dilation(_outline(ice, beyond=True), iterations=ICE_EDGE_REACH_PX)
+    count = float(edge.sum())
+    return float(on_ice.sum()) / count, float((on_ice & ice_edge).sum()) / count
+
+
 def frame_features(prediction: Prediction, omega_deg: float, spindle: str = "horizontal") -> FrameFeatures:
     """Features of one frame. The loop target is the loop centre: across the spindle, the median
     midpoint of the lines through its wide part; along it, the width-weighted centre of that part
@@ -172,6 +211,7 @@ def frame_features(prediction: Prediction, omega_deg: float, spindle: str = "hor
         along = _along_centre(width, wide) + box[1 if spindle == "horizontal" else 0].start
         across = _across_centre(lines, wide) + box[0 if spindle == "horizontal" else 1].start
         target_px = (across, along) if spindle == "horizontal" else (along, across)
+    on_ice, along_ice_edge = iced_outline(loop, masks["ice"]) if present else (0.0, 0.0)
     return FrameFeatures(
         omega_deg=float(omega_deg),
         present=present,
@@ -187,4 +227,6 @@ def frame_features(prediction: Prediction, omega_deg: float, spindle: str = "hor
         crystal_px=crystal_px,
         crystal_area_px=crystal_area,
         loop_touches_edge=present and _touches_edge(loop),
+        loop_edge_on_ice=on_ice,
+        loop_edge_along_ice_edge=along_ice_edge,
     )
