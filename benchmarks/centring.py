@@ -52,7 +52,7 @@ SUCCESS_RADIUS_UM = 10.0
 CLICK_NOISE_PX = 2.0
 MOTORS = ("centring_x", "centring_y", "alignment_y")
 METHODS = ("plan (auto)", "circle", "slab", "3-click", "circle forced")
-FORCED = ConfidenceLimits(min_inlier_fraction=0.0, max_residual_rms_px=1e9, max_move_sigma_um=1e9)
+FORCED = ConfidenceLimits(min_inlier_fraction=0.0, max_residual_rms_px=1e9, max_move_sigma_um=1e9, max_loop_edge_on_ice=1.0)
 
 
 def _errors_after(beamline, start: dict[str, float], move: dict[str, float], target: str) -> float:
@@ -153,7 +153,8 @@ def one_sample(seed: int, segmenter_name: str, network, directory: str, RE) -> d
 def _unlimited_fits(beamline, features, geometry: CentringGeometry, start: dict[str, float]) -> dict[str, dict]:
     """Per target (loop, and crystal where seen), the plan's own model choice fitted past every
     confidence limit: its residual, inlier share, move uncertainty and share of the frames it is seen
-    in, beside the truth error of its move, to calibrate the limits on (``ConfidenceLimits``)."""
+    in (for the loop, also the medians of its outline's shares on ice and along the ice's edge),
+    beside the truth error of its move, to calibrate the limits on (``ConfidenceLimits``)."""
     fits = {}
     for target in ("loop", "crystal"):
         try:
@@ -168,6 +169,10 @@ def _unlimited_fits(beamline, features, geometry: CentringGeometry, start: dict[
             "seen_fraction": fit.n_target / fit.n_present,
             "error_um": _errors_after(beamline, start, fit.move.as_dict(), target),
         }
+        if target == "loop":
+            seen = [f for f in features if f.present]
+            fits[target]["loop_edge_on_ice"] = float(np.median([f.loop_edge_on_ice for f in seen]))
+            fits[target]["loop_edge_along_ice_edge"] = float(np.median([f.loop_edge_along_ice_edge for f in seen]))
     return fits
 
 

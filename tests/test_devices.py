@@ -77,3 +77,25 @@ def test_epics_camera_waits_for_a_new_frame_and_records_it(tmp_path):
     from mxsight.devices.hdf5_store import read_frame
 
     assert np.array_equal(read_frame(docs[0][1]["uri"], docs[0][1]["parameters"]["dataset"], 0), frame)
+
+
+def test_masks_are_stored_compressed_and_read_back_exactly(tmp_path):
+    import h5py
+    import numpy as np
+
+    from mxsight.devices.hdf5_store import Hdf5FrameStore, read_frame
+
+    masks = np.zeros((200, 300), dtype=np.uint8)
+    masks[50:150, 80:220] = 0b10000110  # loop, its inside and the foreground over a block
+    store = Hdf5FrameStore(tmp_path, "predictions_masks", masks.shape, np.uint8, gzip_level=1)
+    store.open()
+    for _ in range(3):
+        store.append(masks)
+    resource = next(doc for name, doc in store.collect_asset_docs() if name == "stream_resource")
+    store.close()
+    assert np.array_equal(read_frame(resource["uri"], resource["parameters"]["dataset"], 2), masks)
+    with h5py.File(store.path) as handle:
+        dataset = handle[resource["parameters"]["dataset"]]
+        assert dataset.compression == "gzip" and dataset.id.get_storage_size() < masks.nbytes / 20
+    with pytest.raises(ValueError, match="gzip_level"):
+        Hdf5FrameStore(tmp_path, "x", masks.shape, np.uint8, gzip_level=12)

@@ -108,6 +108,16 @@ def test_click_is_the_centre_of_the_click_peak_in_frame_pixels():
     assert _click_point(0.1 * peak, (240, 320), threshold=0.2) is None
 
 
+def test_thresholded_maps_pack_into_the_recorded_bit_flags():
+    from mxsight.notions import NOTIONS, pack_masks
+    from mxsight.vision.network_segmenter import _pack
+
+    binary = np.random.default_rng(3).random((37, 53, len(NOTIONS))) > 0.5
+    expected = pack_masks({notion: binary[..., k] for k, notion in enumerate(NOTIONS)})
+    assert np.array_equal(_pack(binary), expected)
+    assert np.array_equal(_pack(binary[:, ::2]), expected[:, ::2])  # a strided view packs the same
+
+
 def test_refinement_window_holds_the_loop_at_camera_resolution(tmp_path):
     from mxsight.vision.network_segmenter import REFINE_SHAPE, NetworkSegmenter
 

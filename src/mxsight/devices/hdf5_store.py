@@ -20,9 +20,14 @@ HDF5_MIMETYPE = "application/x-hdf5"
 
 
 class Hdf5FrameStore:
-    """One HDF5 file per staging; each ``append`` adds one frame and queues one stream datum."""
+    """One HDF5 file per staging; each ``append`` adds one frame and queues one stream datum.
+    ``gzip_level`` compresses each frame (HDF5's deflate filter, read back transparently by h5py and
+    Tiled): worth it for sparse arrays such as masks, not for noisy camera frames."""
 
-    def __init__(self, directory: Path | str, data_key: str, frame_shape: tuple[int, ...], dtype: str | np.dtype):
+    def __init__(self, directory: Path | str, data_key: str, frame_shape: tuple[int, ...], dtype: str | np.dtype, gzip_level: int | None = None):
+        if gzip_level is not None and not 0 <= gzip_level <= 9:
+            raise ValueError(f"gzip_level must be 0-9 or None, got {gzip_level}")
+        self.gzip_level = gzip_level
         self.directory = Path(directory)
         self.data_key = data_key
         self.frame_shape = tuple(int(n) for n in frame_shape)
@@ -49,6 +54,7 @@ class Hdf5FrameStore:
             maxshape=(None, *self.frame_shape),
             chunks=(1, *self.frame_shape),
             dtype=self.dtype,
+            **({"compression": "gzip", "compression_opts": self.gzip_level} if self.gzip_level is not None else {}),
         )
         self._file.swmr_mode = True
         bundle = compose_stream_resource(
