@@ -44,3 +44,14 @@ finally:
     completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert completed.stdout.startswith("ok")
+
+
+def test_bad_input_on_the_command_line_is_one_line_not_a_traceback(tmp_path, capsys):
+    from mxsight.cli import console_main
+
+    missing = tmp_path / "nowhere.toml"
+    assert console_main(["train", "--config", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mxsight: error: ") and str(missing) in err and "Traceback" not in err
+    assert console_main(["dataset", "show", str(tmp_path), "--out", str(tmp_path / "sheet.png")]) == 2
+    assert "not an mxsight dataset" in capsys.readouterr().err

@@ -290,5 +290,16 @@ def main(argv: list[str] | None = None) -> int:
     return args.handler(args)
 
 
+def console_main(argv: list[str] | None = None) -> int:
+    """The ``mxsight`` console script: :func:`main`, with bad input (a missing file, a wrong
+    setting: ``ValueError`` and ``OSError``) reported as one line on stderr and exit status 2 rather
+    than a traceback. ``main`` itself raises, for callers and tests that want the exception."""
+    try:
+        return main(argv)
+    except (ValueError, OSError) as error:
+        print(f"mxsight: error: {error}", file=sys.stderr)
+        return 2
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console_main())

@@ -1,7 +1,7 @@
 """``auto_centre``: sweep omega, segment each frame, fit the movement model, and move the sample onto the
 rotation axis and the beam, only on a confident fit.
 
-By default a coarse sweep at the lowest zoom (6 frames, circle model) brings the sample near the axis,
+By default a coarse sweep at the lowest zoom (8 frames, circle model) brings the sample near the axis,
 then a fine sweep at the zoom the plan started at (18 frames) fits the refraction-aware model and
 centres the crystal, or the loop when no crystal is seen. When the first sweep sees nothing, the plan
 searches along the spindle and around omega, as beamlines do, before it reports ``SampleNotFound``.
