@@ -97,10 +97,10 @@ class CrustBlindSegmenter(TruthSegmenter):
     name = "crust-blind"
 
     def _predict_usable(self, images):
-        predictions = super()._predict_usable(images)
-        for prediction in predictions:
-            prediction.masks = {**prediction.masks, "loop": prediction.masks["loop"] | prediction.masks["ice"]}
-        return predictions
+        return [
+            dataclasses.replace(prediction, masks={**prediction.masks, "loop": prediction.masks["loop"] | prediction.masks["ice"]})
+            for prediction in super()._predict_usable(images)
+        ]
 
 
 def test_a_loop_seen_around_an_ice_crust_is_not_centred(RE, tiled):

@@ -55,3 +55,13 @@ def test_bad_input_on_the_command_line_is_one_line_not_a_traceback(tmp_path, cap
     assert err.startswith("mxsight: error: ") and str(missing) in err and "Traceback" not in err
     assert console_main(["dataset", "show", str(tmp_path), "--out", str(tmp_path / "sheet.png")]) == 2
     assert "not an mxsight dataset" in capsys.readouterr().err
+
+
+def test_the_traceback_of_bad_input_is_shown_when_asked_for(tmp_path, monkeypatch):
+    import pytest
+
+    from mxsight.cli import console_main
+
+    monkeypatch.setenv("MXSIGHT_TRACEBACK", "1")
+    with pytest.raises(ValueError, match="cannot read training config"):
+        console_main(["train", "--config", str(tmp_path / "nowhere.toml")])

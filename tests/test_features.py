@@ -78,3 +78,18 @@ def test_a_loop_drawn_around_an_ice_crust_has_its_edge_along_the_ice_edge():
     features = frame_features(_prediction({"loop": blind_loop, "loop_inside": blind_loop, "ice": ice, "foreground": blind_loop}), 0.0)
     assert (features.loop_edge_on_ice, features.loop_edge_along_ice_edge) == (on_ice, along_edge)
     assert iced_outline(blind_loop, np.zeros_like(ice)) == (0.0, 0.0)
+
+
+def test_a_crust_reaching_one_pixel_past_the_loop_is_seen_and_an_empty_loop_has_no_edge():
+    loop = np.zeros((60, 60), bool)
+    loop[20:40, 20:40] = True
+    ice = np.zeros_like(loop)
+    ice[19:25, 20:40] = True  # drawn as loop down to row 20: the loop's top edge runs along the ice's
+    on_ice, along_edge = iced_outline(loop, ice)
+    assert on_ice > 0.3 and along_edge > 0.3, (on_ice, along_edge)
+    assert iced_outline(np.zeros_like(loop), ice) == (0.0, 0.0)
+    cut = np.zeros_like(loop)
+    cut[:, :30] = True  # a loop running out of the image on three sides: only its right side is its edge
+    border_ice = np.zeros_like(loop)
+    border_ice[:, :2] = True  # ice along the image's border, not on the loop's edge
+    assert iced_outline(cut, border_ice) == (0.0, 0.0)

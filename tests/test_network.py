@@ -132,3 +132,13 @@ def test_refinement_window_holds_the_loop_at_camera_resolution(tmp_path):
     maps[5:60, 5:75, loop] = 0.9
     assert segmenter.refinement_window(maps, (1024, 1360)) is None
     assert segmenter.refinement_window(np.zeros_like(maps), (1024, 1360)) is None
+
+
+def test_maps_of_other_than_eight_notions_or_not_boolean_pack_the_slow_way():
+    from mxsight.vision.network_segmenter import _pack
+
+    rng = np.random.default_rng(4)
+    seven = rng.random((9, 11, 7)) > 0.5
+    assert np.array_equal(_pack(seven), np.packbits(seven, axis=-1, bitorder="little")[..., 0])
+    eight = (rng.random((9, 11, 8)) > 0.5).astype(np.uint8)
+    assert np.array_equal(_pack(eight), _pack(eight.astype(bool)))

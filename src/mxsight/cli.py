@@ -290,13 +290,19 @@ def main(argv: list[str] | None = None) -> int:
     return args.handler(args)
 
 
+TRACEBACK_VARIABLE = "MXSIGHT_TRACEBACK"
+
+
 def console_main(argv: list[str] | None = None) -> int:
     """The ``mxsight`` console script: :func:`main`, with bad input (a missing file, a wrong
     setting: ``ValueError`` and ``OSError``) reported as one line on stderr and exit status 2 rather
-    than a traceback. ``main`` itself raises, for callers and tests that want the exception."""
+    than a traceback; ``MXSIGHT_TRACEBACK=1`` shows the traceback. ``main`` itself raises, for
+    callers and tests that want the exception."""
     try:
         return main(argv)
     except (ValueError, OSError) as error:
+        if os.environ.get(TRACEBACK_VARIABLE, "") not in ("", "0"):
+            raise
         print(f"mxsight: error: {error}", file=sys.stderr)
         return 2
 

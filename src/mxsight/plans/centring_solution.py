@@ -210,8 +210,12 @@ def solve_centring(
     if target == "auto" and chosen == "crystal":
         try:
             return _solve_for(frames, present, "crystal", "seen in most frames", zoom, geometry, limits, model)
-        except FitNotConfident as error:
-            return _solve_for(frames, present, "loop", f"crystal fit not confident ({error.args[0]})", zoom, geometry, limits, model)
+        except FitNotConfident as crystal_error:
+            reason = f"crystal fit not confident ({crystal_error.args[0]})"
+            try:
+                return _solve_for(frames, present, "loop", reason, zoom, geometry, limits, model)
+            except FitNotConfident as loop_error:
+                raise FitNotConfident(f"{loop_error.args[0]}; the {reason}") from loop_error
     reason = "asked for" if target != "auto" else "no crystal seen in most frames"
     return _solve_for(frames, present, chosen, reason, zoom, geometry, limits, model)
 

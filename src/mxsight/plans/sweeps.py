@@ -69,7 +69,7 @@ COARSE_SWEEP = Sweep(
     frames=8,
     zoom_level=LOWEST,
     model="circle",
-    limits=ConfidenceLimits(max_move_sigma_um=10.0, max_residual_rms_px=3.0, max_loop_edge_on_ice=1.0),
+    limits=ConfidenceLimits(max_move_sigma_um=10.0, max_residual_rms_px=3.0, max_loop_edge_on_ice=float("inf")),
     target="loop",
     required=False,
 )

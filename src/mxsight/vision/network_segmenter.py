@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import sys
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
@@ -196,8 +195,8 @@ def _pack(binary: np.ndarray) -> np.ndarray:
     (the layout of :func:`mxsight.notions.pack_masks`). Eight notions are read as one 64-bit word
     per pixel and gathered with one multiplication, 15 times faster than ``np.packbits`` along the
     last axis (0.7 against 10.9 ms for 600 x 800 pixels here)."""
-    if binary.shape[-1] == 8 and sys.byteorder == "little":
-        words = np.ascontiguousarray(binary).view(np.uint64)[..., 0]
+    if binary.shape[-1] == 8 and binary.dtype == np.bool_:
+        words = np.ascontiguousarray(binary).view("<u8")[..., 0]  # byte k is notion k on any host
         return ((words * GATHER_BITS) >> np.uint64(56)).astype(np.uint8)
     return np.packbits(binary, axis=-1, bitorder="little")[..., 0]
 

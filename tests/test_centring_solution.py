@@ -1,0 +1,60 @@
+"""``solve_centring`` on constructed sweeps: the ice-crust check refuses a loop drawn around a crust,
+and nothing else."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from mxsight.devices.zoom import ZoomLevel
+from mxsight.plans.centring_solution import ConfidenceLimits, solve_centring
+from mxsight.plans.errors import FitNotConfident
+from mxsight.plans.sweeps import COARSE_SWEEP
+from mxsight.vision.features import FrameFeatures
+
+ZOOM = ZoomLevel(pixel_size_um=1.4, beam_position_px=(512.0, 680.0))
+
+
+def _sweep(on_ice: float, along_ice_edge: float, crystal: bool = False, frames: int = 18) -> list[FrameFeatures]:
+    """A loop (and optionally a crystal) moving on a perfect circle about row 500, 60 px off the axis."""
+    sweep = []
+    for omega in np.arange(frames) * 360.0 / frames:
+        row = 500.0 + 60.0 * np.sin(np.deg2rad(omega + 20.0))
+        sweep.append(
+            FrameFeatures(
+                omega_deg=float(omega),
+                present=True,
+                target="loop",
+                target_px=(row, 700.0),
+                bbox_px=(row - 80.0, 600.0, row + 80.0, 800.0),
+                area_px=20000.0,
+                centroid_px=(row, 700.0),
+                tip_px=(row, 800.0),
+                click_px=(row, 700.0),
+                foreground_area_px=30000.0,
+                crystal_px=(row + 5.0, 705.0) if crystal else (float("nan"), float("nan")),
+                crystal_area_px=200.0 if crystal else 0.0,
+                loop_edge_on_ice=on_ice,
+                loop_edge_along_ice_edge=along_ice_edge,
+            )
+        )
+    return sweep
+
+
+def test_a_loop_drawn_around_an_ice_crust_is_refused_and_only_then():
+    with pytest.raises(FitNotConfident, match=r"outline lies on ice \(60% .* 30% of it runs along the ice's edge"):
+        solve_centring(_sweep(0.6, 0.3), ZOOM, target="loop")
+    assert solve_centring(_sweep(0.6, 0.05), ZOOM, target="loop").target == "loop"  # the loop's edge inside the ice: exact masks
+    assert solve_centring(_sweep(0.2, 0.3), ZOOM, target="loop").target == "loop"  # little of the outline on ice
+    assert solve_centring(_sweep(0.6, 0.3), ZOOM, limits=COARSE_SWEEP.limits, target="loop").target == "loop"  # the coarse sweep does not judge it
+    crystal = solve_centring(_sweep(0.6, 0.3, crystal=True), ZOOM)  # a crystal is centred whatever the rim looks like
+    assert crystal.target == "crystal"
+
+
+def test_a_refused_loop_after_an_unconfident_crystal_names_both():
+    sweep = _sweep(0.6, 0.3, crystal=True)
+    sweep = [dataclasses.replace(f, crystal_px=(f.crystal_px[0] + (25.0 if k % 2 else -25.0), f.crystal_px[1])) for k, f in enumerate(sweep)]
+    with pytest.raises(FitNotConfident, match=r"ice crust.*; the crystal fit not confident \("):
+        solve_centring(sweep, ZOOM)
+    limits = ConfidenceLimits(max_loop_edge_on_ice=float("inf"))
+    assert solve_centring(sweep, ZOOM, limits=limits).target_reason.startswith("crystal fit not confident")
