@@ -39,7 +39,7 @@ from mxsight.devices.sim import make_sim_beamline
 from mxsight.geometry.centring import CentringGeometry, centring_move
 from mxsight.geometry.circle import circle_through_points
 from mxsight.plans.auto_centre import auto_centre
-from mxsight.plans.centring_solution import ConfidenceLimits, solve_centring
+from mxsight.plans.centring_solution import ConfidenceLimits, loop_edge_medians, solve_centring
 from mxsight.plans.errors import AlignmentError
 from mxsight.sim.render import Optics
 from mxsight.sim.scene import random_sample
@@ -170,9 +170,8 @@ def _unlimited_fits(beamline, features, geometry: CentringGeometry, start: dict[
             "error_um": _errors_after(beamline, start, fit.move.as_dict(), target),
         }
         if target == "loop":
-            seen = [f for f in features if f.present]
-            fits[target]["loop_edge_on_ice"] = float(np.median([f.loop_edge_on_ice for f in seen]))
-            fits[target]["loop_edge_along_ice_edge"] = float(np.median([f.loop_edge_along_ice_edge for f in seen]))
+            on_ice, along_ice_edge = loop_edge_medians([f for f in features if f.present])
+            fits[target].update(loop_edge_on_ice=on_ice, loop_edge_along_ice_edge=along_ice_edge)
     return fits
 
 

@@ -164,10 +164,18 @@ def _along_spindle(frames: list[FrameFeatures], target: str, geometry: CentringG
     return centre, max(spread, 0.5) / np.sqrt(along.size)
 
 
+def loop_edge_medians(frames: list[FrameFeatures]) -> tuple[float, float]:
+    """Medians over ``frames`` of the loop outline's share on ice and along the ice's edge: what
+    :class:`ConfidenceLimits` judges a loop seen around an ice crust by."""
+    return (
+        float(np.median([f.loop_edge_on_ice for f in frames])),
+        float(np.median([f.loop_edge_along_ice_edge for f in frames])),
+    )
+
+
 def _check_loop_edge(seen: list[FrameFeatures], limits: ConfidenceLimits) -> None:
     """Refuse a loop drawn around an ice crust (:class:`ConfidenceLimits`)."""
-    on_ice = float(np.median([f.loop_edge_on_ice for f in seen]))
-    along_ice_edge = float(np.median([f.loop_edge_along_ice_edge for f in seen]))
+    on_ice, along_ice_edge = loop_edge_medians(seen)
     if on_ice > limits.max_loop_edge_on_ice and along_ice_edge > limits.max_loop_edge_along_ice_edge:
         raise FitNotConfident(
             f"the loop's outline lies on ice ({100 * on_ice:.0f}% of it, median over {len(seen)} frames) and "

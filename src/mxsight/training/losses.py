@@ -25,6 +25,12 @@ from keras import ops
 
 
 @keras.saving.register_keras_serializable(package="mxsight")
+def check_edge_px(edge_px: object) -> None:
+    """Refuse an ``edge_px`` that is not a whole number of pixels >= 1 (the width of the edge band)."""
+    if isinstance(edge_px, bool) or not isinstance(edge_px, int) or edge_px < 1:
+        raise ValueError(f"edge_px must be a whole number of pixels >= 1, got {edge_px!r}")
+
+
 class FocalDiceLoss(keras.losses.Loss):
     """``weighted mean of focal + dice_weight * weighted mean over (image, channel) of (1 - soft Dice)``."""
 
@@ -34,8 +40,7 @@ class FocalDiceLoss(keras.losses.Loss):
             raise ValueError(f"channel_weights must be >= 0, got {list(channel_weights)}")
         if edge_weights is not None and any(w < 0 for w in edge_weights):
             raise ValueError(f"edge_weights must be >= 0, got {list(edge_weights)}")
-        if isinstance(edge_px, bool) or not isinstance(edge_px, int) or edge_px < 1:
-            raise ValueError(f"edge_px must be a whole number of pixels >= 1, got {edge_px!r}")
+        check_edge_px(edge_px)
         self.edge_weights = None if edge_weights is None else [float(w) for w in edge_weights]
         self.edge_px = int(edge_px)
         self.gamma = gamma

@@ -44,7 +44,7 @@ from pathlib import Path
 
 from mxsight.toml_files import read_toml
 from mxsight.training.dataset_format import TARGET_CHANNELS
-from mxsight.training.losses import FocalDiceLoss
+from mxsight.training.losses import FocalDiceLoss, check_edge_px
 from mxsight.training.pipeline import make_dataset
 from mxsight.training.reset_outputs import reset_output_channels
 from mxsight.vision.network import NetworkConfig, build_model
@@ -82,8 +82,7 @@ class TrainingConfig:
             negative = [name for name, weight in named if weight < 0]
             if negative:
                 raise ValueError(f"{key} must be >= 0 (got a negative weight for {', '.join(negative)})")
-        if isinstance(self.edge_px, bool) or not isinstance(self.edge_px, int) or self.edge_px < 1:
-            raise ValueError(f"edge_px must be a whole number of pixels >= 1, got {self.edge_px!r}")
+        check_edge_px(self.edge_px)
         if "click" in dict(self.edge_weights):
             raise ValueError("edge_weights cannot weigh the click map: its target is a soft peak, without an edge")
         if self.reset_outputs and self.initial_model is None:

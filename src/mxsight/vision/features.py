@@ -167,7 +167,7 @@ def _outline(mask: np.ndarray, beyond: bool = False) -> np.ndarray:
     return mask & ~interior
 
 
-def iced_outline(loop: np.ndarray, ice: np.ndarray | None) -> tuple[float, float]:
+def iced_outline(loop: np.ndarray, ice: np.ndarray | None, box: tuple[slice, slice] | None = None) -> tuple[float, float]:
     """(share of the loop's outline pixels labelled ice, share labelled ice and within
     ``ICE_EDGE_REACH_PX`` of the ice's outline); (0, 0) without a loop or without ice on it.
 
@@ -177,8 +177,8 @@ def iced_outline(loop: np.ndarray, ice: np.ndarray | None) -> tuple[float, float
     ice's edge and both are large. On the shipped network's masks of seeds 1000-1091 of the centring
     benchmark (12 views each after the plan, medians): every sample with a crust 0.33-0.86 and
     0.12-0.68 (its loop centres off by 2-15 px), none without one above 0.24 and 0.14; with exact masks
-    the second share is at most 0.02, crust or not."""
-    box = _extent(loop)
+    the second share is at most 0.02, crust or not. ``box`` is the loop's extent when already known."""
+    box = box or _extent(loop)
     if box is None or ice is None:
         return 0.0, 0.0
     margin = ICE_EDGE_REACH_PX + 1  # the ice's edge just past the loop must stay inside the crop
@@ -208,13 +208,14 @@ def frame_features(prediction: Prediction, omega_deg: float, spindle: str = "hor
     crystal = crystal_mask(masks)
     crystal_area = float(crystal.sum())
     crystal_px = _centroid(crystal) if present and crystal_area >= MIN_CRYSTAL_AREA_PX else NAN_POINT
+    on_ice, along_ice_edge = 0.0, 0.0
     if present:
         box = _extent(loop)
         lines, width, wide = _wide_part(loop[box], spindle)
         along = _along_centre(width, wide) + box[1 if spindle == "horizontal" else 0].start
         across = _across_centre(lines, wide) + box[0 if spindle == "horizontal" else 1].start
         target_px = (across, along) if spindle == "horizontal" else (along, across)
-    on_ice, along_ice_edge = iced_outline(loop, masks.get("ice")) if present else (0.0, 0.0)
+        on_ice, along_ice_edge = iced_outline(loop, masks.get("ice"), box)
     return FrameFeatures(
         omega_deg=float(omega_deg),
         present=present,
