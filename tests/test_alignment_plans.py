@@ -55,7 +55,8 @@ def test_refraction_aware_fit_centres_the_crystal_better_than_the_circle(RE, til
     assert errors["auto"] < 3.0, errors
     assert errors["circle"] > 3 * errors["auto"], errors
     run = tiled.client[list(find_alignments(tiled.client, sample_id="slab-auto"))[0]]
-    assert list(run["results"]["results_model"].read()) == ["circle", "slab"]
+    assert list(run["results"]["results_outcome"].read()) == ["skipped", "moved"]  # the crystal stays in the fine view
+    assert list(run["results"]["results_model"].read())[-1] == "slab"
     assert list(run["results"]["results_target"].read())[-1] == "crystal"
 
 
@@ -78,6 +79,28 @@ def test_search_finds_a_sample_beyond_the_field_of_view(RE, tiled):
     result = RE(auto_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id="far", segmenter=TruthSegmenter(beamline.camera)))
     assert result.plan_result.searched
     assert beamline.loop_centre_errors_um()["from_beam_um"] < 3.0
+
+
+def test_coarse_sweep_runs_only_when_the_loop_would_leave_the_view(RE, tiled):
+    sample = random_sample(5, with_crystal=False)
+    near = make_sim_beamline(sample=dataclasses.replace(sample, offset_u_mm=0.15, offset_w_mm=0.1), zoom_level=7, write_directory=tiled.frames_directory)
+    result = RE(auto_centre(near.camera, near.goniometer, near.zoom, sample_id="in-view", segmenter=TruthSegmenter(near.camera)))
+    run = tiled.client[list(find_alignments(tiled.client, sample_id="in-view"))[0]]
+    assert list(run["results"]["results_outcome"].read()) == ["skipped", "moved"]
+    assert str(run["results"]["results_message"].read()[0]).startswith("not needed: the loop would span")
+    assert result.plan_result.passes == [1] and result.plan_result.frames == 18
+    assert set(np.asarray(run["primary"]["zoom_level"].read())) == {7}  # the zoom never went to the coarse level
+    assert near.loop_centre_errors_um()["from_beam_um"] < 2.0
+    # 0.5 mm off the axis, the loop swings out of the 1.1 mm view at zoom 7: the coarse sweep first
+    far = make_sim_beamline(sample=dataclasses.replace(sample, offset_u_mm=0.5, offset_w_mm=0.1), zoom_level=7, write_directory=tiled.frames_directory)
+    result = RE(auto_centre(far.camera, far.goniometer, far.zoom, sample_id="out-of-view", segmenter=TruthSegmenter(far.camera)))
+    run = tiled.client[list(find_alignments(tiled.client, sample_id="out-of-view"))[0]]
+    outcomes = list(run["results"]["results_outcome"].read())
+    looked = int(run["results"]["results_sweep_frames"].read()[0])
+    assert outcomes == ["abandoned", "moved", "moved"] and 1 <= looked <= 6
+    assert "would leave the view" in str(run["results"]["results_message"].read()[0])
+    assert result.plan_result.passes == [0, 1] and result.plan_result.frames == looked + 8 + 18
+    assert far.loop_centre_errors_um()["from_beam_um"] < 2.0
 
 
 def test_sample_larger_than_the_view_is_off_screen_with_nothing_moved(RE, tiled):

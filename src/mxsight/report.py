@@ -59,6 +59,7 @@ def alignment_figure(run, *, image_key: str = "oav_image", n_frames: int = 4):
     results = run["results"] if "results" in run else None
     targets = list(results["results_target"].read()) if results is not None else ["loop"] * len(sweeps)
     models = list(results["results_model"].read()) if results is not None else ["circle"] * len(sweeps)
+    outcomes = list(results["results_outcome"].read()) if results is not None else ["moved"] * len(sweeps)
     last = sweeps[-1]
     picks = np.linspace(last.start, last.stop - 1, n_frames).round().astype(int)
 
@@ -75,11 +76,14 @@ def alignment_figure(run, *, image_key: str = "oav_image", n_frames: int = 4):
     dense = np.linspace(0, 360, 361)
     vertical = run.metadata["start"].get("spindle") == "vertical"
     coordinate = "col" if vertical else "row"
-    for number, (chunk, target, model) in enumerate(zip(sweeps, targets, models, strict=False), start=1):
+    for number, (chunk, target, model, result) in enumerate(zip(sweeps, targets, models, outcomes, strict=False), start=1):
+        if chunk.stop <= chunk.start:
+            continue  # a coarse sweep found not needed took no frames
         key = f"predictions_{'crystal' if target == 'crystal' else 'target'}_{coordinate}_px"
         values = np.asarray(predictions[key].read())[chunk]
         ok = present[chunk] & np.isfinite(values)
-        line = axis.plot(omega[chunk][ok], values[ok], "o", label=f"sweep {number}: {target or 'loop'} {coordinate}")[0]
+        state = "" if result == "moved" else f" ({result})"
+        line = axis.plot(omega[chunk][ok], values[ok], "o", label=f"sweep {number}{state}: {target or 'loop'} {coordinate}")[0]
         sign = float(run.metadata["start"].get("perpendicular_sign", 1.0))
         curve = _fitted_curve(results, number - 1, dense, sign) if results is not None else None
         if curve is not None:

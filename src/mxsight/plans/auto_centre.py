@@ -1,10 +1,12 @@
 """``auto_centre``: sweep omega, segment each frame, fit the movement model, and move the sample onto the
 rotation axis and the beam, only on a confident fit.
 
-By default a coarse sweep at the lowest zoom (8 frames, circle model) brings the sample near the axis,
-then a fine sweep at the zoom the plan started at (18 frames) fits the refraction-aware model and
-centres the crystal, or the loop when no crystal is seen. When the first sweep sees nothing, the plan
-searches along the spindle and around omega, as beamlines do, before it reports ``SampleNotFound``.
+By default a fine sweep at the zoom the plan started at (18 frames) fits the refraction-aware model and
+centres the crystal, or the loop when no crystal is seen. A coarse sweep at the lowest zoom (8 frames,
+circle model) first brings the sample near the axis only when it is needed: when the fine sweep's first
+six frames (0-100 deg) show the loop leaving the view over a turn, the fine sweep is abandoned, the
+coarse one runs, then the fine one again. When the coarse sweep sees nothing, the plan searches along
+the spindle and around omega, as beamlines do, before it reports ``SampleNotFound``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from mxsight.geometry.centring import CentringGeometry
 from mxsight.plans.centring_solution import RESULT_TEMPLATE, CentringSolution, Target, solve_centring
 from mxsight.plans.errors import AlignmentError, FitNotConfident, MoveOutOfLimits, PinNotCentrable, SampleNotFound
 from mxsight.plans.records import RecordReadable, alignment_metadata
-from mxsight.plans.sweeps import COARSE_THEN_FINE, FrameTaker, Sweep, present_in
+from mxsight.plans.sweeps import COARSE_THEN_FINE, LOOK_SPAN_DEG, MIN_LOOK_FRAMES, FrameTaker, Sweep, look_verdict, present_in
 from mxsight.vision.features import FrameFeatures
 from mxsight.vision.segmenter import Segmenter
 
@@ -40,10 +42,12 @@ class SearchSettings:
 @dataclass
 class AlignmentOutcome:
     """What ``auto_centre`` returns: each sweep's solution, the total move applied (mm), and each
-    sweep's per-frame features (to refit offline, e.g. with another model)."""
+    sweep's per-frame features (to refit offline, e.g. with another model) with its index in the
+    plan's sweeps (``passes``: a coarse sweep found not needed is not among them)."""
 
     solutions: list[CentringSolution] = field(default_factory=list)
     sweep_features: list[list[FrameFeatures]] = field(default_factory=list)
+    passes: list[int] = field(default_factory=list)
     total_move_mm: dict[str, float] = field(default_factory=dict)
     frames: int = 0
     searched: bool = False
@@ -122,7 +126,9 @@ def auto_centre(
     recorded in stream ``results``. Failures raise an :class:`AlignmentError` subclass carrying the
     outcome so far (``error.outcome``), except an unconfident fit, or a sample seen in too few frames,
     in a sweep that is not ``required`` (the coarse one): it moves nothing and the next sweep goes on.
-    The zoom is left where the last sweep took it.
+    A sweep ``only_if_needed`` (the coarse one) is recorded as ``skipped`` when the next sweep's first
+    frames show the loop staying in view, and that sweep as ``abandoned`` (with the frames it took)
+    when they do not. The zoom is left where the last sweep took it.
     """
     sweeps = tuple(sweeps)
     if not sweeps:
@@ -149,15 +155,31 @@ def auto_centre(
     @bpp.stage_decorator([camera, taker.recorder])
     @bpp.run_decorator(md=metadata)
     def inner():
-        for index, sweep in enumerate(sweeps):
-            features = yield from taker.sweep(sweep)
-            if index == 0 and search is not None and not present_in(features) and not all(f.problem for f in features):
-                outcome.searched = True
-                if (yield from search_sample(taker, search)):
-                    outcome.frames += len(features)
-                    features = yield from taker.sweep(sweep)
+        index = 0
+        while index < len(sweeps):
+            sweep, features = sweeps[index], None
+            look_frames = _look_frames(sweeps[index + 1]) if sweep.only_if_needed and index + 1 < len(sweeps) else 0
+            if look_frames:
+                looked, in_view, why = yield from _look(taker, sweeps[index + 1], look_frames, camera.frame_shape, geometry.spindle)
+                if in_view:
+                    message = f"not needed: {why} (first {look_frames} frames of pass {index + 1})"
+                    yield from bps.trigger_and_read([results.update(_result_values(index, "skipped", message, None, 0))], name="results")
+                    index += 1
+                    sweep, features = sweeps[index], looked
+                else:
+                    outcome.frames += len(looked)
+                    message = f"the loop would leave the view: {why}; pass {index} first"
+                    yield from bps.trigger_and_read([results.update(_result_values(index + 1, "abandoned", message, None, len(looked)))], name="results")
+            if features is None:
+                features = yield from taker.sweep(sweep)
+                if index == 0 and search is not None and not present_in(features) and not all(f.problem for f in features):
+                    outcome.searched = True
+                    if (yield from search_sample(taker, search)):
+                        outcome.frames += len(features)
+                        features = yield from taker.sweep(sweep)
             outcome.frames += len(features)
             outcome.sweep_features.append(list(features))
+            outcome.passes.append(index)
             try:
                 solution = solve_centring(features, zoom.current, geometry, sweep.limits, target=sweep.target or target, model=sweep.model)
                 move = solution.move.as_dict()
@@ -171,6 +193,7 @@ def auto_centre(
                     error = SampleNotFound(f"{error.args[0]}, after searching {search.max_travel_mm} mm along the spindle")
                 values = _result_values(index, type(error).__name__, str(error), None, len(features))
                 yield from bps.trigger_and_read([results.update(values)], name="results")
+                index += 1
                 if skippable:
                     continue
                 error.outcome = outcome
@@ -182,9 +205,32 @@ def auto_centre(
                 outcome.total_move_mm[name] += move[f"{name}_mm"]
             yield from bps.mv(*args)
             outcome.solutions.append(solution)
+            index += 1
 
     yield from inner()
     return outcome
+
+
+def _look_frames(sweep: Sweep) -> int:
+    """How many of ``sweep``'s first frames decide whether the loop stays in view: those within
+    ``LOOK_SPAN_DEG`` of its start; 0 (no look) for a continuous sweep or too few frames."""
+    if sweep.continuous:
+        return 0
+    count = int(np.sum(sweep.omegas_deg() - sweep.start_deg <= LOOK_SPAN_DEG + 1e-9))
+    return count if MIN_LOOK_FRAMES <= count < sweep.frames else 0
+
+
+def _look(taker: FrameTaker, sweep: Sweep, look_frames: int, frame_shape: tuple[int, int], spindle: str):
+    """Take ``sweep``, stopping after its first ``look_frames`` frames unless they show the loop
+    staying in view (:func:`look_verdict`); returns the frames taken, the verdict and its reason."""
+    verdict: list = [None, ""]
+
+    def keep_going(features) -> bool:
+        verdict[:] = look_verdict(features, frame_shape, spindle, look_frames=look_frames)
+        return verdict[0] is not False
+
+    features = yield from taker.sweep(sweep, keep_going)
+    return features, verdict[0] is True, verdict[1]
 
 
 def _describe_sweep(sweep: Sweep) -> dict:

@@ -6,7 +6,7 @@ in the ``predictions`` stream, so the per-frame features it fits are those store
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import bluesky.plan_stubs as bps
@@ -14,6 +14,7 @@ import numpy as np
 
 from mxsight.callbacks.segmentation import SegmentationCallback
 from mxsight.devices.prediction_recorder import PredictionRecorder
+from mxsight.geometry.circle import CircleFitError, fit_circle
 from mxsight.plans.centring_solution import ConfidenceLimits, Model, Target
 from mxsight.vision.features import FrameFeatures
 from mxsight.vision.segmenter import Segmenter
@@ -27,7 +28,11 @@ class Sweep:
     calibrated level (the widest view: a coarse sweep finds and roughly centres the sample there).
     ``continuous`` rotates omega without stopping and takes each frame's omega from the goniometer's
     readback at exposure time; else omega is stepped to each angle. ``target`` overrides the plan's
-    target choice for this sweep (a coarse sweep centres the loop, which is large and always seen)."""
+    target choice for this sweep (a coarse sweep centres the loop, which is large and always seen).
+    ``only_if_needed`` marks a sweep whose only job is to bring the sample into the next sweep's view
+    (the coarse one): the plan first takes the next sweep, and comes back to this one only when that
+    sweep's first frames show the loop leaving the view over the turn (:func:`look_verdict`). It
+    applies when the next sweep is stepped."""
 
     frames: int = 18
     zoom_level: int | str | None = None
@@ -38,6 +43,7 @@ class Sweep:
     limits: ConfidenceLimits = ConfidenceLimits()
     target: Target | None = None
     required: bool = True
+    only_if_needed: bool = False
 
     def __post_init__(self) -> None:
         if self.frames < 1:
@@ -72,6 +78,7 @@ COARSE_SWEEP = Sweep(
     limits=ConfidenceLimits(max_move_sigma_um=10.0, max_residual_rms_px=3.0, max_loop_edge_on_ice=float("inf")),
     target="loop",
     required=False,
+    only_if_needed=True,
 )
 FINE_SWEEP = Sweep(frames=18)
 COARSE_THEN_FINE: tuple[Sweep, ...] = (COARSE_SWEEP, FINE_SWEEP)
@@ -101,11 +108,15 @@ class FrameTaker:
         yield from bps.trigger_and_read([self.recorder], name="predictions")
         return self.callback.frames[-1]
 
-    def stepped(self, omegas_deg: Sequence[float]):
+    def stepped(self, omegas_deg: Sequence[float], keep_going: Callable[[list[FrameFeatures]], bool] | None = None):
+        """Frames at each of ``omegas_deg``; stops early when ``keep_going`` (given the features so
+        far after each frame) says False."""
         features = []
         for omega in omegas_deg:
             yield from bps.mv(self.goniometer.omega, float(omega))
             features.append((yield from self.take()))
+            if keep_going is not None and not keep_going(features):
+                break
         return features
 
     def continuous(self, start_deg: float, span_deg: float, min_frames: int):
@@ -123,12 +134,53 @@ class FrameTaker:
             )
         return features
 
-    def sweep(self, sweep: Sweep):
+    def sweep(self, sweep: Sweep, keep_going: Callable[[list[FrameFeatures]], bool] | None = None):
+        """The sweep's frames; a stepped sweep stops early when ``keep_going`` says False."""
         yield from self.set_zoom(sweep.level(self.zoom, self.start_level))
         if sweep.continuous:
             return (yield from self.continuous(sweep.start_deg, sweep.span_deg, sweep.limits.min_frames))
-        return (yield from self.stepped(sweep.omegas_deg()))
+        return (yield from self.stepped(sweep.omegas_deg(), keep_going))
 
 
 def present_in(features: Sequence[FrameFeatures]) -> bool:
     return any(f.present for f in features)
+
+
+LOOK_SPAN_DEG = 100.0  # a sweep's frames within this of its start decide whether the loop stays in view
+MIN_LOOK_FRAMES = 4  # (six frames, 0-100 deg, of an 18-frame turn)
+VIEW_MARGIN_FRACTION = 0.05  # of the view across the spindle, kept clear on either side
+
+
+def look_verdict(
+    features: Sequence[FrameFeatures],
+    frame_shape: tuple[int, int],
+    spindle: str,
+    *,
+    look_frames: int,
+    margin_fraction: float = VIEW_MARGIN_FRACTION,
+) -> tuple[bool | None, str]:
+    """Whether the loop stays in the view over a whole turn, judged on a sweep's first ``look_frames``
+    frames, and why: (None, "") while fewer are taken; (False, why) as soon as one of them does not show
+    the whole loop; else whether the circle fitted to the loop centre across the spindle, widened by
+    three standard deviations of its radius and by the largest half-extent of the loop seen in either
+    direction (a loop turning face-on grows across the spindle), keeps ``margin_fraction`` of the view
+    clear on both sides. Later frames do not change the verdict."""
+    look = list(features[:look_frames])
+    for f in look:
+        if f.problem or not f.present or f.loop_touches_edge:
+            seen = f"frame at omega {f.omega_deg:.0f} deg " + (f"is unusable ({f.problem})" if f.problem else "does not show the whole loop")
+            return False, seen
+    if len(look) < look_frames:
+        return None, ""
+    across_index = 0 if spindle == "horizontal" else 1
+    size = frame_shape[across_index]
+    try:
+        fit = fit_circle([f.omega_deg for f in look], [f.target_px[across_index] for f in look])
+    except CircleFitError as error:
+        return False, f"the first {len(look)} loop centres do not fit a circle ({error})"
+    half_extent = max(max(f.bbox_px[2] - f.bbox_px[0], f.bbox_px[3] - f.bbox_px[1]) for f in look) / 2.0
+    swing = fit.r + 3.0 * fit.r_sigma + half_extent
+    low, high = fit.c - swing, fit.c + swing
+    margin = margin_fraction * size
+    where = f"the loop would span {low:.0f}-{high:.0f} px across the spindle over a turn, in a view of {size} px"
+    return bool(low >= margin and high <= size - 1 - margin), where
