@@ -1,13 +1,14 @@
 """Centring benchmark: seeded simulated samples -> success rate, residual error, frames and compute time
 for (a) the circle model, (b) the refraction-aware slab model, (c) a 3-click operator baseline.
 
-    python benchmarks/centring.py --samples 500 [--segmenter default|truth] [--first-seed 1000] [--out FILE]
+    python benchmarks/centring.py --samples 500 [--segmenter default|truth] [--sweeps default|coarse-if-needed]
+                                  [--first-seed 1000] [--out FILE]
 
 Samples are drawn with random loop sizes and offsets, refraction on (film index 1.31-1.34, crystals at
 any depth in the film), ice and bubbles on a third of them, dust on the lens, both spindle orientations
 (even seeds horizontal, odd vertical) and fine zoom levels 5-7 (1.8-1.08 um/px). Each sample runs the
-real ``auto_centre`` plan once (fine sweep of 18 frames, after a coarse sweep at zoom 1 where the loop
-would leave the fine view; the plan's own model
+real ``auto_centre`` plan once (coarse sweep at zoom 1, fine sweep of 18 frames; with ``--sweeps
+coarse-if-needed`` the coarse sweep only where the loop would leave the fine view; the plan's own model
 choice is "auto"). Its fine sweep's features are then fitted with the circle and with the slab model
 (forced), and the truth error of the target (the crystal when the plan chose it, else the loop centre)
 is evaluated for the move each would make from the same starting positions. The 3-click baseline clicks
@@ -42,7 +43,7 @@ from mxsight.geometry.circle import circle_through_points
 from mxsight.plans.auto_centre import auto_centre
 from mxsight.plans.centring_solution import ConfidenceLimits, loop_edge_medians, solve_centring
 from mxsight.plans.errors import AlignmentError
-from mxsight.plans.sweeps import COARSE_THEN_FINE
+from mxsight.plans.sweeps import COARSE_IF_NEEDED_THEN_FINE, COARSE_THEN_FINE
 from mxsight.sim.render import Optics
 from mxsight.sim.scene import random_sample
 from mxsight.vision.segmenter import Segmenter
@@ -51,7 +52,6 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 from truth import TruthSegmenter  # noqa: E402
 
 SUCCESS_RADIUS_UM = 10.0
-FINE_PASS = len(COARSE_THEN_FINE) - 1
 CLICK_NOISE_PX = 2.0
 MOTORS = ("centring_x", "centring_y", "alignment_y")
 METHODS = ("plan (auto)", "circle", "slab", "3-click", "circle forced")
@@ -91,7 +91,10 @@ def _three_clicks(beamline, start: dict[str, float], target: str, geometry: Cent
     return _errors_after(beamline, start, move.as_dict(), target)
 
 
-def one_sample(seed: int, segmenter_name: str, network, directory: str, RE) -> dict[str, object]:
+SWEEPS = {"default": COARSE_THEN_FINE, "coarse-if-needed": COARSE_IF_NEEDED_THEN_FINE}
+
+
+def one_sample(seed: int, segmenter_name: str, network, directory: str, RE, sweeps=COARSE_THEN_FINE) -> dict[str, object]:
     rng = np.random.default_rng(seed)
     spindle = "horizontal" if seed % 2 == 0 else "vertical"
     zoom_level = int(rng.choice([5, 6, 7]))
@@ -114,7 +117,7 @@ def one_sample(seed: int, segmenter_name: str, network, directory: str, RE) -> d
     started = time.perf_counter()
     outcome, failure = None, ""
     try:
-        outcome = RE(auto_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id=f"bench-{seed}", segmenter=segmenter, geometry=geometry)).plan_result
+        outcome = RE(auto_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id=f"bench-{seed}", sweeps=sweeps, segmenter=segmenter, geometry=geometry)).plan_result
     except AlignmentError as error:
         failure = type(error).__name__
         outcome = error.outcome
@@ -122,7 +125,7 @@ def one_sample(seed: int, segmenter_name: str, network, directory: str, RE) -> d
     record["frames"] = len(render_seconds)
     record["coarse_sweep"] = outcome is not None and 0 in outcome.passes
     beamline.camera.acquire_frame = acquire
-    if outcome is None or not outcome.passes or outcome.passes[-1] != FINE_PASS:
+    if outcome is None or not outcome.passes or outcome.passes[-1] != len(sweeps) - 1:
         record.update({method: {"ok": False, "error_um": float("nan"), "failure": failure or "no fine sweep"} for method in METHODS})
         return record
     final = {name: getattr(beamline.goniometer, name).position for name in MOTORS}
@@ -207,6 +210,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=500)
     parser.add_argument("--first-seed", type=int, default=1000)
     parser.add_argument("--segmenter", choices=("default", "truth"), default="default")
+    parser.add_argument("--sweeps", choices=tuple(SWEEPS), default="default", help="the plan's sweeps: coarse then fine, or the coarse one only if needed")
     parser.add_argument("--out", type=Path, help="JSON file of per-sample records (appended to and resumed from)")
     args = parser.parse_args()
     records: list[dict] = json.loads(args.out.read_text()) if args.out and args.out.exists() else []
@@ -217,14 +221,14 @@ def main() -> None:
         if seed in done:
             continue
         with tempfile.TemporaryDirectory() as directory:  # one per sample: frames take ~100 MB each
-            records.append(one_sample(seed, args.segmenter, network, directory, RE))
+            records.append(one_sample(seed, args.segmenter, network, directory, RE, SWEEPS[args.sweeps]))
             if args.out and len(records) % 10 == 0:
                 args.out.write_text(json.dumps(records))
     if args.out:
         args.out.write_text(json.dumps(records))
     refracting = lambda r: r.get("target") == "crystal"  # noqa: E731
     high_zoom = lambda r: r["zoom"] >= 6  # noqa: E731
-    print(f"auto_centre on the simulated beamline, segmenter {args.segmenter}, seeds {args.first_seed}..{args.first_seed + args.samples - 1}")
+    print(f"auto_centre on the simulated beamline, segmenter {args.segmenter}, sweeps {args.sweeps}, seeds {args.first_seed}..{args.first_seed + args.samples - 1}")
     print_table("all samples", {m: summarise(records, m) for m in METHODS})
     print_table("crystal targets (seen through the film: refraction)", {m: summarise(records, m, refracting) for m in METHODS})
     print_table("high zoom (levels 6-7, 1.39-1.08 um/px)", {m: summarise(records, m, high_zoom) for m in METHODS})

@@ -16,7 +16,7 @@ from mxsight.plans.click_centre import click_centre
 from mxsight.plans.errors import FitNotConfident, PinNotCentrable, SampleNotFound, SampleOffScreen
 from mxsight.plans.multi_orientation import Orientation, multi_orientation_collection
 from mxsight.plans.raster_extents import raster_extents
-from mxsight.plans.sweeps import COARSE_SWEEP, Sweep
+from mxsight.plans.sweeps import COARSE_IF_NEEDED_THEN_FINE, COARSE_SWEEP, Sweep
 from mxsight.sim.scene import random_sample
 from mxsight.storage.queries import find_alignments, find_collection_group
 
@@ -55,8 +55,7 @@ def test_refraction_aware_fit_centres_the_crystal_better_than_the_circle(RE, til
     assert errors["auto"] < 3.0, errors
     assert errors["circle"] > 3 * errors["auto"], errors
     run = tiled.client[list(find_alignments(tiled.client, sample_id="slab-auto"))[0]]
-    assert list(run["results"]["results_outcome"].read()) == ["skipped", "moved"]  # the crystal stays in the fine view
-    assert list(run["results"]["results_model"].read())[-1] == "slab"
+    assert list(run["results"]["results_model"].read()) == ["circle", "slab"]
     assert list(run["results"]["results_target"].read())[-1] == "crystal"
 
 
@@ -81,10 +80,10 @@ def test_search_finds_a_sample_beyond_the_field_of_view(RE, tiled):
     assert beamline.loop_centre_errors_um()["from_beam_um"] < 3.0
 
 
-def test_coarse_sweep_runs_only_when_the_loop_would_leave_the_view(RE, tiled):
+def test_coarse_sweep_if_needed_runs_only_when_the_loop_would_leave_the_view(RE, tiled):
     sample = random_sample(5, with_crystal=False)
     near = make_sim_beamline(sample=dataclasses.replace(sample, offset_u_mm=0.15, offset_w_mm=0.1), zoom_level=7, write_directory=tiled.frames_directory)
-    result = RE(auto_centre(near.camera, near.goniometer, near.zoom, sample_id="in-view", segmenter=TruthSegmenter(near.camera)))
+    result = RE(auto_centre(near.camera, near.goniometer, near.zoom, sample_id="in-view", sweeps=COARSE_IF_NEEDED_THEN_FINE, segmenter=TruthSegmenter(near.camera)))
     run = tiled.client[list(find_alignments(tiled.client, sample_id="in-view"))[0]]
     assert list(run["results"]["results_outcome"].read()) == ["skipped", "moved"]
     assert str(run["results"]["results_message"].read()[0]).startswith("not needed: the loop would span")
@@ -93,7 +92,7 @@ def test_coarse_sweep_runs_only_when_the_loop_would_leave_the_view(RE, tiled):
     assert near.loop_centre_errors_um()["from_beam_um"] < 2.0
     # 0.5 mm off the axis, the loop swings out of the 1.1 mm view at zoom 7: the coarse sweep first
     far = make_sim_beamline(sample=dataclasses.replace(sample, offset_u_mm=0.5, offset_w_mm=0.1), zoom_level=7, write_directory=tiled.frames_directory)
-    result = RE(auto_centre(far.camera, far.goniometer, far.zoom, sample_id="out-of-view", segmenter=TruthSegmenter(far.camera)))
+    result = RE(auto_centre(far.camera, far.goniometer, far.zoom, sample_id="out-of-view", sweeps=COARSE_IF_NEEDED_THEN_FINE, segmenter=TruthSegmenter(far.camera)))
     run = tiled.client[list(find_alignments(tiled.client, sample_id="out-of-view"))[0]]
     outcomes = list(run["results"]["results_outcome"].read())
     looked = int(run["results"]["results_sweep_frames"].read()[0])
@@ -101,6 +100,35 @@ def test_coarse_sweep_runs_only_when_the_loop_would_leave_the_view(RE, tiled):
     assert "would leave the view" in str(run["results"]["results_message"].read()[0])
     assert result.plan_result.passes == [0, 1] and result.plan_result.frames == looked + 8 + 18
     assert far.loop_centre_errors_um()["from_beam_um"] < 2.0
+
+
+class LeavingLoopTruth(TruthSegmenter):
+    """Exact masks, except that frames 7-18 it segments show the loop cut by the image's top edge: a
+    loop that stays in view over the first 100 degrees and then leaves it."""
+
+    def __init__(self, camera):
+        super().__init__(camera)
+        self.count = 0
+
+    def _predict_usable(self, images):
+        self.count += 1
+        predictions = super()._predict_usable(images)
+        if 7 <= self.count <= 18:
+            loop = predictions[0].masks["loop"].copy()
+            loop[0, loop.any(axis=0)] = True
+            predictions = [dataclasses.replace(predictions[0], masks={**predictions[0].masks, "loop": loop})]
+        return predictions
+
+
+def test_a_loop_leaving_the_view_after_the_look_gets_the_coarse_sweep_after_all(RE, tiled):
+    sample = dataclasses.replace(random_sample(5, with_crystal=False), offset_u_mm=0.15, offset_w_mm=0.1)
+    beamline = make_sim_beamline(sample=sample, zoom_level=7, write_directory=tiled.frames_directory)
+    result = RE(auto_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id="leaving", sweeps=COARSE_IF_NEEDED_THEN_FINE, segmenter=LeavingLoopTruth(beamline.camera)))
+    run = tiled.client[list(find_alignments(tiled.client, sample_id="leaving"))[0]]
+    assert list(run["results"]["results_outcome"].read()) == ["skipped", "SampleOffScreen", "moved", "moved"]
+    assert result.plan_result.passes == [1, 0, 1] and result.plan_result.frames == 18 + 8 + 18
+    assert run.metadata["stop"]["exit_status"] == "success"
+    assert beamline.loop_centre_errors_um()["from_beam_um"] < 2.0
 
 
 def test_sample_larger_than_the_view_is_off_screen_with_nothing_moved(RE, tiled):

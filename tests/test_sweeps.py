@@ -59,3 +59,23 @@ def test_the_verdict_waits_for_the_look_frames_and_stops_at_a_loop_out_of_view()
     # frames after the look do not change the verdict
     late = [*look, dataclasses.replace(look[0], omega_deg=120.0, loop_touches_edge=True)]
     assert look_verdict(late, FRAME_SHAPE, "horizontal", look_frames=6)[0] is True
+
+
+def test_an_unusable_frame_or_a_look_that_fits_no_circle_says_leave():
+    look = _look(200.0)
+    verdict, why = look_verdict([dataclasses.replace(look[0], problem="black frame (mean level 0.0 < 8.0)")], FRAME_SHAPE, "horizontal", look_frames=6)
+    assert verdict is False and why == "frame at omega 0 deg is unusable (black frame (mean level 0.0 < 8.0))"
+    same_angle = [dataclasses.replace(f, omega_deg=0.0) for f in look]
+    verdict, why = look_verdict(same_angle, FRAME_SHAPE, "horizontal", look_frames=6)
+    assert verdict is False and why.startswith("the first 6 loop centres do not fit a circle")
+
+
+def test_the_look_is_the_first_100_degrees_of_a_stepped_sweep_or_none():
+    from mxsight.plans.auto_centre import _look_frames
+    from mxsight.plans.sweeps import Sweep
+
+    assert _look_frames(Sweep(frames=18)) == 6  # 0, 20, ..., 100
+    assert _look_frames(Sweep(frames=36)) == 11
+    assert _look_frames(Sweep(frames=6)) == 0  # 0 and 60 only: the coarse sweep always runs first
+    assert _look_frames(Sweep(frames=5, span_deg=90.0)) == 0  # every frame within 100 deg: nothing left to save
+    assert _look_frames(Sweep(frames=36, continuous=True)) == 0

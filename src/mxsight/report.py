@@ -15,15 +15,17 @@ from mxsight.notions import unpack_masks  # noqa: E402
 from mxsight.vision.overlay import overlay_masks  # noqa: E402
 
 def _sweep_slices(run, n_frames: int) -> list[slice]:
-    """Frame ranges of each recorded sweep, counted back from the last frame (a search before the
-    first sweep adds frames that belong to no sweep)."""
+    """Frame ranges of each recorded pass: the last ``sweep_frames`` predictions recorded before its
+    ``results`` row (frames of a search belong to none)."""
     if "results" not in run:
         return [slice(0, n_frames)]
     counts = [int(c) for c in np.asarray(run["results"]["results_sweep_frames"].read())]
-    slices, stop = [], n_frames
-    for count in reversed(counts):
-        slices.insert(0, slice(max(stop - count, 0), stop))
-        stop -= count
+    closed_at = np.asarray(run["results"]["time"].read(), dtype=float)
+    predicted_at = np.asarray(run["predictions"]["time"].read(), dtype=float)[:n_frames]
+    slices = []
+    for count, time_closed in zip(counts, closed_at, strict=True):
+        stop = int(np.count_nonzero(predicted_at <= time_closed))
+        slices.append(slice(max(stop - count, 0), stop))
     return slices
 
 

@@ -1,12 +1,12 @@
 """``auto_centre``: sweep omega, segment each frame, fit the movement model, and move the sample onto the
 rotation axis and the beam, only on a confident fit.
 
-By default a fine sweep at the zoom the plan started at (18 frames) fits the refraction-aware model and
-centres the crystal, or the loop when no crystal is seen. A coarse sweep at the lowest zoom (8 frames,
-circle model) first brings the sample near the axis only when it is needed: when the fine sweep's first
-six frames (0-100 deg) show the loop leaving the view over a turn, the fine sweep is abandoned, the
-coarse one runs, then the fine one again. When the coarse sweep sees nothing, the plan searches along
-the spindle and around omega, as beamlines do, before it reports ``SampleNotFound``.
+By default a coarse sweep at the lowest zoom (8 frames, circle model) brings the sample near the axis,
+then a fine sweep at the zoom the plan started at (18 frames) fits the refraction-aware model and
+centres the crystal, or the loop when no crystal is seen. When the first sweep sees nothing, the plan
+searches along the spindle and around omega, as beamlines do, before it reports ``SampleNotFound``.
+``sweeps=COARSE_IF_NEEDED_THEN_FINE`` runs the coarse sweep only when the fine sweep's first six frames
+(0-100 deg) show the loop leaving the view over a turn: faster for samples mounted near the axis.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 
 from mxsight.geometry.centring import CentringGeometry
 from mxsight.plans.centring_solution import RESULT_TEMPLATE, CentringSolution, Target, solve_centring
-from mxsight.plans.errors import AlignmentError, FitNotConfident, MoveOutOfLimits, PinNotCentrable, SampleNotFound
+from mxsight.plans.errors import AlignmentError, FitNotConfident, MoveOutOfLimits, PinNotCentrable, SampleNotFound, SampleOffScreen
 from mxsight.plans.records import RecordReadable, alignment_metadata
 from mxsight.plans.sweeps import COARSE_THEN_FINE, LOOK_SPAN_DEG, MIN_LOOK_FRAMES, FrameTaker, Sweep, look_verdict, present_in
 from mxsight.vision.features import FrameFeatures
@@ -128,7 +128,8 @@ def auto_centre(
     in a sweep that is not ``required`` (the coarse one): it moves nothing and the next sweep goes on.
     A sweep ``only_if_needed`` (the coarse one) is recorded as ``skipped`` when the next sweep's first
     frames show the loop staying in view, and that sweep as ``abandoned`` (with the frames it took)
-    when they do not. The zoom is left where the last sweep took it.
+    when they do not; if a sweep that followed a skipped one then finds the loop off screen or gone, the
+    skipped sweep runs after all, then that sweep again. The zoom is left where the last sweep took it.
     """
     sweeps = tuple(sweeps)
     if not sweeps:
@@ -155,15 +156,16 @@ def auto_centre(
     @bpp.stage_decorator([camera, taker.recorder])
     @bpp.run_decorator(md=metadata)
     def inner():
-        index = 0
+        index, skipped, fell_back = 0, None, False  # skipped: the pass whose sweep was found not needed
         while index < len(sweeps):
             sweep, features = sweeps[index], None
-            look_frames = _look_frames(sweeps[index + 1]) if sweep.only_if_needed and index + 1 < len(sweeps) else 0
+            look_frames = _look_frames(sweeps[index + 1]) if sweep.only_if_needed and index + 1 < len(sweeps) and not fell_back else 0
             if look_frames:
                 looked, in_view, why = yield from _look(taker, sweeps[index + 1], look_frames, camera.frame_shape, geometry.spindle)
                 if in_view:
                     message = f"not needed: {why} (first {look_frames} frames of pass {index + 1})"
                     yield from bps.trigger_and_read([results.update(_result_values(index, "skipped", message, None, 0))], name="results")
+                    skipped = index
                     index += 1
                     sweep, features = sweeps[index], looked
                 else:
@@ -193,6 +195,9 @@ def auto_centre(
                     error = SampleNotFound(f"{error.args[0]}, after searching {search.max_travel_mm} mm along the spindle")
                 values = _result_values(index, type(error).__name__, str(error), None, len(features))
                 yield from bps.trigger_and_read([results.update(values)], name="results")
+                if skipped == index - 1 and not fell_back and isinstance(error, (SampleOffScreen, SampleNotFound)):
+                    index, fell_back = skipped, True  # the loop left the view after all: the skipped sweep runs, then this one again
+                    continue
                 index += 1
                 if skippable:
                     continue

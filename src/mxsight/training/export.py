@@ -79,11 +79,14 @@ def _provenance(run, frame_index: int, omega_deg: float, reason: str, zoom_level
     }
 
 
+NOT_FITTED = ("skipped", "abandoned")  # a pass found not needed, and the start of one cut short: no fit judged them
+
+
 def _pass_frames(run, omega: np.ndarray) -> tuple[set[int], set[int]]:
     """(frames a pass's fit set aside, frames of passes whose fit failed), as prediction indices.
 
     Each ``results`` row closes a pass: its frames are the last ``sweep_frames`` predictions recorded
-    before it (frames of an abandoned first sweep and of a search come earlier and belong to none)."""
+    before it (frames of a search belong to none, nor do those of a pass ``abandoned`` before its fit)."""
     if "results" not in run or "results_sweep_frames" not in run["results"]:
         return set(), set()
     results = run["results"]
@@ -97,6 +100,8 @@ def _pass_frames(run, omega: np.ndarray) -> tuple[set[int], set[int]]:
     for count, time_closed, outcome, text in zip(counts, closed_at, outcomes, outliers_text):
         before = np.flatnonzero(predicted_at <= time_closed)
         members = before[-count:] if count else before[:0]
+        if outcome in NOT_FITTED:
+            continue
         if outcome != "moved":
             failed.update(int(i) for i in members)
             continue
