@@ -12,22 +12,8 @@ import numpy as np  # noqa: E402
 
 from mxsight.geometry.slab import slab_displacement  # noqa: E402
 from mxsight.notions import unpack_masks  # noqa: E402
+from mxsight.storage.passes import pass_slices  # noqa: E402
 from mxsight.vision.overlay import overlay_masks  # noqa: E402
-
-def _sweep_slices(run, n_frames: int) -> list[slice]:
-    """Frame ranges of each recorded pass: the last ``sweep_frames`` predictions recorded before its
-    ``results`` row (frames of a search belong to none)."""
-    if "results" not in run:
-        return [slice(0, n_frames)]
-    counts = [int(c) for c in np.asarray(run["results"]["results_sweep_frames"].read())]
-    closed_at = np.asarray(run["results"]["time"].read(), dtype=float)
-    predicted_at = np.asarray(run["predictions"]["time"].read(), dtype=float)[:n_frames]
-    slices = []
-    for count, time_closed in zip(counts, closed_at, strict=True):
-        stop = int(np.count_nonzero(predicted_at <= time_closed))
-        slices.append(slice(max(stop - count, 0), stop))
-    return slices
-
 
 def _fitted_curve(results, index: int, omega_deg: np.ndarray, perpendicular_sign: float) -> np.ndarray | None:
     """The recorded fit of sweep ``index`` (circle, or circle plus the slab's refraction term, whose
@@ -57,7 +43,7 @@ def alignment_figure(run, *, image_key: str = "oav_image", n_frames: int = 4):
     primary, predictions = run["primary"], run["predictions"]
     omega = np.asarray(predictions["predictions_omega_deg"].read())
     present = np.asarray(predictions["predictions_present"].read()).astype(bool)
-    sweeps = _sweep_slices(run, len(omega))
+    sweeps = pass_slices(run, len(omega)) or [slice(0, len(omega))]
     results = run["results"] if "results" in run else None
     targets = list(results["results_target"].read()) if results is not None else ["loop"] * len(sweeps)
     models = list(results["results_model"].read()) if results is not None else ["circle"] * len(sweeps)

@@ -44,6 +44,12 @@ class CircleFit:
         omega = np.deg2rad(np.asarray(omega_deg, dtype=float))
         return self.c + self.a * np.cos(omega) + self.b * np.sin(omega)
 
+    def predict_sigma(self, omega_deg) -> np.ndarray:
+        """Standard deviation of :meth:`predict` at ``omega_deg`` (1-D), from the whole covariance of
+        (c, a, b): c and r are strongly correlated when the angles span little of a turn."""
+        design = _design(np.asarray(omega_deg, dtype=float))
+        return np.sqrt(np.einsum("ij,jk,ik->i", design, self.covariance_cab, design))
+
 
 def _design(omega_deg: np.ndarray) -> np.ndarray:
     omega = np.deg2rad(omega_deg)

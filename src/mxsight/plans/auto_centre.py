@@ -228,14 +228,13 @@ def _look_frames(sweep: Sweep) -> int:
 def _look(taker: FrameTaker, sweep: Sweep, look_frames: int, frame_shape: tuple[int, int], spindle: str):
     """Take ``sweep``, stopping after its first ``look_frames`` frames unless they show the loop
     staying in view (:func:`look_verdict`); returns the frames taken, the verdict and its reason."""
-    verdict: list = [None, ""]
 
-    def keep_going(features) -> bool:
-        verdict[:] = look_verdict(features, frame_shape, spindle, look_frames=look_frames)
-        return verdict[0] is not False
+    def verdict(features):
+        return look_verdict(features, frame_shape, spindle, look_frames=look_frames)
 
-    features = yield from taker.sweep(sweep, keep_going)
-    return features, verdict[0] is True, verdict[1]
+    features = yield from taker.sweep(sweep, lambda taken: len(taken) > look_frames or verdict(taken)[0] is not False)
+    in_view, why = verdict(features)
+    return features, in_view is True, why
 
 
 def _describe_sweep(sweep: Sweep) -> dict:

@@ -15,6 +15,7 @@ import numpy as np
 
 from mxsight.callbacks.segmentation import SegmentationCallback
 from mxsight.devices.prediction_recorder import PredictionRecorder
+from mxsight.geometry.centring import CentringGeometry
 from mxsight.geometry.circle import CircleFitError, fit_circle
 from mxsight.plans.centring_solution import ConfidenceLimits, Model, Target
 from mxsight.vision.features import FrameFeatures
@@ -178,17 +179,15 @@ def look_verdict(
             return False, seen
     if len(look) < look_frames:
         return None, ""
-    across_index = 0 if spindle == "horizontal" else 1
-    size = frame_shape[across_index]
+    geometry = CentringGeometry(spindle=spindle)
+    size = geometry.split(frame_shape)[0]
     try:
-        fit = fit_circle([f.omega_deg for f in look], [f.target_px[across_index] for f in look])
+        fit = fit_circle([f.omega_deg for f in look], [geometry.split(f.target_px)[0] for f in look])
     except CircleFitError as error:
         return False, f"the first {len(look)} loop centres do not fit a circle ({error})"
     half_extent = max(max(f.bbox_px[2] - f.bbox_px[0], f.bbox_px[3] - f.bbox_px[1]) for f in look) / 2.0
-    omegas = np.deg2rad(np.arange(0.0, 360.0, 5.0))
-    design = np.column_stack([np.ones_like(omegas), np.cos(omegas), np.sin(omegas)])
-    centre = design @ np.array([fit.c, fit.a, fit.b])
-    sigma = np.sqrt(np.einsum("ij,jk,ik->i", design, fit.covariance_cab, design))  # the whole fit's covariance, c-r correlation included
+    omegas = np.arange(0.0, 360.0, 5.0)
+    centre, sigma = fit.predict(omegas), fit.predict_sigma(omegas)
     low = float((centre - 3.0 * sigma).min() - half_extent)
     high = float((centre + 3.0 * sigma).max() + half_extent)
     margin = margin_fraction * size

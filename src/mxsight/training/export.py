@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from mxsight.notions import NOTIONS, unpack_masks
+from mxsight.storage.passes import pass_slices
 from mxsight.training.dataset_format import DatasetWriter, Example
 
 LABELLED, TO_LABEL = "labelled", "to_label"
@@ -87,19 +88,16 @@ def _pass_frames(run, omega: np.ndarray) -> tuple[set[int], set[int]]:
 
     Each ``results`` row closes a pass: its frames are the last ``sweep_frames`` predictions recorded
     before it (frames of a search belong to none, nor do those of a pass ``abandoned`` before its fit)."""
-    if "results" not in run or "results_sweep_frames" not in run["results"]:
+    slices = pass_slices(run, len(omega))
+    if not slices:
         return set(), set()
     results = run["results"]
-    counts = [int(c) for c in np.asarray(results["results_sweep_frames"].read())]
-    closed_at = np.asarray(results["time"].read(), dtype=float)
     outcomes = [str(o) for o in np.asarray(results["results_outcome"].read())]
     columns = list(results)
-    outliers_text = [str(t) for t in np.asarray(results["results_outlier_omegas_deg"].read())] if "results_outlier_omegas_deg" in columns else [""] * len(counts)
-    predicted_at = np.asarray(run["predictions"]["time"].read(), dtype=float)[: len(omega)]
+    outliers_text = [str(t) for t in np.asarray(results["results_outlier_omegas_deg"].read())] if "results_outlier_omegas_deg" in columns else [""] * len(slices)
     outliers, failed = set(), set()
-    for count, time_closed, outcome, text in zip(counts, closed_at, outcomes, outliers_text):
-        before = np.flatnonzero(predicted_at <= time_closed)
-        members = before[-count:] if count else before[:0]
+    for chunk, outcome, text in zip(slices, outcomes, outliers_text):
+        members = range(chunk.start, chunk.stop)
         if outcome in NOT_FITTED:
             continue
         if outcome != "moved":

@@ -24,13 +24,13 @@ import keras
 from keras import ops
 
 
-@keras.saving.register_keras_serializable(package="mxsight")
 def check_edge_px(edge_px: object) -> None:
     """Refuse an ``edge_px`` that is not a whole number of pixels >= 1 (the width of the edge band)."""
     if isinstance(edge_px, bool) or not isinstance(edge_px, int) or edge_px < 1:
         raise ValueError(f"edge_px must be a whole number of pixels >= 1, got {edge_px!r}")
 
 
+@keras.saving.register_keras_serializable(package="mxsight")
 class FocalDiceLoss(keras.losses.Loss):
     """``weighted mean of focal + dice_weight * weighted mean over (image, channel) of (1 - soft Dice)``."""
 
