@@ -2,7 +2,7 @@
 for (a) the circle model, (b) the refraction-aware slab model, (c) a 3-click operator baseline.
 
     python benchmarks/centring.py --samples 500 [--segmenter default|truth] [--sweeps default|coarse-if-needed]
-                                  [--first-seed 1000] [--out FILE]
+                                  [--first-seed 1000] [--out FILE] [--keep-frames]
 
 Samples are drawn with random loop sizes and offsets, refraction on (film index 1.31-1.34, crystals at
 any depth in the film), ice and bubbles on a third of them, dust on the lens, both spindle orientations
@@ -20,7 +20,8 @@ error carries its outcome), its target being the loop the plan fell back to; eac
 ``fine_fit`` gives, per target, the plan's model fitted past every confidence limit, with its
 residual, inlier share, move uncertainty and truth error: what ``ConfidenceLimits`` is calibrated on. "Compute" is the plan's wall time minus the simulated camera's
 rendering, which a real camera does not cost; ``--segmenter truth`` uses the simulator's exact masks to
-measure the geometry alone.
+measure the geometry alone. ``--keep-frames`` adds to each record the fine sweep's per-frame features
+(``fine_frames``: omega, loop centre, crystal centroid and area, click), to study per-frame errors offline.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ def _three_clicks(beamline, start: dict[str, float], target: str, geometry: Cent
 SWEEPS = {"default": COARSE_THEN_FINE, "coarse-if-needed": COARSE_IF_NEEDED_THEN_FINE}
 
 
-def one_sample(seed: int, segmenter_name: str, network, directory: str, RE, sweeps=COARSE_THEN_FINE) -> dict[str, object]:
+def one_sample(seed: int, segmenter_name: str, network, directory: str, RE, sweeps=COARSE_THEN_FINE, keep_frames: bool = False) -> dict[str, object]:
     rng = np.random.default_rng(seed)
     spindle = "horizontal" if seed % 2 == 0 else "vertical"
     zoom_level = int(rng.choice([5, 6, 7]))
@@ -130,6 +131,8 @@ def one_sample(seed: int, segmenter_name: str, network, directory: str, RE, swee
         return record
     final = {name: getattr(beamline.goniometer, name).position for name in MOTORS}
     features = outcome.sweep_features[-1]
+    if keep_frames:
+        record["fine_frames"] = [_frame_record(f) for f in features]
     if failure:
         start = final  # the fine sweep moved nothing
         # an unconfident fit's last try was the loop (the plan falls back to it from the crystal); a
@@ -155,6 +158,18 @@ def one_sample(seed: int, segmenter_name: str, network, directory: str, RE, swee
     record["fine_fit"] = _unlimited_fits(beamline, features, geometry, start)
     record["3-click"] = {"ok": True, "error_um": _three_clicks(beamline, start, target, geometry, rng), "failure": ""}
     return record
+
+
+def _frame_record(features) -> dict[str, object]:
+    """One frame's features as JSON: points (row, col) in px, NaN where not seen."""
+    return {
+        "omega_deg": features.omega_deg,
+        "present": features.present,
+        "loop_px": list(features.target_px),
+        "crystal_px": list(features.crystal_px),
+        "crystal_area_px": features.crystal_area_px,
+        "click_px": list(features.click_px),
+    }
 
 
 def _unlimited_fits(beamline, features, geometry: CentringGeometry, start: dict[str, float]) -> dict[str, dict]:
@@ -212,6 +227,7 @@ def main() -> None:
     parser.add_argument("--segmenter", choices=("default", "truth"), default="default")
     parser.add_argument("--sweeps", choices=tuple(SWEEPS), default="default", help="the plan's sweeps: coarse then fine, or the coarse one only if needed")
     parser.add_argument("--out", type=Path, help="JSON file of per-sample records (appended to and resumed from)")
+    parser.add_argument("--keep-frames", action="store_true", help="keep the fine sweep's per-frame features in each record")
     args = parser.parse_args()
     records: list[dict] = json.loads(args.out.read_text()) if args.out and args.out.exists() else []
     done = {r["seed"] for r in records}
@@ -221,7 +237,7 @@ def main() -> None:
         if seed in done:
             continue
         with tempfile.TemporaryDirectory() as directory:  # one per sample: frames take ~100 MB each
-            records.append(one_sample(seed, args.segmenter, network, directory, RE, SWEEPS[args.sweeps]))
+            records.append(one_sample(seed, args.segmenter, network, directory, RE, SWEEPS[args.sweeps], args.keep_frames))
             if args.out and len(records) % 10 == 0:
                 args.out.write_text(json.dumps(records))
     if args.out:
