@@ -21,7 +21,7 @@ error carries its outcome), its target being the loop the plan fell back to; eac
 residual, inlier share, move uncertainty and truth error: what ``ConfidenceLimits`` is calibrated on. "Compute" is the plan's wall time minus the simulated camera's
 rendering, which a real camera does not cost; ``--segmenter truth`` uses the simulator's exact masks to
 measure the geometry alone. ``--keep-frames`` adds to each record the fine sweep's per-frame features
-(``fine_frames``: omega, loop centre, crystal centroid and area, click), to study per-frame errors offline.
+(``fine_frames``: each ``FrameFeatures`` as a dict), to study per-frame errors offline.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from __future__ import annotations
 import sqlite3  # noqa: F401  (before TensorFlow)
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -132,7 +133,7 @@ def one_sample(seed: int, segmenter_name: str, network, directory: str, RE, swee
     final = {name: getattr(beamline.goniometer, name).position for name in MOTORS}
     features = outcome.sweep_features[-1]
     if keep_frames:
-        record["fine_frames"] = [_frame_record(f) for f in features]
+        record["fine_frames"] = [dataclasses.asdict(f) for f in features]
     if failure:
         start = final  # the fine sweep moved nothing
         # an unconfident fit's last try was the loop (the plan falls back to it from the crystal); a
@@ -158,18 +159,6 @@ def one_sample(seed: int, segmenter_name: str, network, directory: str, RE, swee
     record["fine_fit"] = _unlimited_fits(beamline, features, geometry, start)
     record["3-click"] = {"ok": True, "error_um": _three_clicks(beamline, start, target, geometry, rng), "failure": ""}
     return record
-
-
-def _frame_record(features) -> dict[str, object]:
-    """One frame's features as JSON: points (row, col) in px, NaN where not seen."""
-    return {
-        "omega_deg": features.omega_deg,
-        "present": features.present,
-        "loop_px": list(features.target_px),
-        "crystal_px": list(features.crystal_px),
-        "crystal_area_px": features.crystal_area_px,
-        "click_px": list(features.click_px),
-    }
 
 
 def _unlimited_fits(beamline, features, geometry: CentringGeometry, start: dict[str, float]) -> dict[str, dict]:
