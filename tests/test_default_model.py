@@ -55,3 +55,26 @@ def test_grayscale_frame_is_accepted_and_bad_frames_are_named(segmenter, frames)
         segmenter.predict(np.zeros((0, 0, 3), np.uint8))
     with pytest.raises(ValueError, match="shape"):
         segmenter.predict(np.zeros((64, 64, 4), np.uint8))
+
+
+def test_tracking_segments_the_next_frame_in_the_loops_window_only(segmenter):
+    """A sweep's next frame goes through the network once, in a window placed from the frames before;
+    it is labelled there only, agrees with segmenting the frame whole, and a loop that is not where
+    the window expects it sends the frame through both passes again."""
+    background = background_for(5, CAMERA.shape_px)
+    sample = random_sample(21)
+    views = [render(sample, CAMERA, GoniometerPositions(omega_deg=omega), background, noise_seed=21) for omega in (0.0, 20.0, 40.0)]
+    first = segmenter.track(views[0].image)
+    assert first.labelled_region is None and first.extras["loop_box_px"] is not None
+    second = segmenter.track(views[1].image, [first])
+    third = segmenter.track(views[2].image, [first, second])
+    for view, tracked in ((views[1], second), (views[2], third)):
+        top, left, rows, cols = tracked.labelled_region
+        assert rows % 32 == 0 and cols % 40 == 0 and rows * cols < 0.5 * view.image.shape[0] * view.image.shape[1]
+        assert not tracked.masks["foreground"][:top].any() and not tracked.masks["foreground"][top + rows :].any()
+        assert _iou(tracked.masks["loop"], segmenter.predict(view.image).masks["loop"]) >= 0.9
+        assert _iou(tracked.masks["loop"], view.masks["loop"]) >= 0.75
+    moved = render(sample, CAMERA, GoniometerPositions(omega_deg=40.0, alignment_y_mm=0.4), background, noise_seed=21)
+    assert segmenter.track(moved.image, [first, second]).labelled_region is None
+    untracked = NetworkSegmenter(segmenter.model, stride=segmenter.stride, tracking=False)
+    assert untracked.track(views[1].image, [first]).labelled_region is None

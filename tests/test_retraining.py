@@ -177,3 +177,40 @@ def test_promotion_refuses_a_model_that_sees_samples_on_empty_fields(tmp_path):
     evaluation.write_text(json.dumps(_evaluation(model, version, new_views=0.0, old_views=0.25)))
     card = json.loads(promote(model, evaluation, tmp_path / "site2", version="clean.1").read_text())
     assert card["promoted"]["forced"] is False and card["promoted"]["previous_empty_field_views_with_sample"] == 0.25
+
+
+def test_tracked_frames_are_recorded_and_exported_as_their_windows(tmp_path):
+    """A frame labelled only in a window (as the network labels the frames it tracks) is recorded
+    with that window and exported as that part of the frame; each sweep's first frame is whole."""
+    from truth import WindowedTruthSegmenter
+
+    tiled = EmbeddedTiled.start(tmp_path / "tiled")
+    try:
+        RE = RunEngine({}, call_returns_result=True)
+        RE.subscribe(tiled.writer())
+        beamline = make_sim_beamline(sample=random_sample(3), zoom_level=5, write_directory=tiled.frames_directory)
+        sweeps = (Sweep(frames=6, zoom_level="lowest", model="circle", target="loop", required=False), Sweep(frames=FRAMES))
+        RE(auto_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id="tracked", sweeps=sweeps,
+                       segmenter=WindowedTruthSegmenter(beamline.camera), search=None))
+        run = _run(tiled, "tracked")
+        predictions = run["predictions"]
+        regions = np.stack([np.asarray(predictions[f"predictions_labelled_{part}_px"].read()) for part in ("top", "left", "rows", "cols")], axis=1)
+        whole = (regions[:, 2] == 1024) & (regions[:, 3] == 1360)
+        assert whole.tolist() == [True] + [False] * 5 + [True] + [False] * (FRAMES - 1)
+        assert np.isnan(np.asarray(predictions["predictions_tip_row_px"].read())[~whole]).all()
+        review_run(run, "accepted")
+        exported = tmp_path / "exported"
+        assert main(["dataset", "export", "--tiled", tiled.uri, "--out", str(exported)]) == 0
+        examples = list(LabelledDataset(exported / "labelled"))
+        assert len(examples) == 6 + FRAMES
+        for example in examples:
+            index = example.metadata["frame_index"]
+            top, left, rows, cols = (int(v) for v in regions[index])
+            assert example.image.shape[:2] == (rows, cols) and example.masks["loop"].shape == (rows, cols)
+            assert ("crop_px" in example.metadata) == (not whole[index])
+            stored = np.asarray(predictions["predictions_masks"][index])[top : top + rows, left : left + cols]
+            assert np.array_equal(example.masks["loop"], (stored & 1 << 2) != 0) and example.masks["loop"].sum() > 100
+            frame = np.asarray(run["primary"]["oav_image"][index])
+            assert np.array_equal(example.image, frame[top : top + rows, left : left + cols])
+    finally:
+        tiled.close()

@@ -29,3 +29,24 @@ class TruthSegmenter(Segmenter):
         probabilities = {notion: mask.astype(np.float32) for notion, mask in masks.items()}
         return [Prediction(masks=masks, probabilities=probabilities, click=render.click_px, present=bool(masks["loop"].any()))]
 
+
+
+class WindowedTruthSegmenter(TruthSegmenter):
+    """The exact masks, but after the first frame a sweep's frames are labelled only in a window
+    around the loop (``labelled_region``), as the network labels the frames it tracks."""
+
+    name = "truth-windowed"
+    margin_px = 40
+
+    def track(self, image, previous=()):
+        whole = self.predict(image)
+        rows, cols = np.nonzero(whole.masks["loop"])
+        if not previous or not rows.size:
+            return whole
+        top, left = max(int(rows.min()) - self.margin_px, 0), max(int(cols.min()) - self.margin_px, 0)
+        bottom, right = min(int(rows.max()) + self.margin_px, whole.shape[0]), min(int(cols.max()) + self.margin_px, whole.shape[1])
+        inside = np.zeros(whole.shape, dtype=bool)
+        inside[top:bottom, left:right] = True
+        masks = {notion: mask & inside for notion, mask in whole.masks.items()}
+        probabilities = {notion: mask.astype(np.float32) for notion, mask in masks.items()}
+        return Prediction(masks=masks, probabilities=probabilities, click=whole.click, present=whole.present, labelled_region=(top, left, bottom - top, right - left))

@@ -2,7 +2,10 @@
 
 Like bluesky's ``PeakStats``, it is subscribed for the duration of a plan, which reads the features it
 accumulates. Frames are read from the files that stream resource documents name, so the callback works
-the same on documents replayed from Tiled or streamed from another process.
+the same on documents replayed from Tiled or streamed from another process. Each frame is segmented
+knowing the predictions of the frames before it since the segmenter was last set (plans set it again
+after each zoom change), so a network can follow the loop instead of searching the whole frame
+(:meth:`Segmenter.track`).
 """
 
 from __future__ import annotations
@@ -34,21 +37,32 @@ class SegmentationCallback(DocumentRouter):
         frame_reader: FrameReader = read_frame,
     ):
         super().__init__()
+        self.frames: list[FrameFeatures] = []
+        self.predictions: list[Prediction] = []
         self.segmenter = segmenter
         self.image_key = image_key
         self.omega_key = omega_key
         self.stream_name = stream_name
         self.spindle = spindle
         self.frame_reader = frame_reader
-        self.frames: list[FrameFeatures] = []
-        self.predictions: list[Prediction] = []
         self._descriptors: set[str] = set()
         self._resources: dict[str, dict] = {}
         self._frame_by_seq_num: dict[int, tuple[str, int]] = {}
 
+    @property
+    def segmenter(self) -> Segmenter:
+        return self._segmenter
+
+    @segmenter.setter
+    def segmenter(self, segmenter: Segmenter) -> None:
+        """A new segmenter (or the same for another zoom) starts following the sample afresh."""
+        self._segmenter = segmenter
+        self._followed_from = len(self.predictions)
+
     def start(self, doc):
         self.frames.clear()
         self.predictions.clear()
+        self._followed_from = 0
         self._descriptors.clear()
         self._resources.clear()
         self._frame_by_seq_num.clear()
@@ -80,7 +94,7 @@ class SegmentationCallback(DocumentRouter):
             ) from None
         resource = self._resources[resource_uid]
         frame = self.frame_reader(resource["uri"], resource["parameters"]["dataset"], index)
-        prediction = self.segmenter.predict(frame)
+        prediction = self.segmenter.track(frame, self.predictions[max(self._followed_from, len(self.predictions) - 2) :])
         omega_deg = float(doc["data"][self.omega_key])
         self.predictions.append(prediction)
         self.frames.append(frame_features(prediction, omega_deg, self.spindle))

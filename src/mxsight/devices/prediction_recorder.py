@@ -2,7 +2,9 @@
 
 Masks are packed into uint8 bit flags (one bit per notion, see ``mxsight.notions``) and written to an
 HDF5 file like camera frames, compressed: a 1024 x 1360 frame's masks take about 11 kB instead of
-1.4 MB (gzip level 1, 1.3 ms more per frame here). The per-frame features travel inline in the event.
+1.4 MB (gzip level 1, 1.3 ms more per frame here). The per-frame features travel inline in the event, with the part of the frame
+the segmenter labelled (``labelled_*_px``: the whole frame, or the window a tracked frame was segmented
+in; outside it the masks' zeros mean "not looked at").
 """
 
 from __future__ import annotations
@@ -48,6 +50,10 @@ class PredictionRecorder(Hdf5StoreDevice, Device):
     foreground_area_px = Cpt(Signal, value=0.0, kind=Kind.normal)
     problem = Cpt(Signal, value="", kind=Kind.normal)
     uncertain_fraction = Cpt(Signal, value=0.0, kind=Kind.normal)
+    labelled_top_px = Cpt(Signal, value=0, kind=Kind.normal)
+    labelled_left_px = Cpt(Signal, value=0, kind=Kind.normal)
+    labelled_rows_px = Cpt(Signal, value=0, kind=Kind.normal)
+    labelled_cols_px = Cpt(Signal, value=0, kind=Kind.normal)
     unsure = Cpt(Signal, value=False, kind=Kind.normal)
 
     def __init__(self, *args, frame_shape: tuple[int, int], write_directory: Path | str, **kwargs):
@@ -81,6 +87,10 @@ class PredictionRecorder(Hdf5StoreDevice, Device):
         self.problem.put(features.problem)
         self.uncertain_fraction.put(prediction.uncertain_fraction)
         self.unsure.put(prediction.unsure)
+        for signal, value in zip(
+            (self.labelled_top_px, self.labelled_left_px, self.labelled_rows_px, self.labelled_cols_px), prediction.region(), strict=True
+        ):
+            signal.put(int(value))
 
     def trigger(self) -> Status:
         if self._pending_masks is None:

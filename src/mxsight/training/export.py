@@ -11,7 +11,10 @@ Two datasets are written under ``out``:
   (``predictions_unsure``), frames the movement-model fit set aside (``results_outlier_omegas_deg``)
   and frames of passes whose fit failed.
 
-Every example's metadata keeps its provenance: run uid, frame index, sample, omega, the frame's zoom
+A frame the network labelled only in part (a tracked frame, whose ``predictions_labelled_*_px`` give
+the window it was segmented in) is exported as that window of the frame (``metadata["crop_px"]``:
+top, left, rows, cols in the camera frame): outside it nothing was labelled. Every example's metadata
+keeps its provenance: run uid, frame index, sample, omega, the frame's zoom
 level (its pixel size when that is the start document's zoom), model version and why it was exported.
 A run's latest review is the one that counts.
 """
@@ -118,6 +121,7 @@ def _prediction_examples(run, image_key: str):
     click = np.stack([np.asarray(predictions[f"predictions_click_{axis}_px"].read(), dtype=float) for axis in ("row", "col")], axis=1)
     zoom_levels = np.asarray(run["primary"]["zoom_level"].read()) if "zoom_level" in run["primary"] else [None] * len(omega)
     outliers, failed = _pass_frames(run, omega)
+    regions = _labelled_regions(predictions, len(omega))
     review = run.metadata.get("review") or {}
     reviewed = set(range(len(omega))) if review.get("frames") is None else set(review["frames"])
     for index in range(len(omega)):
@@ -134,12 +138,32 @@ def _prediction_examples(run, image_key: str):
         else:
             continue
         image = np.asarray(run["primary"][image_key][index])
-        masks = unpack_masks(np.asarray(predictions["predictions_masks"][index]))
+        packed = np.asarray(predictions["predictions_masks"][index])
         point = None if not np.isfinite(click[index]).all() else (float(click[index][0]), float(click[index][1]))
         metadata = _provenance(run, index, omega[index], reason, zoom_levels[index])
+        region = regions[index] or (0, 0, *image.shape[:2])
+        top, left, rows, cols = region
+        if (rows, cols) != image.shape[:2]:
+            image, packed = image[top : top + rows, left : left + cols], packed[top : top + rows, left : left + cols]
+            inside = point is not None and 0 <= point[0] - top < rows and 0 <= point[1] - left < cols
+            point = (point[0] - top, point[1] - left) if inside else None
+            metadata["crop_px"] = [int(top), int(left), int(rows), int(cols)]
+        masks = unpack_masks(packed)
         if destination == TO_LABEL:
             metadata["labelled"] = []
         yield destination, reason, Example(image=image, masks=masks, click_px=point, metadata=metadata)
+
+
+REGION_KEYS = tuple(f"predictions_labelled_{part}_px" for part in ("top", "left", "rows", "cols"))
+
+
+def _labelled_regions(predictions, n_frames: int) -> list:
+    """Each prediction's labelled region (top, left, rows, cols), or None per frame for runs recorded
+    before regions were (every frame labelled whole then)."""
+    if not all(key in predictions for key in REGION_KEYS):
+        return [None] * n_frames
+    columns = np.stack([np.asarray(predictions[key].read(), dtype=int) for key in REGION_KEYS], axis=1)
+    return [tuple(int(v) for v in row) if row[2] > 0 and row[3] > 0 else None for row in columns]
 
 
 def _click_examples(run, image_key: str):

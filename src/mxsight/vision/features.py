@@ -27,7 +27,9 @@ class FrameFeatures:
     says the loop runs out of the image, so its centre there is not measured. ``loop_edge_on_ice`` and
     ``loop_edge_along_ice_edge`` say how much of the loop's outline lies on ice, and on the ice's own
     outline (see :func:`iced_outline`): where both are large the loop was drawn to the edge of an ice
-    crust, not to the wire, and its centre is off by the crust's thickness.
+    crust, not to the wire, and its centre is off by the crust's thickness. Where the segmenter
+    labelled only part of the frame (``Prediction.labelled_region``, a tracked frame), the pin's tip is
+    not seen (NaN) and ``foreground_area_px`` counts that part only.
     """
 
     omega_deg: float
@@ -224,7 +226,7 @@ def frame_features(prediction: Prediction, omega_deg: float, spindle: str = "hor
         bbox_px=bbox,
         area_px=float(loop.sum()),
         centroid_px=_centroid(loop),
-        tip_px=_tip(foreground, spindle),
+        tip_px=_tip(foreground, spindle) if prediction.labelled_region is None else NAN_POINT,
         click_px=prediction.click if prediction.click is not None else NAN_POINT,
         foreground_area_px=float(foreground.sum()),
         problem=prediction.problem or "",

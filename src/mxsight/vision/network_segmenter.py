@@ -6,6 +6,7 @@ import functools
 import json
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from scipy import ndimage
 
 from mxsight.notions import NOTIONS, notion_bit, unpack_masks
 from mxsight.vision.network import OUTPUT_CHANNELS
-from mxsight.vision.prediction import Prediction
+from mxsight.vision.prediction import Prediction, frame_problem, validate_frame
 from mxsight.vision.segmenter import Segmenter
 
 CLICK_CHANNEL = OUTPUT_CHANNELS.index("click")
@@ -30,13 +31,14 @@ class NetworkSegmenter(Segmenter):
     """Runs a saved ``.keras`` model: frames are resized so their longer side is ``working_size_px``,
     padded to the network's stride, segmented in batches, and the maps brought back to each frame's
     own resolution; with ``refine`` the loop's region is segmented again at up to the camera's own
-    resolution (see ``_predict_usable``). A notion is present where its probability exceeds
-    ``threshold``; the click is the centre of the click map's peak when the peak exceeds
-    ``click_threshold``."""
+    resolution (see ``_predict_usable``), and with ``tracking`` the frames of a sweep after the first
+    are segmented in that region only, placed from the frames before (see :meth:`track`). A notion
+    is present where its probability exceeds ``threshold``; the click is the centre of the click
+    map's peak when the peak exceeds ``click_threshold``."""
 
     name = "network"
 
-    def __init__(self, model, *, stride: int, working_size_px: int = 320, threshold: float = 0.5, thresholds: Mapping[str, float] | None = None, click_threshold: float = 0.2, refine: bool = True, version: str = "0"):
+    def __init__(self, model, *, stride: int, working_size_px: int = 320, threshold: float = 0.5, thresholds: Mapping[str, float] | None = None, click_threshold: float = 0.2, refine: bool = True, tracking: bool = True, version: str = "0"):
         if min(REFINE_SHAPE) % stride:
             refine = False
         thresholds = dict(thresholds or {})
@@ -48,9 +50,10 @@ class NetworkSegmenter(Segmenter):
             raise ValueError(f"thresholds are probabilities strictly between 0 and 1, got {bad or threshold}")
         self.thresholds = np.array([float(thresholds.get(notion, threshold)) for notion in NOTIONS], dtype=np.float32)
         self.model = model
-        self._graph = None
         self._coarse_graph = None
+        self._fine_graph = None
         self.refine = refine
+        self.tracking = tracking
         self.stride = stride
         self.working_size_px = working_size_px
         self.threshold = threshold
@@ -85,15 +88,6 @@ class NetworkSegmenter(Segmenter):
             raise FileNotFoundError(f"mxsight's shipped model {path} is missing; reinstall mxsight or pass a segmenter explicitly")
         return cls.load(path)
 
-    def _compiled(self, images):
-        """The model as one TensorFlow graph (traced once per input shape): several times faster
-        than running it eagerly, layer by layer."""
-        import tensorflow as tf
-
-        if self._graph is None:
-            self._graph = tf.function(lambda x: self.model(x, training=False))
-        return self._graph(images)
-
     def _coarse(self, frames: np.ndarray, working: tuple[int, int]):
         """The coarse pass as one graph from the frames as taken (uint8, any size) to the maps at
         ``working``: the cast and the antialiased resize run in the graph, not as eager ops on a
@@ -115,8 +109,6 @@ class NetworkSegmenter(Segmenter):
         size; then the loop's region of each frame goes through again at up to the camera's own
         resolution (one batch of ``REFINE_SHAPE`` windows), so the loop's edges, and the centring
         that rests on them, are as sharp as the camera allows."""
-        import tensorflow as tf
-
         groups: dict[tuple[int, int], list[int]] = {}
         for index, image in enumerate(images):
             groups.setdefault(image.shape[:2], []).append(index)
@@ -126,32 +118,102 @@ class NetworkSegmenter(Segmenter):
             batch = np.stack([images[i] for i in indices])
             coarse = np.asarray(self._coarse(batch, working))
             windows = [self.refinement_window(maps, shape) if self.refine else None for maps in coarse]
-            fine: dict[int, np.ndarray] = {}
             refined = [k for k, window in enumerate(windows) if window is not None]
-            if refined:
-                crops = [tf.image.resize(_crop(batch[k], windows[k]), REFINE_SHAPE, method="bilinear", antialias=True) for k in refined]
-                fine = dict(zip(refined, np.asarray(self._compiled(tf.stack(crops)))))
+            fine = dict(zip(refined, self._fine([batch[k] for k in refined], [windows[k] for k in refined]))) if refined else {}
             for k, index in enumerate(indices):
                 predictions[index] = self._to_prediction(coarse[k], shape, windows[k], fine.get(k))
         return predictions  # type: ignore[return-value]
+
+    def _fine(self, frames: list[np.ndarray], windows: list[tuple[int, int, int, int]]) -> list["FinePass"]:
+        """The fine pass over each frame's window, as one TensorFlow graph traced once for windows of
+        any size: the window as taken (uint8) is resized to ``REFINE_SHAPE``, segmented, and its maps
+        brought back to the window's size and thresholded into bit flags there, so that no float maps
+        of the window's size leave the graph."""
+        import tensorflow as tf
+
+        if self._fine_graph is None:
+            weights = tf.constant([1 << k for k in range(len(NOTIONS))], dtype=tf.int32)
+
+            @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8), tf.TensorSpec([len(NOTIONS)], tf.float32)])
+            def fine(crop, thresholds):
+                maps = self.model(tf.image.resize(tf.cast(crop, tf.float32)[None], REFINE_SHAPE, method="bilinear", antialias=True), training=False)[0]
+                full = tf.image.resize(maps[..., : len(NOTIONS)], tf.shape(crop)[:2], method="bilinear")
+                packed = tf.reduce_sum(tf.cast(full > thresholds, tf.int32) * weights, axis=-1)
+                return maps, tf.cast(packed, tf.uint8)
+
+            self._fine_graph = fine
+        passes = []
+        for frame, window in zip(frames, windows, strict=True):
+            maps, packed = self._fine_graph(_crop(frame, window), self.thresholds)
+            passes.append(FinePass(maps=np.asarray(maps), packed=np.asarray(packed)))
+        return passes
+
+    def track(self, image: np.ndarray, previous=()) -> Prediction:
+        """One network pass instead of two: the frame is segmented only in a window placed on the loop
+        of the frames before (:meth:`tracking_window`), and labelled there only (``labelled_region``).
+        The frame is segmented whole, coarse then fine, when there is no loop before to follow, when
+        it is unusable, or when the window shows no loop or cuts it (a loop pixel on a side of the
+        window that is not a side of the frame): the loop moved farther than the window's margin."""
+        if not (self.refine and self.tracking):
+            return self.predict(image)
+        frame = validate_frame(image)
+        shape = frame.shape[:2]
+        window = self.tracking_window(previous, shape)
+        if window is None or frame_problem(frame) is not None:
+            return self.predict(frame)
+        fine = self._fine([frame], [window])[0]
+        if not self._holds_loop(fine.maps, window, shape):
+            return self.predict(frame)
+        return self._to_prediction(None, shape, window, fine)
+
+    def tracking_window(self, previous, shape: tuple[int, int]) -> tuple[int, int, int, int] | None:
+        """The window for the next frame of a sweep: the last frame's loop box, moved on by as much as
+        the loop moved between the two frames before (a loop off the axis moves on a sinusoid, close
+        to straight over one step), with the margin and proportions of :meth:`refinement_window`.
+        None when the last frame shows no refined loop or was another size."""
+        recent = list(previous)[-2:]
+        if not recent or any(p.shape != shape for p in recent):
+            return None
+        boxes = [p.extras.get("loop_box_px") for p in recent]
+        if boxes[-1] is None:
+            return None
+        top, left, bottom, right = boxes[-1]
+        shift_rows = shift_cols = 0.0
+        if len(boxes) == 2 and boxes[0] is not None:
+            shift_rows = (top + bottom - boxes[0][0] - boxes[0][2]) / 2.0
+            shift_cols = (left + right - boxes[0][1] - boxes[0][3]) / 2.0
+        return self._window_around((top + shift_rows, left + shift_cols, bottom + shift_rows, right + shift_cols), shape)
+
+    def _holds_loop(self, fine: np.ndarray, window: tuple[int, int, int, int], shape: tuple[int, int]) -> bool:
+        """Whether the fine ``window`` shows a loop none of whose pixels lies on a side of the window
+        inside the frame (where the frame's own border cuts the loop, the whole frame would too)."""
+        loop = fine[..., NOTIONS.index("loop")] > self.thresholds[NOTIONS.index("loop")]
+        if not loop.any():
+            return False
+        row, col, height, width = window
+        cut = (row > 0 and loop[0].any()) or (row + height < shape[0] and loop[-1].any())
+        cut = cut or (col > 0 and loop[:, 0].any()) or (col + width < shape[1] and loop[:, -1].any())
+        return not cut
 
     def refinement_window(self, maps: np.ndarray, shape: tuple[int, int]) -> tuple[int, int, int, int] | None:
         """(top, left, rows, cols) in frame pixels of the window to segment again: the largest loop
         found in the coarse ``maps`` with a margin, in the proportions of ``REFINE_SHAPE`` and at
         least that many frame pixels. None when no loop was found, or when the window would not be
         seen finer than in the coarse pass."""
-        loop = maps[..., NOTIONS.index("loop")] > self.thresholds[NOTIONS.index("loop")]
-        labels, count = ndimage.label(loop)
-        if count == 0:
-            return None
-        sizes = ndimage.sum_labels(loop, labels, index=np.arange(1, count + 1))
-        rows, cols = np.nonzero(labels == 1 + int(np.argmax(sizes)))
-        scale_rows, scale_cols = shape[0] / maps.shape[0], shape[1] / maps.shape[1]
-        top, bottom = rows.min() * scale_rows, (rows.max() + 1) * scale_rows
-        left, right = cols.min() * scale_cols, (cols.max() + 1) * scale_cols
+        box = _loop_box(maps[..., NOTIONS.index("loop")] > self.thresholds[NOTIONS.index("loop")], (0, 0, *shape))
+        return None if box is None else self._window_around(box, shape)
+
+    def _window_around(self, box: tuple[float, float, float, float], shape: tuple[int, int]) -> tuple[int, int, int, int] | None:
+        """The window around a loop ``box`` (top, left, bottom, right in frame pixels, the last two
+        exclusive): see :meth:`refinement_window`. Its size is ``REFINE_SHAPE`` times a multiple of
+        1/8, so the windows of a run, recorded as tracked frames' labelled regions and exported as
+        training examples, come in a few sizes."""
+        top, left, bottom, right = box
+        working = self._working_shape(shape)
+        scale_rows, scale_cols = shape[0] / working[0], shape[1] / working[1]
         needed_rows = (bottom - top) * (1 + 2 * REFINE_MARGIN)
         needed_cols = (right - left) * (1 + 2 * REFINE_MARGIN)
-        magnification = max(1.0, needed_rows / REFINE_SHAPE[0], needed_cols / REFINE_SHAPE[1])
+        magnification = np.ceil(8 * max(1.0, needed_rows / REFINE_SHAPE[0], needed_cols / REFINE_SHAPE[1])) / 8
         if magnification > 0.8 * max(scale_rows, scale_cols):
             return None
         height, width = int(round(REFINE_SHAPE[0] * magnification)), int(round(REFINE_SHAPE[1] * magnification))
@@ -161,30 +223,40 @@ class NetworkSegmenter(Segmenter):
         col = int(np.clip(round((left + right) / 2 - width / 2), 0, shape[1] - width))
         return row, col, height, width
 
-    def _to_prediction(self, maps: np.ndarray, shape: tuple[int, int], window: tuple[int, int, int, int] | None = None, fine: np.ndarray | None = None) -> Prediction:
+    def _to_prediction(self, maps: np.ndarray | None, shape: tuple[int, int], window: tuple[int, int, int, int] | None = None, fine: "FinePass | None" = None) -> Prediction:
         """Masks at the frame's resolution: inside ``window`` from the ``fine`` maps (bilinear, so
         the loop's edges keep their sub-pixel place), elsewhere from the coarse maps by nearest
         neighbour (pin, stem and foreground need no more, and this is the cost of a frame); the loop,
-        its inside and the crystal are kept only inside the window (the refined loop). The masks are
+        its inside and the crystal are kept only inside the window (the refined loop). Without coarse
+        ``maps`` (a tracked frame) only the window is labelled. The masks are
         made as one bit-flag map (the form frames are recorded in) and unpacked once, contiguous per
-        notion; probabilities are brought to the frame's resolution only when asked for."""
-        click = _click_point(maps[..., CLICK_CHANNEL], shape, self.click_threshold)
+        notion (for a tracked frame, only the window's part is unpacked); probabilities are brought to the frame's resolution only when asked for. The refined
+        loop's box is kept (``extras["loop_box_px"]``) for the next frame's window."""
         channels = len(NOTIONS)
-        packed = _nearest(_pack(maps[..., :channels] > self.thresholds), shape)
-        fine_full = None
+        extras: dict[str, object] = {}
+        if maps is not None:
+            click = _click_point(maps[..., CLICK_CHANNEL], shape, self.click_threshold)
+            packed = _nearest(_pack(maps[..., :channels] > self.thresholds), shape)
+        else:
+            click, packed = None, np.zeros(shape, dtype=np.uint8)
         if window is not None and fine is not None:
             row, col, height, width = window
-            fine_full = _resize(fine[..., :channels], (height, width))
             packed &= np.uint8(0xFF & ~LOOP_BITS)
-            packed[row : row + height, col : col + width] = _pack(fine_full > self.thresholds)
-            fine_click = _click_point(fine[..., CLICK_CHANNEL], (height, width), self.click_threshold)
+            packed[row : row + height, col : col + width] = fine.packed
+            fine_click = _click_point(fine.maps[..., CLICK_CHANNEL], (height, width), self.click_threshold)
             if fine_click is not None:
                 click = (fine_click[0] + row, fine_click[1] + col)
-        masks = unpack_masks(packed)
-        probabilities = FullResolutionProbabilities(maps[..., :channels], shape, window, fine_full)
+            extras["loop_box_px"] = _loop_box(fine.maps[..., NOTIONS.index("loop")] > self.thresholds[NOTIONS.index("loop")], window)
+        if maps is None and window is not None and fine is not None:
+            masks = _unpack_window(fine.packed, shape, window)
+        else:
+            masks = unpack_masks(packed)
+        fine_maps = None if fine is None else fine.maps[..., :channels]
+        probabilities = FullResolutionProbabilities(None if maps is None else maps[..., :channels], shape, window, fine_maps)
         present = bool(masks["loop"].any() or masks["loop_inside"].any())
-        extras = {"uncertain_fraction": uncertain_fraction(fine if fine is not None else maps)}
-        return Prediction(masks=masks, probabilities=probabilities, click=click, present=present, extras=extras, packed=packed)
+        extras["uncertain_fraction"] = uncertain_fraction(fine.maps if fine is not None else maps)
+        labelled_region = window if maps is None else None
+        return Prediction(masks=masks, probabilities=probabilities, click=click, present=present, extras=extras, packed=packed, labelled_region=labelled_region)
 
 
 GATHER_BITS = np.uint64(0x0102040810204080)  # times 8 little-endian 0/1 bytes: bit k of the top byte is byte k
@@ -201,7 +273,7 @@ def _pack(binary: np.ndarray) -> np.ndarray:
     return np.packbits(binary, axis=-1, bitorder="little")[..., 0]
 
 
-SETTINGS = ("working_size_px", "threshold", "thresholds", "click_threshold", "refine")
+SETTINGS = ("working_size_px", "threshold", "thresholds", "click_threshold", "refine", "tracking")
 
 
 def model_settings(path: Path | str) -> dict[str, object]:
@@ -232,23 +304,36 @@ def uncertain_fraction(maps: np.ndarray, low: float = 0.25, high: float = 0.75) 
     return float((unsure & region).sum() / region.sum())
 
 
+@dataclass(frozen=True)
+class FinePass:
+    """What the fine pass gives for one window: the maps at ``REFINE_SHAPE`` (all channels) and the
+    notions' bit flags at the window's own size."""
+
+    maps: np.ndarray
+    packed: np.ndarray
+
+
 class FullResolutionProbabilities(Mapping):
     """Notion -> probability map at the frame's resolution, computed on first access (bilinear from
-    the coarse maps, the fine window's maps pasted in), since plans need only the masks."""
+    the coarse maps, the fine window's maps brought to its size and pasted in; 0 outside the window
+    without coarse maps), since plans need only the masks."""
 
-    def __init__(self, coarse: np.ndarray, shape: tuple[int, int], window: tuple[int, int, int, int] | None, fine: np.ndarray | None):
+    def __init__(self, coarse: np.ndarray | None, shape: tuple[int, int], window: tuple[int, int, int, int] | None, fine: np.ndarray | None):
         self._coarse, self._shape, self._window, self._fine = coarse, shape, window, fine
         self._cache: dict[str, np.ndarray] = {}
 
     def __getitem__(self, notion: str) -> np.ndarray:
         if notion not in self._cache:
             index = NOTIONS.index(notion)
-            full = _resize(self._coarse[..., index : index + 1], self._shape)[..., 0]
+            if self._coarse is None:
+                full = np.zeros(self._shape, dtype=np.float32)
+            else:
+                full = _resize(self._coarse[..., index : index + 1], self._shape)[..., 0]
             if self._window is not None and self._fine is not None:
                 row, col, height, width = self._window
-                if notion in LOOP_NOTIONS:
+                if notion in LOOP_NOTIONS and self._coarse is not None:
                     full = np.zeros(self._shape, dtype=np.float32)
-                full[row : row + height, col : col + width] = self._fine[..., index]
+                full[row : row + height, col : col + width] = _resize(self._fine[..., index : index + 1], (height, width))[..., 0]
             self._cache[notion] = full
         return self._cache[notion]
 
@@ -284,6 +369,32 @@ def models_directory(name: str = SHIPPED_MODEL) -> Path:
 @functools.lru_cache(maxsize=None)
 def _load_shipped(cls: type[NetworkSegmenter], name: str) -> NetworkSegmenter:
     return cls._read_shipped(name)
+
+
+def _loop_box(loop: np.ndarray, region: tuple[int, int, int, int]) -> tuple[float, float, float, float] | None:
+    """(top, left, bottom, right) in frame pixels (the last two exclusive) of the largest connected
+    part of ``loop``, a mask over the frame's ``region`` (top, left, rows, cols) at any resolution;
+    None when it is empty."""
+    labels, count = ndimage.label(loop)
+    if count == 0:
+        return None
+    sizes = ndimage.sum_labels(loop, labels, index=np.arange(1, count + 1))
+    rows, cols = np.nonzero(labels == 1 + int(np.argmax(sizes)))
+    row, col, height, width = region
+    scale_rows, scale_cols = height / loop.shape[0], width / loop.shape[1]
+    return (row + rows.min() * scale_rows, col + cols.min() * scale_cols, row + (rows.max() + 1) * scale_rows, col + (cols.max() + 1) * scale_cols)
+
+
+def _unpack_window(packed: np.ndarray, shape: tuple[int, int], window: tuple[int, int, int, int]) -> dict[str, np.ndarray]:
+    """Notion -> mask of the frame's ``shape``, set from a window's bit flags and False elsewhere
+    (zeroed pages cost nothing until written: only the window's pixels are)."""
+    row, col, height, width = window
+    masks = {}
+    for notion in NOTIONS:
+        mask = np.zeros(shape, dtype=bool)
+        mask[row : row + height, col : col + width] = (packed & notion_bit(notion)) != 0
+        masks[notion] = mask
+    return masks
 
 
 def _crop(image: np.ndarray, window: tuple[int, int, int, int]) -> np.ndarray:

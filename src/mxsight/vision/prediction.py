@@ -26,7 +26,10 @@ class Prediction:
     ``present`` says whether a sample was found; ``problem`` names why not when the frame itself is
     unusable (black, saturated, uniform), so that plans can report the right failure. ``packed`` is
     the same masks as uint8 bit flags (:func:`mxsight.notions.pack_masks`) when the segmenter made
-    them that way; the masks are not to be changed after the prediction is made.
+    them that way; the masks are not to be changed after the prediction is made. ``labelled_region``
+    (top, left, rows, cols in frame pixels) is the part of the frame the segmenter looked at when it
+    did not look at all of it (a frame tracked from the one before, see :meth:`Segmenter.track`):
+    outside it every notion is unknown, not absent. None: the whole frame was labelled.
     """
 
     masks: dict[str, np.ndarray]
@@ -36,6 +39,17 @@ class Prediction:
     problem: str | None = None
     extras: dict[str, object] = field(default_factory=dict)
     packed: np.ndarray | None = None
+    labelled_region: tuple[int, int, int, int] | None = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows, cols) of the frame."""
+        rows, cols = next(iter(self.masks.values())).shape
+        return int(rows), int(cols)
+
+    def region(self) -> tuple[int, int, int, int]:
+        """(top, left, rows, cols) of the labelled part of the frame: all of it unless tracked."""
+        return self.labelled_region if self.labelled_region is not None else (0, 0, *self.shape)
 
     def packed_masks(self) -> np.ndarray:
         """The masks as one uint8 bit-flag map, the form each frame's prediction is recorded in."""

@@ -35,6 +35,13 @@ class Segmenter(abc.ABC):
                 results[index] = Prediction.empty(frame.shape[:2], problem=frame_problem(frame))
         return results  # type: ignore[return-value]
 
+    def track(self, image: np.ndarray, previous: Sequence[Prediction] = ()) -> Prediction:
+        """Segment the next frame of a sweep, given the predictions of the sweep's frames before it
+        (oldest first): a segmenter that can follow the sample from frame to frame looks only where
+        it will be (and says so in ``labelled_region``); others, and any frame the sample is not found
+        where expected, are segmented whole, as by :meth:`predict`."""
+        return self.predict(image)
+
     @abc.abstractmethod
     def _predict_usable(self, images: list[np.ndarray]) -> list[Prediction]:
         """Segment frames that passed the usability checks."""
