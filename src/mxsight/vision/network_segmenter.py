@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -148,7 +148,7 @@ class NetworkSegmenter(Segmenter):
             passes.append(FinePass(maps=np.asarray(maps), packed=np.asarray(packed)))
         return passes
 
-    def track(self, image: np.ndarray, previous=()) -> Prediction:
+    def track(self, image: np.ndarray, previous: Sequence[Prediction] = ()) -> Prediction:
         """One network pass instead of two: the frame is segmented only in a window placed on the loop
         of the frames before (:meth:`tracking_window`), and labelled there only (``labelled_region``).
         The frame is segmented whole, coarse then fine, when there is no loop before to follow, when
@@ -166,7 +166,7 @@ class NetworkSegmenter(Segmenter):
             return self.predict(frame)
         return self._to_prediction(None, shape, window, fine)
 
-    def tracking_window(self, previous, shape: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    def tracking_window(self, previous: Sequence[Prediction], shape: tuple[int, int]) -> tuple[int, int, int, int] | None:
         """The window for the next frame of a sweep: the last frame's loop box, moved on by as much as
         the loop moved between the two frames before (a loop off the axis moves on a sinusoid, close
         to straight over one step), with the margin and proportions of :meth:`refinement_window`.
