@@ -2,7 +2,7 @@
 for (a) the circle model, (b) the refraction-aware slab model, (c) a 3-click operator baseline.
 
     python benchmarks/centring.py --samples 500 [--segmenter default|truth] [--sweeps default|coarse-if-needed]
-                                  [--first-seed 1000] [--out FILE] [--keep-frames]
+                                  [--first-seed 1000] [--out FILE] [--keep-frames] [--fine-frames N]
 
 Samples are drawn with random loop sizes and offsets, refraction on (film index 1.31-1.34, crystals at
 any depth in the film), ice and bubbles on a third of them, dust on the lens, both spindle orientations
@@ -217,7 +217,11 @@ def main() -> None:
     parser.add_argument("--sweeps", choices=tuple(SWEEPS), default="default", help="the plan's sweeps: coarse then fine, or the coarse one only if needed")
     parser.add_argument("--out", type=Path, help="JSON file of per-sample records (appended to and resumed from)")
     parser.add_argument("--keep-frames", action="store_true", help="keep the fine sweep's per-frame features in each record")
+    parser.add_argument("--fine-frames", type=int, help="frames of the fine sweep (default: the plan's, 18)")
     args = parser.parse_args()
+    sweeps = SWEEPS[args.sweeps]
+    if args.fine_frames is not None:
+        sweeps = (*sweeps[:-1], dataclasses.replace(sweeps[-1], frames=args.fine_frames))
     records: list[dict] = json.loads(args.out.read_text()) if args.out and args.out.exists() else []
     done = {r["seed"] for r in records}
     network = Segmenter.default() if args.segmenter == "default" else None
@@ -226,14 +230,14 @@ def main() -> None:
         if seed in done:
             continue
         with tempfile.TemporaryDirectory() as directory:  # one per sample: frames take ~100 MB each
-            records.append(one_sample(seed, args.segmenter, network, directory, RE, SWEEPS[args.sweeps], args.keep_frames))
+            records.append(one_sample(seed, args.segmenter, network, directory, RE, sweeps, args.keep_frames))
             if args.out and len(records) % 10 == 0:
                 args.out.write_text(json.dumps(records))
     if args.out:
         args.out.write_text(json.dumps(records))
     refracting = lambda r: r.get("target") == "crystal"  # noqa: E731
     high_zoom = lambda r: r["zoom"] >= 6  # noqa: E731
-    print(f"auto_centre on the simulated beamline, segmenter {args.segmenter}, sweeps {args.sweeps}, seeds {args.first_seed}..{args.first_seed + args.samples - 1}")
+    print(f"auto_centre on the simulated beamline, segmenter {args.segmenter}, sweeps {args.sweeps} (fine sweep of {sweeps[-1].frames} frames), seeds {args.first_seed}..{args.first_seed + args.samples - 1}")
     print_table("all samples", {m: summarise(records, m) for m in METHODS})
     print_table("crystal targets (seen through the film: refraction)", {m: summarise(records, m, refracting) for m in METHODS})
     print_table("high zoom (levels 6-7, 1.39-1.08 um/px)", {m: summarise(records, m, high_zoom) for m in METHODS})
