@@ -124,7 +124,7 @@ class NetworkSegmenter(Segmenter):
                 predictions[index] = self._to_prediction(coarse[k], shape, windows[k], fine.get(k))
         return predictions  # type: ignore[return-value]
 
-    def _fine(self, frames: list[np.ndarray], windows: list[tuple[int, int, int, int]]) -> list["FinePass"]:
+    def _fine(self, frames: list[np.ndarray], windows: list[tuple[int, int, int, int]]) -> list[FinePass]:
         """The fine pass over each frame's window, as one TensorFlow graph traced once for windows of
         any size: the window as taken (uint8) is resized to ``REFINE_SHAPE``, segmented, and its maps
         brought back to the window's size and thresholded into bit flags there, so that no float maps
@@ -223,15 +223,16 @@ class NetworkSegmenter(Segmenter):
         col = int(np.clip(round((left + right) / 2 - width / 2), 0, shape[1] - width))
         return row, col, height, width
 
-    def _to_prediction(self, maps: np.ndarray | None, shape: tuple[int, int], window: tuple[int, int, int, int] | None = None, fine: "FinePass | None" = None) -> Prediction:
+    def _to_prediction(self, maps: np.ndarray | None, shape: tuple[int, int], window: tuple[int, int, int, int] | None = None, fine: FinePass | None = None) -> Prediction:
         """Masks at the frame's resolution: inside ``window`` from the ``fine`` maps (bilinear, so
         the loop's edges keep their sub-pixel place), elsewhere from the coarse maps by nearest
         neighbour (pin, stem and foreground need no more, and this is the cost of a frame); the loop,
         its inside and the crystal are kept only inside the window (the refined loop). Without coarse
-        ``maps`` (a tracked frame) only the window is labelled. The masks are
-        made as one bit-flag map (the form frames are recorded in) and unpacked once, contiguous per
-        notion (for a tracked frame, only the window's part is unpacked); probabilities are brought to the frame's resolution only when asked for. The refined
-        loop's box is kept (``extras["loop_box_px"]``) for the next frame's window."""
+        ``maps`` (a tracked frame) only the window is labelled. The masks are made as one bit-flag
+        map (the form frames are recorded in) and unpacked once, contiguous per notion (for a tracked
+        frame, only the window's part is unpacked); probabilities are brought to the frame's
+        resolution only when asked for. The refined loop's box is kept (``extras["loop_box_px"]``)
+        for the next frame's window."""
         channels = len(NOTIONS)
         extras: dict[str, object] = {}
         if maps is not None:
@@ -241,16 +242,14 @@ class NetworkSegmenter(Segmenter):
             click, packed = None, np.zeros(shape, dtype=np.uint8)
         if window is not None and fine is not None:
             row, col, height, width = window
-            packed &= np.uint8(0xFF & ~LOOP_BITS)
+            if maps is not None:
+                packed &= np.uint8(0xFF & ~LOOP_BITS)
             packed[row : row + height, col : col + width] = fine.packed
             fine_click = _click_point(fine.maps[..., CLICK_CHANNEL], (height, width), self.click_threshold)
             if fine_click is not None:
                 click = (fine_click[0] + row, fine_click[1] + col)
             extras["loop_box_px"] = _loop_box(fine.maps[..., NOTIONS.index("loop")] > self.thresholds[NOTIONS.index("loop")], window)
-        if maps is None and window is not None and fine is not None:
-            masks = _unpack_window(fine.packed, shape, window)
-        else:
-            masks = unpack_masks(packed)
+        masks = unpack_masks(packed) if maps is not None else _unpack_window(fine.packed, shape, window)
         fine_maps = None if fine is None else fine.maps[..., :channels]
         probabilities = FullResolutionProbabilities(None if maps is None else maps[..., :channels], shape, window, fine_maps)
         present = bool(masks["loop"].any() or masks["loop_inside"].any())
