@@ -1,15 +1,15 @@
 """Centring benchmark: seeded simulated samples -> success rate, residual error, frames and compute time
 for (a) the circle model, (b) the refraction-aware slab model, (c) a 3-click operator baseline.
 
-    python benchmarks/centring.py --samples 500 [--segmenter default|truth] [--sweeps default|coarse-if-needed]
+    python benchmarks/centring.py --samples 500 [--segmenter default|truth] [--sweeps coarse-if-needed|coarse-then-fine]
                                   [--first-seed 1000] [--out FILE] [--keep-frames] [--fine-frames N]
 
 Samples are drawn with random loop sizes and offsets, refraction on (film index 1.31-1.34, crystals at
 any depth in the film), ice and bubbles on a third of them, dust on the lens, both spindle orientations
 (even seeds horizontal, odd vertical) and fine zoom levels 5-7 (1.8-1.08 um/px). Each sample runs the
-real ``auto_centre`` plan once (coarse sweep at zoom 1, fine sweep of 18 frames; with ``--sweeps
-coarse-if-needed`` the coarse sweep only where the loop would leave the fine view; the plan's own model
-choice is "auto"). Its fine sweep's features are then fitted with the circle and with the slab model
+real ``auto_centre`` plan once (its default sweeps: the coarse sweep at zoom 1 only where the loop
+would leave the fine view, then a fine sweep of 12 frames; with ``--sweeps coarse-then-fine`` the
+coarse sweep every time; the plan's own model choice is "auto"). Its fine sweep's features are then fitted with the circle and with the slab model
 (forced), and the truth error of the target (the crystal when the plan chose it, else the loop centre)
 is evaluated for the move each would make from the same starting positions. The 3-click baseline clicks
 the target's true apparent position (refraction included, as an operator sees it) at 0, 90 and 180
@@ -93,10 +93,10 @@ def _three_clicks(beamline, start: dict[str, float], target: str, geometry: Cent
     return _errors_after(beamline, start, move.as_dict(), target)
 
 
-SWEEPS = {"default": COARSE_THEN_FINE, "coarse-if-needed": COARSE_IF_NEEDED_THEN_FINE}
+SWEEPS = {"coarse-if-needed": COARSE_IF_NEEDED_THEN_FINE, "coarse-then-fine": COARSE_THEN_FINE}
 
 
-def one_sample(seed: int, segmenter_name: str, network, directory: str, RE, sweeps=COARSE_THEN_FINE, keep_frames: bool = False) -> dict[str, object]:
+def one_sample(seed: int, segmenter_name: str, network, directory: str, RE, sweeps=COARSE_IF_NEEDED_THEN_FINE, keep_frames: bool = False) -> dict[str, object]:
     rng = np.random.default_rng(seed)
     spindle = "horizontal" if seed % 2 == 0 else "vertical"
     zoom_level = int(rng.choice([5, 6, 7]))
@@ -214,10 +214,10 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=500)
     parser.add_argument("--first-seed", type=int, default=1000)
     parser.add_argument("--segmenter", choices=("default", "truth"), default="default")
-    parser.add_argument("--sweeps", choices=tuple(SWEEPS), default="default", help="the plan's sweeps: coarse then fine, or the coarse one only if needed")
+    parser.add_argument("--sweeps", choices=tuple(SWEEPS), default="coarse-if-needed", help="the plan's sweeps: the coarse one only if needed (the plan's default), or always coarse then fine")
     parser.add_argument("--out", type=Path, help="JSON file of per-sample records (appended to and resumed from)")
     parser.add_argument("--keep-frames", action="store_true", help="keep the fine sweep's per-frame features in each record")
-    parser.add_argument("--fine-frames", type=int, help="frames of the fine sweep (default: the plan's, 18)")
+    parser.add_argument("--fine-frames", type=int, help="frames of the fine sweep (default: the plan's, 12)")
     args = parser.parse_args()
     sweeps = SWEEPS[args.sweeps]
     if args.fine_frames is not None:

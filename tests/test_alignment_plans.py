@@ -87,7 +87,7 @@ def test_coarse_sweep_if_needed_runs_only_when_the_loop_would_leave_the_view(RE,
     run = tiled.client[list(find_alignments(tiled.client, sample_id="in-view"))[0]]
     assert list(run["results"]["results_outcome"].read()) == ["skipped", "moved"]
     assert str(run["results"]["results_message"].read()[0]).startswith("not needed: the loop would span")
-    assert result.plan_result.passes == [1] and result.plan_result.frames == 18
+    assert result.plan_result.passes == [1] and result.plan_result.frames == 12
     assert set(np.asarray(run["primary"]["zoom_level"].read())) == {7}  # the zoom never went to the coarse level
     assert near.loop_centre_errors_um()["from_beam_um"] < 2.0
     # 0.5 mm off the axis, the loop swings out of the 1.1 mm view at zoom 7: the coarse sweep first
@@ -96,14 +96,14 @@ def test_coarse_sweep_if_needed_runs_only_when_the_loop_would_leave_the_view(RE,
     run = tiled.client[list(find_alignments(tiled.client, sample_id="out-of-view"))[0]]
     outcomes = list(run["results"]["results_outcome"].read())
     looked = int(run["results"]["results_sweep_frames"].read()[0])
-    assert outcomes == ["abandoned", "moved", "moved"] and 1 <= looked <= 6
+    assert outcomes == ["abandoned", "moved", "moved"] and 1 <= looked <= 4
     assert "would leave the view" in str(run["results"]["results_message"].read()[0])
-    assert result.plan_result.passes == [0, 1] and result.plan_result.frames == looked + 8 + 18
+    assert result.plan_result.passes == [0, 1] and result.plan_result.frames == looked + 8 + 12
     assert far.loop_centre_errors_um()["from_beam_um"] < 2.0
 
 
 class LeavingLoopTruth(TruthSegmenter):
-    """Exact masks, except that frames 7-18 it segments show the loop cut by the image's top edge: a
+    """Exact masks, except that frames 5-12 it segments show the loop cut by the image's top edge: a
     loop that stays in view over the first 100 degrees and then leaves it."""
 
     def __init__(self, camera):
@@ -113,7 +113,7 @@ class LeavingLoopTruth(TruthSegmenter):
     def _predict_usable(self, images):
         self.count += 1
         predictions = super()._predict_usable(images)
-        if 7 <= self.count <= 18:
+        if 5 <= self.count <= 12:
             loop = predictions[0].masks["loop"].copy()
             loop[0, loop.any(axis=0)] = True
             predictions = [dataclasses.replace(predictions[0], masks={**predictions[0].masks, "loop": loop})]
@@ -126,7 +126,7 @@ def test_a_loop_leaving_the_view_after_the_look_gets_the_coarse_sweep_after_all(
     result = RE(auto_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id="leaving", sweeps=COARSE_IF_NEEDED_THEN_FINE, segmenter=LeavingLoopTruth(beamline.camera)))
     run = tiled.client[list(find_alignments(tiled.client, sample_id="leaving"))[0]]
     assert list(run["results"]["results_outcome"].read()) == ["skipped", "SampleOffScreen", "moved", "moved"]
-    assert result.plan_result.passes == [1, 0, 1] and result.plan_result.frames == 18 + 8 + 18
+    assert result.plan_result.passes == [1, 0, 1] and result.plan_result.frames == 12 + 8 + 12
     assert run.metadata["stop"]["exit_status"] == "success"
     assert beamline.loop_centre_errors_um()["from_beam_um"] < 2.0
 

@@ -16,8 +16,8 @@ def test_demo_prints_its_table_report_and_uid(tmp_path, capsys):
     assert "outcome                         success" in out
     residual = float(out.split("residual from beam (um)")[1].split()[0])
     assert residual < 10
-    assert "frames                          26" in out
-    assert "centred target (model)          loop (circle), " in out
+    assert "frames                          12" in out  # the sample starts in the fine view: no coarse sweep
+    assert "centred target (model)          loop (circle)\n" in out
     assert "run uid:" in out and "read back:" in out
     with Image.open(report) as image:
         assert image.size[0] > 600 and image.size[1] > 400

@@ -1,12 +1,13 @@
 """``auto_centre``: sweep omega, segment each frame, fit the movement model, and move the sample onto the
 rotation axis and the beam, only on a confident fit.
 
-By default a coarse sweep at the lowest zoom (8 frames, circle model) brings the sample near the axis,
-then a fine sweep at the zoom the plan started at (18 frames) fits the refraction-aware model and
-centres the crystal, or the loop when no crystal is seen. When the first sweep sees nothing, the plan
-searches along the spindle and around omega, as beamlines do, before it reports ``SampleNotFound``.
-``sweeps=COARSE_IF_NEEDED_THEN_FINE`` runs the coarse sweep only when the fine sweep's first six frames
-(0-100 deg) show the loop leaving the view over a turn: faster for samples mounted near the axis.
+By default the plan first looks at the fine sweep's first four frames (0-100 deg) at the zoom it
+started at: when they show the loop staying in the view over a turn, the fine sweep (12 frames) goes
+on, fits the refraction-aware model and centres the crystal, or the loop when no crystal is seen.
+When they show it leaving the view, a coarse sweep at the lowest zoom (8 frames, circle model) first
+brings the sample near the axis. When the first sweep sees nothing, the plan searches along the
+spindle and around omega, as beamlines do, before it reports ``SampleNotFound``.
+``sweeps=COARSE_THEN_FINE`` always runs the coarse sweep first.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from mxsight.geometry.centring import CentringGeometry
 from mxsight.plans.centring_solution import RESULT_TEMPLATE, CentringSolution, Target, solve_centring
 from mxsight.plans.errors import AlignmentError, FitNotConfident, MoveOutOfLimits, PinNotCentrable, SampleNotFound, SampleOffScreen
 from mxsight.plans.records import RecordReadable, alignment_metadata
-from mxsight.plans.sweeps import COARSE_THEN_FINE, LOOK_SPAN_DEG, MIN_LOOK_FRAMES, FrameTaker, Sweep, look_verdict, present_in
+from mxsight.plans.sweeps import COARSE_IF_NEEDED_THEN_FINE, LOOK_SPAN_DEG, MIN_LOOK_FRAMES, FrameTaker, Sweep, look_verdict, present_in
 from mxsight.vision.features import FrameFeatures
 from mxsight.vision.segmenter import Segmenter
 
@@ -110,7 +111,7 @@ def auto_centre(
     zoom,
     *,
     sample_id: str,
-    sweeps: Sequence[Sweep] = COARSE_THEN_FINE,
+    sweeps: Sequence[Sweep] = COARSE_IF_NEEDED_THEN_FINE,
     target: Target = "auto",
     segmenter: Segmenter | None = None,
     geometry: CentringGeometry = CentringGeometry(),

@@ -81,12 +81,13 @@ COARSE_SWEEP = Sweep(
     target="loop",
     required=False,
 )
-FINE_SWEEP = Sweep(frames=18)
+FINE_SWEEP = Sweep(frames=12)
+# Coarse then fine every time: the zoom moves out and back on every sample (20 frames).
 COARSE_THEN_FINE: tuple[Sweep, ...] = (COARSE_SWEEP, FINE_SWEEP)
-# Faster, for samples mounted near the axis: the coarse sweep only when the fine sweep's first frames
-# show the loop leaving the view (18 frames instead of 26, no zoom moves). Not the default: a single
-# fine sweep from far off the axis moves the whole offset at once, and over seeds 3000-3499 of the
-# centring benchmark it made 27 confident misses against 23 (docs/alignment.md).
+# The default: the coarse sweep only when the fine sweep's first frames show the loop leaving the view
+# (12 frames instead of 20 for samples mounted near the axis, no zoom moves). Over seeds 3000-3499 of
+# the centring benchmark it centred 432 samples with 14 confident misses, against 430 and 20 for
+# coarse then 18 fine frames, in half the frames (docs/evaluation/centring-network.md).
 COARSE_IF_NEEDED_THEN_FINE: tuple[Sweep, ...] = (dataclasses.replace(COARSE_SWEEP, only_if_needed=True), FINE_SWEEP)
 
 
@@ -153,7 +154,7 @@ def present_in(features: Sequence[FrameFeatures]) -> bool:
 
 
 LOOK_SPAN_DEG = 100.0  # a sweep's frames within this of its start decide whether the loop stays in view
-MIN_LOOK_FRAMES = 4  # fewer frames within LOOK_SPAN_DEG: no look, the coarse sweep runs (18 frames a turn give 6)
+MIN_LOOK_FRAMES = 4  # fewer frames within LOOK_SPAN_DEG: no look, the coarse sweep runs (12 frames a turn give 4)
 VIEW_MARGIN_FRACTION = 0.05  # of the view across the spindle, kept clear on either side
 
 
