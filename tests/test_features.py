@@ -1,6 +1,9 @@
 """Per-frame features: which pixels count as the crystal a plan centres."""
 
+import dataclasses
+
 import numpy as np
+import pytest
 
 from mxsight.notions import NOTIONS
 from mxsight.vision.features import crystal_mask, frame_features, iced_outline
@@ -93,3 +96,24 @@ def test_a_crust_reaching_one_pixel_past_the_loop_is_seen_and_an_empty_loop_has_
     border_ice = np.zeros_like(loop)
     border_ice[:, :2] = True  # ice along the image's border, not on the loop's edge
     assert iced_outline(cut, border_ice) == (0.0, 0.0)
+
+
+def test_a_tracked_frame_has_the_features_of_its_window_in_frame_pixels():
+    shape = (300, 400)
+    rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]]
+    loop = ((cols - 250.0) / 40.0) ** 2 + ((rows - 120.0) / 30.0) ** 2 <= 1.0
+    crystal = ((cols - 255.0) / 6.0) ** 2 + ((rows - 118.0) / 5.0) ** 2 <= 1.0
+    masks = {"loop": loop, "loop_inside": loop, "crystal": crystal, "foreground": loop}
+    whole = frame_features(_prediction(masks), 10.0)
+    window = (60, 180, 128, 160)  # wholly inside the frame, holding the loop
+    tracked = dataclasses.replace(_prediction(masks), labelled_region=window)
+    features = frame_features(tracked, 10.0)
+    for name in ("target_px", "bbox_px", "centroid_px", "crystal_px", "area_px", "crystal_area_px", "present"):
+        assert getattr(features, name) == pytest.approx(getattr(whole, name), abs=1e-9), name
+    assert np.isnan(features.tip_px).all() and not np.isnan(whole.tip_px).any()
+    assert features.target_px == pytest.approx((120.0, 250.0), abs=0.5)
+    # the loop reaching the window's inner side is not cut by the frame; reaching the frame's side is
+    assert not frame_features(dataclasses.replace(tracked, labelled_region=(60, 180, 128, 90)), 10.0).loop_touches_edge
+    cut = {**masks, "loop": loop | ((rows < 12) & (np.abs(cols - 250) < 5))}
+    assert frame_features(dataclasses.replace(_prediction(cut), labelled_region=(0, 180, 128, 160)), 10.0).loop_touches_edge
+    assert not frame_features(dataclasses.replace(_prediction(cut), labelled_region=(1, 180, 128, 160)), 10.0).loop_touches_edge

@@ -142,3 +142,22 @@ def test_maps_of_other_than_eight_notions_or_not_boolean_pack_the_slow_way():
     assert np.array_equal(_pack(seven), np.packbits(seven, axis=-1, bitorder="little")[..., 0])
     eight = (rng.random((9, 11, 8)) > 0.5).astype(np.uint8)
     assert np.array_equal(_pack(eight), _pack(eight.astype(bool)))
+
+
+@pytest.mark.parametrize("shape", [(256, 320), (288, 360), (512, 640), (609, 761)])
+def test_bit_flags_of_the_window_are_those_of_resizing_the_maps_and_thresholding(shape):
+    import tensorflow as tf
+    from scipy import ndimage
+
+    from mxsight.notions import NOTIONS
+    from mxsight.vision.network_segmenter import _pack, bilinear_bit_flags
+
+    rng = np.random.default_rng(5)
+    smooth = ndimage.gaussian_filter(rng.random((64, 80, len(NOTIONS))).astype(np.float32), (3, 3, 0))
+    maps = np.clip((smooth - smooth.mean()) * 25 + 0.5, 0, 1).astype(np.float32)  # edges everywhere, some exactly 0 or 1
+    thresholds = np.linspace(0.3, 0.7, len(NOTIONS)).astype(np.float32)
+    expected = _pack(np.asarray(tf.image.resize(maps, shape, method="bilinear")) > thresholds)
+    flags = bilinear_bit_flags(maps, thresholds, shape)
+    assert flags.shape == shape and flags.dtype == np.uint8
+    assert np.array_equal(flags, expected)
+    assert 0 < np.count_nonzero(flags) < flags.size

@@ -76,8 +76,11 @@ def _centroid(mask: np.ndarray) -> tuple[float, float]:
     return float(rows.mean() + box[0].start), float(cols.mean() + box[1].start)
 
 
-def _touches_edge(mask: np.ndarray) -> bool:
-    return bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
+def _touches_edge(mask: np.ndarray, sides: tuple[bool, bool, bool, bool] = (True, True, True, True)) -> bool:
+    """Whether the mask reaches one of its array's ``sides`` (top, bottom, left, right) that are asked
+    about: those that are the camera frame's own."""
+    top, bottom, left, right = sides
+    return bool((top and mask[0].any()) or (bottom and mask[-1].any()) or (left and mask[:, 0].any()) or (right and mask[:, -1].any()))
 
 
 def _bbox(mask: np.ndarray) -> tuple[float, float, float, float]:
@@ -201,11 +204,14 @@ def frame_features(prediction: Prediction, omega_deg: float, spindle: str = "hor
     """Features of one frame. The loop target is the loop centre: across the spindle, the median
     midpoint of the lines through its wide part; along it, the width-weighted centre of that part
     (both exact for a symmetric loop, and robust where the loop's far end merges with the stem). The crystal target is
-    the centroid of the crystal mask less its blobs that are mostly ice."""
-    masks = prediction.masks
+    the centroid of the crystal mask less its blobs that are mostly ice. Only the labelled part of
+    the frame is read (``Prediction.region``: a tracked frame's window), nothing being seen outside it."""
+    top, left, rows, cols = prediction.region()
+    frame_rows, frame_cols = prediction.shape
+    masks = {notion: mask[top : top + rows, left : left + cols] for notion, mask in prediction.masks.items()}
     loop, foreground = masks["loop"], masks["foreground"]
-    present = bool(prediction.present and loop.sum() >= MIN_TARGET_AREA_PX)
-    bbox = _bbox(loop)
+    loop_area = float(loop.sum())
+    present = bool(prediction.present and loop_area >= MIN_TARGET_AREA_PX)
     target_px = NAN_POINT
     crystal = crystal_mask(masks)
     crystal_area = float(crystal.sum())
@@ -218,21 +224,26 @@ def frame_features(prediction: Prediction, omega_deg: float, spindle: str = "hor
         across = _across_centre(lines, wide) + box[0 if spindle == "horizontal" else 1].start
         target_px = (across, along) if spindle == "horizontal" else (along, across)
         on_ice, along_ice_edge = iced_outline(loop, masks.get("ice"), box)
+    frame_sides = (top == 0, top + rows == frame_rows, left == 0, left + cols == frame_cols)
+
+    def in_frame(point: tuple[float, ...]) -> tuple[float, ...]:
+        return tuple(value + (top, left)[k % 2] for k, value in enumerate(point))
+
     return FrameFeatures(
         omega_deg=float(omega_deg),
         present=present,
         target="loop" if present else "",
-        target_px=target_px,
-        bbox_px=bbox,
-        area_px=float(loop.sum()),
-        centroid_px=_centroid(loop),
+        target_px=in_frame(target_px),
+        bbox_px=in_frame(_bbox(loop)),
+        area_px=loop_area,
+        centroid_px=in_frame(_centroid(loop)),
         tip_px=_tip(foreground, spindle) if prediction.labelled_region is None else NAN_POINT,
         click_px=prediction.click if prediction.click is not None else NAN_POINT,
         foreground_area_px=float(foreground.sum()),
         problem=prediction.problem or "",
-        crystal_px=crystal_px,
+        crystal_px=in_frame(crystal_px),
         crystal_area_px=crystal_area,
-        loop_touches_edge=present and _touches_edge(loop),
+        loop_touches_edge=present and _touches_edge(loop, frame_sides),
         loop_edge_on_ice=on_ice,
         loop_edge_along_ice_edge=along_ice_edge,
     )
