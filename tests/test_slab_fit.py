@@ -240,11 +240,29 @@ def test_model_selection_chooses_the_circle_without_refraction(plain_track):
 
 
 def test_model_selection_with_few_points_keeps_the_circle(refracting_track):
-    choice = select_movement_model(OMEGA_DEG[::5], refracting_track["centroid_rows"][::5])
+    choice = select_movement_model(OMEGA_DEG[::6], refracting_track["centroid_rows"][::6])
     assert choice.model == "circle" and choice.slab is None and np.isnan(choice.bic_slab)
-    assert "needs 12" in choice.reason
+    assert "8 points, the slab model needs 10" in choice.reason
     narrow = select_movement_model(OMEGA_DEG[:20], refracting_track["centroid_rows"][:20])
     assert narrow.model == "circle" and narrow.slab is None and "180" in narrow.reason
+
+
+def test_a_twelve_frame_sweep_that_misses_the_crystal_edge_on_is_fitted_with_refraction(refracting_track):
+    """A 12-frame sweep (30 degree steps) without its two views nearest to edge-on, where the film's
+    refraction is strongest and a real film hides the crystal: 10 points still get the slab model,
+    which finds the crystal's circle within 0.3 px where the circle misses it by more than 10 px
+    (measured: 0.13 against 10.5 px; every other pair of opposite views dropped gives 0.05-0.10 px)."""
+    truth = refracting_track["truth"]
+    omega, rows = OMEGA_DEG[::4], refracting_track["centroid_rows"][::4]
+    shift = np.abs(slab_displacement(omega, truth["beta"], truth["d_plus"], truth["d_minus"], truth["refractive_index"]))
+    edge_on = int(np.argmax(shift[:6] + shift[6:]))
+    seen = np.ones(omega.size, dtype=bool)
+    seen[[edge_on, edge_on + 6]] = False
+    choice = select_movement_model(omega[seen], rows[seen])
+    assert choice.model == "slab", choice.reason
+    assert np.hypot(choice.fit.a - truth["a"], choice.fit.b - truth["b"]) < 0.3
+    assert np.hypot(choice.circle.a - truth["a"], choice.circle.b - truth["b"]) > 10.0
+    assert choice.bic_slab < choice.bic_circle - 50, (choice.bic_slab, choice.bic_circle)
 
 
 def test_bic_matches_its_definition_and_guards_exact_fits():

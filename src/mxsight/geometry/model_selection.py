@@ -15,10 +15,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from mxsight.geometry.circle import CircleFit, fit_circle
-from mxsight.geometry.slab import MIN_COVERAGE_DEG, MIN_POINTS, SlabFit, SlabFitError, fit_slab, omega_coverage_deg
+from mxsight.geometry.slab import MIN_COVERAGE_DEG, MIN_POINTS, N_PARAMETERS, SlabFit, SlabFitError, fit_slab, omega_coverage_deg
 
 CIRCLE_N_PARAMETERS = 3
 """Free parameters of the circle model (c, a, b); CircleFit has no ``n_parameters`` attribute."""
+
+MIN_POINTS_FOR_SLAB_CHOICE = N_PARAMETERS + 3
+"""Points below which the slab is not offered to the BIC: with fewer than three residual degrees of
+freedom its seven parameters come close to passing through the points and the criterion rewards that.
+Ten, so that a 12-frame fine sweep whose crystal the film hides in its two edge-on views (as it does
+for most crystals off the film's mid-plane, 30 degrees apart) is still fitted with refraction."""
 
 RELATIVE_RESOLUTION = 1e-12
 """Residuals below this fraction of the values' magnitude are rounding, not misfit: the residual
@@ -91,7 +97,7 @@ def select_movement_model(
     values,
     *,
     shift_sign: float = -1.0,
-    min_points_for_slab: int = 12,
+    min_points_for_slab: int = MIN_POINTS_FOR_SLAB_CHOICE,
     model: str = "auto",
     min_sigma: float = 1e-6,
     **slab_options,
