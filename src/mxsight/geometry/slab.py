@@ -26,9 +26,10 @@ point is off the mid-plane, ``D`` has odd harmonics: a circle fitted to such a t
 true point's circle, and centring on it leaves the crystal off the axis. The slab fit recovers the true
 circle (``a``, ``b``, ``c``, as :func:`mxsight.geometry.centring.centring_move` needs) besides the film.
 
-The fit is non-linear and multimodal in beta (the face switch makes ``D`` discontinuous in beta), so it
-is started from the circle fit and several beta values, with a robust loss; outliers are then rejected
-and the final fit is ordinary least squares on the inliers, whose Jacobian gives the covariance.
+The fit is non-linear and multimodal in beta (the face switch makes ``D`` discontinuous in beta), but
+linear in (c, a, b, d_plus, d_minus) once beta and n are fixed: it is started from the best few points
+of a (beta, n) grid, each with those five solved exactly, and run with a robust loss; outliers are then
+rejected and the final fit is ordinary least squares on the inliers, whose Jacobian gives the covariance.
 """
 
 from __future__ import annotations
@@ -39,12 +40,15 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import least_squares
 
-from mxsight.geometry.circle import CircleFitError, fit_circle, robust_sigma
+from mxsight.geometry.circle import robust_sigma
 
 MIN_POINTS = 8
 MIN_COVERAGE_DEG = 180.0
 N_PARAMETERS = 7
 PARAMETER_NAMES = ("c", "r", "alpha", "beta", "d_plus", "d_minus", "refractive_index")
+GRID_BETA_STEPS = 72  # film orientations of the start grid, 2.5 degrees apart over 180
+GRID_INDEX_STEPS = 3  # refractive indices of the start grid, evenly inside the bounds
+GRID_MIN_SEPARATION = 6  # grid steps (15 degrees) between the orientations of two starts
 
 
 class SlabFitError(ValueError):
@@ -201,37 +205,59 @@ def _check_input(omega_deg, values) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return omega_deg, values, finite
 
 
-def _start_vectors(
-    omega_deg: np.ndarray,
+def _given_start(start: SlabFit | Sequence[float]) -> list[np.ndarray]:
+    """The internal parameter vector of a given start (a SlabFit, or (c, r, alpha_deg, beta_deg,
+    d_plus, d_minus, n))."""
+    if isinstance(start, SlabFit):
+        return [np.array([start.c, start.a, start.b, np.deg2rad(start.beta_deg), start.d_plus, start.d_minus, start.refractive_index])]
+    c, r, alpha_deg, beta_deg, d_plus, d_minus, n = (float(v) for v in start)
+    alpha = np.deg2rad(alpha_deg)
+    return [np.array([c, r * np.cos(alpha), r * np.sin(alpha), np.deg2rad(beta_deg), d_plus, d_minus, n])]
+
+
+def _grid_starts(
+    omega_rad: np.ndarray,
     values: np.ndarray,
-    finite: np.ndarray,
-    start: SlabFit | Sequence[float] | None,
-    n_mid: float,
-    depth_cap: float,
-    n_beta_starts: int,
+    shift_sign: float,
+    index_bounds: tuple[float, float],
+    depth_high: float,
+    f_scale: float,
+    n_starts: int,
+    n_beta: int = GRID_BETA_STEPS,
+    n_index: int = GRID_INDEX_STEPS,
 ) -> list[np.ndarray]:
-    """Starting points: a given start, or the circle fit combined with evenly spread beta values."""
-    if start is not None:
-        if isinstance(start, SlabFit):
-            return [
-                np.array(
-                    [start.c, start.a, start.b, np.deg2rad(start.beta_deg), start.d_plus, start.d_minus, start.refractive_index]
-                )
-            ]
-        c, r, alpha_deg, beta_deg, d_plus, d_minus, n = (float(v) for v in start)
-        alpha = np.deg2rad(alpha_deg)
-        return [np.array([c, r * np.cos(alpha), r * np.sin(alpha), np.deg2rad(beta_deg), d_plus, d_minus, n])]
-    try:
-        circle = fit_circle(omega_deg[finite], values[finite])
-        c, a, b = circle.c, circle.a, circle.b
-        # A refraction track's departure from its circle is a fraction of the depth (g < 1): start the
-        # depths at a few times the circle's residual scale.
-        depth = 2.0 * max(circle.residual_rms, 1e-3)
-    except CircleFitError:
-        c, a, b, depth = float(np.median(values[finite])), 0.0, 0.0, 1.0
-    depth = min(depth, depth_cap)
-    betas = np.arange(n_beta_starts) * np.pi / n_beta_starts
-    return [np.array([c, a, b, beta, depth, depth, n_mid]) for beta in betas]
+    """The ``n_starts`` best of a grid over (beta, n), each with its linear parameters solved exactly:
+    with the film's orientation and index fixed the model is linear in (c, a, b, d_plus, d_minus), so
+    one batched least-squares solve per grid point ranks the whole grid (by the robust stage's own
+    soft-L1 cost) for the price of one non-linear fit. The starts keep distinct orientations (beta at
+    least ``GRID_MIN_SEPARATION`` grid steps apart, modulo 180 degrees)."""
+    betas = np.arange(n_beta) * np.pi / n_beta  # beta + 180 is the same film with its faces exchanged
+    indices = np.linspace(*index_bounds, n_index + 2)[1:-1]
+    plus, theta = _face_geometry(omega_rad[None, :], betas[:, None])  # (beta, point)
+    g = _shape(theta[:, None, :], indices[None, :, None])[0]  # (beta, index, point)
+    plus = np.broadcast_to(plus[:, None, :], g.shape)
+    ones = np.ones_like(g)
+    design = np.stack(
+        [ones, ones * np.cos(omega_rad), ones * np.sin(omega_rad), shift_sign * np.where(plus, g, 0.0), shift_sign * np.where(plus, 0.0, g)],
+        axis=-1,
+    )
+    linear = np.einsum("bkjp,p->bkj", np.linalg.pinv(design), values)
+    linear[..., 3:] = np.clip(linear[..., 3:], 0.0, depth_high)
+    residuals = np.einsum("bkpj,bkj->bkp", design, linear) - values
+    cost = np.sum(np.sqrt(1.0 + (residuals / f_scale) ** 2) - 1.0, axis=-1)  # soft-L1, up to a factor 2
+    best_index = np.argmin(cost, axis=1)
+    best_cost = cost[np.arange(n_beta), best_index]
+    starts: list[np.ndarray] = []
+    taken: list[int] = []
+    for k in np.argsort(best_cost):
+        if any(min(abs(k - j), n_beta - abs(k - j)) < GRID_MIN_SEPARATION for j in taken):
+            continue
+        c, a, b, d_plus, d_minus = linear[k, best_index[k]]
+        starts.append(np.array([c, a, b, betas[k], d_plus, d_minus, indices[best_index[k]]]))
+        taken.append(int(k))
+        if len(starts) == n_starts:
+            break
+    return starts
 
 
 def _solve(
@@ -282,14 +308,16 @@ def fit_slab(
     max_depth: float | None = None,
     start: SlabFit | Sequence[float] | None = None,
     rejection_sigma: float = 3.5,
-    n_beta_starts: int = 12,
+    n_starts: int = 3,
     max_iterations: int = 5,
     min_sigma: float = 1e-6,
 ) -> SlabFit:
     """Fit the slab refraction model to ``values`` (e.g. the perpendicular image coordinate, pixels)
     against ``omega_deg``.
 
-    ``start`` (a SlabFit, or (c, r, alpha_deg, beta_deg, d_plus, d_minus, n)) replaces the multistart;
+    Without ``start`` the robust stage runs from the ``n_starts`` best points of a grid over the film's
+    orientation and index (:func:`_grid_starts`); ``start`` (a SlabFit, or (c, r, alpha_deg, beta_deg,
+    d_plus, d_minus, n)) replaces them;
     ``max_depth`` bounds the depths (e.g. the film thickness in pixels, when known). The robust stage
     uses a soft-L1 loss scaled by the residuals' robust sigma; points beyond ``rejection_sigma`` robust
     sigmas are outliers, and the final fit is least squares on the inliers. Uncertainties are
@@ -303,13 +331,12 @@ def fit_slab(
     lower = np.array([-np.inf, -np.inf, -np.inf, -np.inf, 0.0, 0.0, n_low])
     upper = np.array([np.inf, np.inf, np.inf, np.inf, depth_high, depth_high, n_high])
     omega_rad = np.deg2rad(omega_deg)
-    n_mid = 0.5 * (n_low + n_high)
-    depth_cap = 0.5 * depth_high if np.isfinite(depth_high) else np.inf
-    starts = _start_vectors(omega_deg, values, finite, start, n_mid, depth_cap, n_beta_starts)
-
     # Robust stage: every start with a soft-L1 loss on all finite points; keep the lowest cost.
-    spread = max(robust_sigma(values[finite] - np.median(values[finite])), min_sigma)
-    f_scale = spread
+    f_scale = max(robust_sigma(values[finite] - np.median(values[finite])), min_sigma)
+    if start is None:
+        starts = _grid_starts(omega_rad[finite], values[finite], shift_sign, (n_low, n_high), depth_high, f_scale, n_starts)
+    else:
+        starts = _given_start(start)
     best = None
     for x0 in starts:
         result = _solve(x0, omega_rad[finite], values[finite], shift_sign, lower, upper, "soft_l1", f_scale)
