@@ -58,3 +58,19 @@ def test_a_refused_loop_after_an_unconfident_crystal_names_both():
         solve_centring(sweep, ZOOM)
     limits = ConfidenceLimits(max_loop_edge_on_ice=float("inf"))
     assert solve_centring(sweep, ZOOM, limits=limits).target_reason.startswith("crystal fit not confident")
+
+
+def test_a_crystal_that_jumps_along_the_spindle_in_some_views_gives_way_to_the_loop():
+    """Rotation does not move a point along the spindle: a crystal mask 30 px off along it in 4 of 12
+    views (ice or loop taken in there) is not centred, the loop is; 4 px of jitter is no reason."""
+    sweep = _sweep(0.0, 0.0, crystal=True, frames=12)
+    jumping = [dataclasses.replace(f, crystal_px=(f.crystal_px[0], f.crystal_px[1] + (30.0 if k % 3 == 0 else 0.0))) for k, f in enumerate(sweep)]
+    solution = solve_centring(jumping, ZOOM)
+    assert solution.target == "loop"
+    assert "along the spindle in only 67% of the frames" in solution.target_reason
+    assert solution.as_record()["along_agreement"] == 1.0
+    jitter = [dataclasses.replace(f, crystal_px=(f.crystal_px[0], f.crystal_px[1] + (4.0 if k % 2 else -4.0))) for k, f in enumerate(sweep)]
+    kept = solve_centring(jitter, ZOOM)
+    assert kept.target == "crystal" and kept.along_agreement == 1.0
+    with pytest.raises(FitNotConfident, match="67% of the frames"):
+        solve_centring(jumping, ZOOM, target="crystal")
