@@ -223,16 +223,15 @@ def _grid_starts(
     depth_high: float,
     f_scale: float,
     n_starts: int,
-    n_beta: int = GRID_BETA_STEPS,
-    n_index: int = GRID_INDEX_STEPS,
 ) -> list[np.ndarray]:
     """The ``n_starts`` best of a grid over (beta, n), each with its linear parameters solved exactly:
     with the film's orientation and index fixed the model is linear in (c, a, b, d_plus, d_minus), so
     one batched least-squares solve per grid point ranks the whole grid (by the robust stage's own
     soft-L1 cost) for the price of one non-linear fit. The starts keep distinct orientations (beta at
     least ``GRID_MIN_SEPARATION`` grid steps apart, modulo 180 degrees)."""
+    n_beta = GRID_BETA_STEPS
     betas = np.arange(n_beta) * np.pi / n_beta  # beta + 180 is the same film with its faces exchanged
-    indices = np.linspace(*index_bounds, n_index + 2)[1:-1]
+    indices = np.linspace(*index_bounds, GRID_INDEX_STEPS + 2)[1:-1]
     plus, theta = _face_geometry(omega_rad[None, :], betas[:, None])  # (beta, point)
     g = _shape(theta[:, None, :], indices[None, :, None])[0]  # (beta, index, point)
     plus = np.broadcast_to(plus[:, None, :], g.shape)
