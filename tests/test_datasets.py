@@ -112,6 +112,8 @@ def test_dataset_cli_render_and_show(tmp_path, capsys):
     with Image.open(tmp_path / "sheet.png") as sheet:
         assert sheet.size[0] > 500
     assert "wrote 4 labelled images" in capsys.readouterr().out
+    assert main(["dataset", "render", "--n", "2", "--out", str(tmp_path / "windows"), "--seed", "1", "--workers", "1", "--loop-windows"]) == 0
+    assert all(example.metadata["scene_mix"]["loop_windows"] for example in LabelledDataset(tmp_path / "windows"))
 
 
 def test_many_training_views_render_with_consistent_labels():
@@ -134,9 +136,30 @@ def test_scene_mix_draws_ice_rich_views_at_the_zooms_asked_for():
     assert all(e.metadata["sample"]["ice"] for e in examples)  # every sample has ice blobs
     crusts = sum(e.metadata["sample"]["ice_ring_arc_deg"] is not None for e in examples)
     assert 1 <= crusts <= 7  # half of them, on average, have a crust on the rim
-    assert examples[0].metadata["scene_mix"] == {"ice_probability": 1.0, "zoom_levels": (6, 7)}
+    assert examples[0].metadata["scene_mix"] == {"ice_probability": 1.0, "zoom_levels": (6, 7), "loop_windows": False}
     with pytest.raises(ValueError, match="ice_probability must be in"):
         SceneMix(ice_probability=1.5)
     for levels in ((0, 7), [], (7, 7)):
         with pytest.raises(ValueError, match="zoom_levels must be a non-empty choice of distinct levels"):
             SceneMix(zoom_levels=levels)
+
+
+def test_loop_windows_show_the_loop_as_the_fine_pass_sees_it():
+    from mxsight.training.simulated import SceneMix, example_seed, loop_window_magnification, render_example
+    from mxsight.devices.zoom import ZoomCalibration
+
+    assert loop_window_magnification((100.0, 200.0), 1.0) == 1.0  # a small loop: the camera's own pixels
+    assert loop_window_magnification((100.0, 400.0), 1.0) == 2.0  # 400 um x 1.6 = 640 px = 2 x 320
+    assert loop_window_magnification((100.0, 4000.0), 1.0) == 3.4  # never beyond 0.8 of the whole field's scale
+    calibration = ZoomCalibration.simulated()
+    mix = SceneMix(ice_probability=1.0, zoom_levels=(6, 7), loop_windows=True)
+    for index in range(6):
+        example = render_example(example_seed(8, index), mix=mix)
+        camera_um = calibration[example.metadata["zoom"]].pixel_size_um
+        assert camera_um <= example.metadata["pixel_size_um"] <= 3.4 * camera_um
+        rows, cols = np.nonzero(example.masks["loop"])
+        shape = example.masks["loop"].shape
+        # the loop fills a good part of the window and its centre is near the window's centre
+        assert 0.3 * max(shape) < max(np.ptp(rows), np.ptp(cols)) + 1
+        centre = np.array(example.metadata["loop_centre_px"])
+        assert np.all(np.abs(centre - np.array(shape) / 2) <= 0.12 * np.array(shape)), (index, centre)

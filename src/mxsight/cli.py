@@ -93,7 +93,7 @@ def _vector_um(move_mm: dict[str, float]) -> str:
 def _dataset_render(args: argparse.Namespace) -> int:
     from mxsight.training.simulated import SceneMix, render_dataset
 
-    mix = SceneMix(ice_probability=args.ice_probability, zoom_levels=tuple(args.zoom_levels) if args.zoom_levels else None)
+    mix = SceneMix(ice_probability=args.ice_probability, zoom_levels=tuple(args.zoom_levels) if args.zoom_levels else None, loop_windows=args.loop_windows)
     render_dataset(args.n, args.out, args.seed, workers=args.workers, mix=mix)
     print(f"wrote {args.n} labelled images to {args.out}")
     return 0
@@ -124,6 +124,7 @@ def _add_dataset_commands(commands) -> None:
     render.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     render.add_argument("--ice-probability", type=float, default=0.3, help="share of samples with ice blobs and bubbles; half of it: a crust on the rim, and a mesh loop")
     render.add_argument("--zoom-levels", type=int, nargs="+", default=None, help="zoom levels to draw views at (default: all)")
+    render.add_argument("--loop-windows", action="store_true", help="render the window around the loop that the fine pass segments (at up to the camera's resolution), not the whole field")
     render.set_defaults(handler=_dataset_render)
     labelme = verbs.add_parser("import-labelme", help="convert labelme JSON files into a dataset")
     labelme.add_argument("source", type=Path, help="directory searched for *.json")

@@ -24,10 +24,12 @@ class SceneMix:
     ice blobs in the film and air bubbles with that probability, and, each with half of it and drawn
     on their own, an ice crust along the loop's rim and a mesh loop; and the zoom levels drawn from
     (None: all). A dataset rich in ice at high zoom teaches the crust, which at low zoom is a pixel or
-    two thick."""
+    two thick. ``loop_windows``: each view is the window around the loop that the segmenter's fine
+    pass sees (:func:`loop_window_magnification`), not the whole field of view."""
 
     ice_probability: float = 0.3
     zoom_levels: tuple[int, ...] | None = None
+    loop_windows: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.ice_probability <= 1.0:
@@ -45,9 +47,22 @@ def example_seed(dataset_seed: int, index: int) -> int:
     return int(np.random.SeedSequence([dataset_seed, index]).generate_state(1)[0])
 
 
+def loop_window_magnification(loop_extent_um: tuple[float, float], pixel_size_um: float, shape_px: tuple[int, int] = TRAINING_SHAPE_PX) -> float:
+    """Camera pixels per pixel of the window around a loop ``loop_extent_um`` (rows, cols) seen at
+    ``pixel_size_um``, as the fine pass takes it (``NetworkSegmenter.refinement_window``): the loop with
+    ``REFINE_MARGIN`` on each side, in ``shape_px`` times a multiple of 1/8, never below the camera's
+    own resolution, and at most 0.8 of the whole field's scale (beyond, the fine pass is not run)."""
+    from mxsight.vision.network_segmenter import REFINE_MARGIN
+
+    needed = [extent / pixel_size_um * (1 + 2 * REFINE_MARGIN) / size for extent, size in zip(loop_extent_um, shape_px)]
+    magnification = np.ceil(8 * max(1.0, *needed)) / 8
+    return float(min(magnification, 0.8 * CAMERA_SHAPE_PX[1] / shape_px[1]))
+
+
 def render_example(seed: int, shape_px: tuple[int, int] = TRAINING_SHAPE_PX, mix: SceneMix = SceneMix()) -> Example:
     """One random labelled view: the field of view of a random zoom, resampled to ``shape_px`` (rows,
-    cols of the horizontal-spindle view; vertical-spindle views come out transposed)."""
+    cols of the horizontal-spindle view; vertical-spindle views come out transposed); with
+    ``mix.loop_windows``, the window around the loop that the fine pass would take from that field."""
     rng = np.random.default_rng(seed)
     calibration = ZoomCalibration.simulated()
     zoom = int(rng.choice(sorted(mix.zoom_levels or calibration.levels)))
@@ -62,13 +77,16 @@ def render_example(seed: int, shape_px: tuple[int, int] = TRAINING_SHAPE_PX, mix
         teardrop_probability=0.4,
         loop_half_width_range_mm=(0.01, 0.5),
     )
-    half_field_mm = 0.4 * np.array(shape_px) * camera.pixel_size_mm
-    positions = GoniometerPositions(
-        omega_deg=float(rng.uniform(0, 360)),
-        centring_x_mm=float(rng.uniform(-1, 1) * min(half_field_mm[0], 0.3)),
-        centring_y_mm=float(rng.uniform(-1, 1) * min(half_field_mm[0], 0.3)),
-        alignment_y_mm=float(-sample.loop_centre_x_mm + rng.uniform(-1, 1) * half_field_mm[1]),
-    )
+    if mix.loop_windows:
+        camera, positions = _loop_window_view(sample, level.pixel_size_um, shape_px, rng)
+    else:
+        half_field_mm = 0.4 * np.array(shape_px) * camera.pixel_size_mm
+        positions = GoniometerPositions(
+            omega_deg=float(rng.uniform(0, 360)),
+            centring_x_mm=float(rng.uniform(-1, 1) * min(half_field_mm[0], 0.3)),
+            centring_y_mm=float(rng.uniform(-1, 1) * min(half_field_mm[0], 0.3)),
+            alignment_y_mm=float(-sample.loop_centre_x_mm + rng.uniform(-1, 1) * half_field_mm[1]),
+        )
     background_set = str(rng.choice(BACKGROUND_SETS))
     optics = random_optics(rng, camera.pixel_size_um)
     background = background_for(zoom, shape_px, background_set)
@@ -90,6 +108,26 @@ def render_example(seed: int, shape_px: tuple[int, int] = TRAINING_SHAPE_PX, mix
         "optics": {k: v for k, v in optics.__dict__.items() if k not in ("spindle", "pin_side")},
     }
     return Example(image=frame.image, masks=frame.masks, click_px=frame.click_px, metadata=metadata)
+
+
+def _loop_window_view(sample, camera_pixel_size_um: float, shape_px: tuple[int, int], rng: np.random.Generator) -> tuple[CameraGeometry, GoniometerPositions]:
+    """Camera and positions for the fine pass's window around the loop: the window's scale from the
+    loop's size (face-on, with its wire), its centre on the rotation axis, the loop centre moved off
+    the window's centre by up to a tenth of the window (the fine pass centres the window on the
+    loop as the coarse pass saw it)."""
+    wire_um = 2000.0 * sample.loop_wire_radius_mm
+    extent_um = (2000.0 * sample.loop_half_width_mm + wire_um, 2000.0 * sample.loop_half_length_mm + wire_um)
+    pixel_size_um = camera_pixel_size_um * loop_window_magnification(extent_um, camera_pixel_size_um, shape_px)
+    camera = CameraGeometry(pixel_size_um=pixel_size_um, beam_position_px=(shape_px[0] / 2, shape_px[1] / 2), shape_px=shape_px)
+    jitter_mm = 0.1 * np.array(shape_px) * camera.pixel_size_mm
+    along_mm, u_mm, w_mm = sample.loop_centre_rotating_mm()
+    positions = GoniometerPositions(
+        omega_deg=float(rng.uniform(0, 360)),
+        centring_x_mm=float(-u_mm + rng.uniform(-1, 1) * jitter_mm[0]),
+        centring_y_mm=float(-w_mm + rng.uniform(-1, 1) * jitter_mm[0]),
+        alignment_y_mm=float(-along_mm + rng.uniform(-1, 1) * jitter_mm[1]),
+    )
+    return camera, positions
 
 
 def render_dataset(n: int, out: Path | str, seed: int, *, workers: int | None = None, shape_px=TRAINING_SHAPE_PX, progress: bool = True, mix: SceneMix = SceneMix()) -> Path:
