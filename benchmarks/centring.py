@@ -2,7 +2,7 @@
 for (a) the circle model, (b) the refraction-aware slab model, (c) a 3-click operator baseline.
 
     python benchmarks/centring.py --samples 500 [--segmenter default|truth] [--sweeps coarse-if-needed|coarse-then-fine]
-                                  [--first-seed 1000] [--out FILE] [--keep-frames] [--fine-frames N]
+                                  [--first-seed 1000] [--out FILE] [--keep-frames] [--fine-frames N] [--model FILE]
 
 Samples are drawn with random loop sizes and offsets, refraction on (film index 1.31-1.34, crystals at
 any depth in the film), ice and bubbles on a third of them, dust on the lens, both spindle orientations
@@ -21,7 +21,10 @@ error carries its outcome), its target being the loop the plan fell back to; eac
 residual, inlier share, move uncertainty and truth error: what ``ConfidenceLimits`` is calibrated on. "Compute" is the plan's wall time minus the simulated camera's
 rendering, which a real camera does not cost; ``--segmenter truth`` uses the simulator's exact masks to
 measure the geometry alone. ``--keep-frames`` adds to each record the fine sweep's per-frame features
-(``fine_frames``: each ``FrameFeatures`` as a dict), to study per-frame errors offline.
+(``fine_frames``: each ``FrameFeatures`` as a dict), to study per-frame errors offline. ``--model``
+runs a candidate network (a training checkpoint) in place of the shipped one, with the inference
+settings recorded beside it, else the shipped model's (its thresholds), so checkpoints are compared on
+the alignments themselves before one is promoted.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from mxsight.plans.errors import AlignmentError
 from mxsight.plans.sweeps import COARSE_IF_NEEDED_THEN_FINE, COARSE_THEN_FINE
 from mxsight.sim.render import Optics
 from mxsight.sim.scene import random_sample
+from mxsight.vision.network_segmenter import SHIPPED_MODEL, NetworkSegmenter, model_settings, models_directory
 from mxsight.vision.segmenter import Segmenter
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
@@ -209,6 +213,13 @@ def print_table(title: str, columns: dict[str, dict[str, str]]) -> None:
         print(f"{key:<{width}}  " + "  ".join(f"{columns[name][key]:>12}" for name in names))
 
 
+def candidate_network(path: Path) -> NetworkSegmenter:
+    """The network saved at ``path`` with its own inference settings, or the shipped model's where
+    none are recorded beside it (a checkpoint): the same thresholds, refinement and tracking."""
+    settings = model_settings(path) or {key: value for key, value in model_settings(models_directory() / SHIPPED_MODEL).items() if key != "version"}
+    return NetworkSegmenter.load(path, **settings)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=500)
@@ -218,13 +229,16 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="JSON file of per-sample records (appended to and resumed from)")
     parser.add_argument("--keep-frames", action="store_true", help="keep the fine sweep's per-frame features in each record")
     parser.add_argument("--fine-frames", type=int, help="frames of the fine sweep (default: the plan's, 12)")
+    parser.add_argument("--model", type=Path, help="a .keras network to use instead of the shipped one (with --segmenter default)")
     args = parser.parse_args()
     sweeps = SWEEPS[args.sweeps]
     if args.fine_frames is not None:
         sweeps = (*sweeps[:-1], dataclasses.replace(sweeps[-1], frames=args.fine_frames))
     records: list[dict] = json.loads(args.out.read_text()) if args.out and args.out.exists() else []
     done = {r["seed"] for r in records}
-    network = Segmenter.default() if args.segmenter == "default" else None
+    if args.model is not None and args.segmenter != "default":
+        parser.error("--model replaces the shipped network: use it with --segmenter default")
+    network = None if args.segmenter != "default" else candidate_network(args.model) if args.model else Segmenter.default()
     RE = RunEngine({}, call_returns_result=True)
     for seed in range(args.first_seed, args.first_seed + args.samples):
         if seed in done:
@@ -237,7 +251,8 @@ def main() -> None:
         args.out.write_text(json.dumps(records))
     refracting = lambda r: r.get("target") == "crystal"  # noqa: E731
     high_zoom = lambda r: r["zoom"] >= 6  # noqa: E731
-    print(f"auto_centre on the simulated beamline, segmenter {args.segmenter}, sweeps {args.sweeps} (fine sweep of {sweeps[-1].frames} frames), seeds {args.first_seed}..{args.first_seed + args.samples - 1}")
+    segmenter = f"{args.segmenter} ({network.version})" if network is not None else args.segmenter
+    print(f"auto_centre on the simulated beamline, segmenter {segmenter}, sweeps {args.sweeps} (fine sweep of {sweeps[-1].frames} frames), seeds {args.first_seed}..{args.first_seed + args.samples - 1}")
     print_table("all samples", {m: summarise(records, m) for m in METHODS})
     print_table("crystal targets (seen through the film: refraction)", {m: summarise(records, m, refracting) for m in METHODS})
     print_table("high zoom (levels 6-7, 1.39-1.08 um/px)", {m: summarise(records, m, high_zoom) for m in METHODS})
