@@ -61,7 +61,7 @@ SUCCESS_RADIUS_UM = 10.0
 CLICK_NOISE_PX = 2.0
 MOTORS = ("centring_x", "centring_y", "alignment_y")
 METHODS = ("plan (auto)", "circle", "slab", "3-click", "circle forced")
-FORCED = ConfidenceLimits(min_inlier_fraction=0.0, max_residual_rms_px=1e9, max_move_sigma_um=1e9, max_loop_edge_on_ice=float("inf"), min_along_agreement=0.0)
+FORCED = ConfidenceLimits(min_inlier_fraction=0.0, max_residual_rms_px=1e9, max_move_sigma_um=1e9, max_crystal_move_sigma_um=1e9, max_loop_edge_on_ice=float("inf"), min_along_agreement=0.0)
 
 
 def _errors_after(beamline, start: dict[str, float], move: dict[str, float], target: str) -> float:

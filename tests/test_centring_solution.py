@@ -70,7 +70,26 @@ def test_a_crystal_that_jumps_along_the_spindle_in_some_views_gives_way_to_the_l
     assert "along the spindle in only 67% of the frames" in solution.target_reason
     assert solution.as_record()["along_agreement"] == 1.0
     jitter = [dataclasses.replace(f, crystal_px=(f.crystal_px[0], f.crystal_px[1] + (4.0 if k % 2 else -4.0))) for k, f in enumerate(sweep)]
-    kept = solve_centring(jitter, ZOOM)
+    along_rule_only = ConfidenceLimits(max_crystal_move_sigma_um=3.0)  # 4 px of jitter leaves the move uncertain to 1.6 um
+    kept = solve_centring(jitter, ZOOM, limits=along_rule_only)
     assert kept.target == "crystal" and kept.along_agreement == 1.0
     with pytest.raises(FitNotConfident, match="67% of the frames"):
         solve_centring(jumping, ZOOM, target="crystal")
+
+
+def test_a_crystal_whose_move_is_less_certain_than_its_limit_gives_way_to_the_loop():
+    """The crystal's own uncertainty limit (its mask's errors are systematic): the same sweep centres
+    the crystal under the default limit and the loop under a tighter one, which the loop is not held to."""
+    rng = np.random.default_rng(3)
+    sweep = _sweep(0.0, 0.0, crystal=True, frames=12)
+    noisy = [dataclasses.replace(f, crystal_px=(f.crystal_px[0] + rng.normal(0.0, 0.4), f.crystal_px[1]), target_px=(f.target_px[0] + rng.normal(0.0, 0.4), f.target_px[1])) for f in sweep]
+    crystal = solve_centring(noisy, ZOOM)
+    assert crystal.target == "crystal"
+    sigma_um = crystal.move.max_sigma_um
+    assert 0.05 < sigma_um < ConfidenceLimits().max_crystal_move_sigma_um
+    tighter = ConfidenceLimits(max_crystal_move_sigma_um=0.5 * sigma_um)
+    loop = solve_centring(noisy, ZOOM, limits=tighter)
+    assert loop.target == "loop" and loop.move.max_sigma_um > tighter.max_crystal_move_sigma_um
+    assert f"the crystal's move uncertainty {sigma_um:.1f} um exceeds" in loop.target_reason
+    with pytest.raises(FitNotConfident, match="the crystal's move uncertainty"):
+        solve_centring(noisy, ZOOM, limits=tighter, target="crystal")
