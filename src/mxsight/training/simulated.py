@@ -52,11 +52,10 @@ def loop_window_magnification(loop_extent_um: tuple[float, float], pixel_size_um
     ``pixel_size_um``, as the fine pass takes it (``NetworkSegmenter.refinement_window``): the loop with
     ``REFINE_MARGIN`` on each side, in ``shape_px`` times a multiple of 1/8, never below the camera's
     own resolution, and at most 0.8 of the whole field's scale (beyond, the fine pass is not run)."""
-    from mxsight.vision.network_segmenter import REFINE_MARGIN
+    from mxsight.vision.network_segmenter import refinement_magnification
 
-    needed = [extent / pixel_size_um * (1 + 2 * REFINE_MARGIN) / size for extent, size in zip(loop_extent_um, shape_px)]
-    magnification = np.ceil(8 * max(1.0, *needed)) / 8
-    return float(min(magnification, 0.8 * CAMERA_SHAPE_PX[1] / shape_px[1]))
+    magnification = refinement_magnification(tuple(extent / pixel_size_um for extent in loop_extent_um), shape_px)
+    return min(magnification, 0.8 * CAMERA_SHAPE_PX[1] / shape_px[1])
 
 
 def render_example(seed: int, shape_px: tuple[int, int] = TRAINING_SHAPE_PX, mix: SceneMix = SceneMix()) -> Example:

@@ -207,9 +207,7 @@ class NetworkSegmenter(Segmenter):
         top, left, bottom, right = box
         working = self._working_shape(shape)
         scale_rows, scale_cols = shape[0] / working[0], shape[1] / working[1]
-        needed_rows = (bottom - top) * (1 + 2 * REFINE_MARGIN)
-        needed_cols = (right - left) * (1 + 2 * REFINE_MARGIN)
-        magnification = np.ceil(8 * max(1.0, needed_rows / REFINE_SHAPE[0], needed_cols / REFINE_SHAPE[1])) / 8
+        magnification = refinement_magnification((bottom - top, right - left))
         if magnification > 0.8 * max(scale_rows, scale_cols):
             return None
         height, width = int(round(REFINE_SHAPE[0] * magnification)), int(round(REFINE_SHAPE[1] * magnification))
@@ -255,6 +253,14 @@ class NetworkSegmenter(Segmenter):
 
 
 GATHER_BITS = np.uint64(0x0102040810204080)  # times 8 little-endian 0/1 bytes: bit k of the top byte is byte k
+
+
+def refinement_magnification(loop_extent_px: tuple[float, float], shape_px: tuple[int, int] = REFINE_SHAPE) -> float:
+    """Frame pixels per pixel of the fine pass's window around a loop ``loop_extent_px`` (rows, cols):
+    the loop with ``REFINE_MARGIN`` on each side fits in ``shape_px`` times a multiple of 1/8, and
+    never below the frame's own resolution."""
+    needed = [extent * (1 + 2 * REFINE_MARGIN) / size for extent, size in zip(loop_extent_px, shape_px)]
+    return float(np.ceil(8 * max(1.0, *needed)) / 8)
 
 
 def _pack(binary: np.ndarray) -> np.ndarray:
