@@ -75,6 +75,29 @@ def test_edge_weights_weigh_errors_at_a_maps_true_edge():
         FocalDiceLoss(edge_weights=[1.0, 1.0])(truth, far)
 
 
+def test_ice_weights_weigh_errors_where_the_ice_map_is_true():
+    truth = np.zeros((1, 8, 8, 2), np.float32)
+    truth[0, 2:6, 2:6, 0] = 1.0  # the loop
+    truth[0, 0:2, :, 1] = 1.0  # the ice: a crust along the top two rows, outside the loop
+    on_ice, off_ice = truth.copy(), truth.copy()
+    on_ice[0, 0, 3, 0] = 1.0  # one loop pixel too many, on the crust
+    off_ice[0, 7, 3, 0] = 1.0  # one loop pixel too many, on the background
+    plain = FocalDiceLoss(dice_weight=0.0)
+    iced = FocalDiceLoss(dice_weight=0.0, ice_weights=[3.0, 0.0], ice_channel=1)
+    assert float(plain(truth, on_ice)) == pytest.approx(float(plain(truth, off_ice)), rel=1e-6)
+    # The 16 crust pixels of the loop map weigh 4, its other 48 pixels and the ice map's 64 weigh 1:
+    # the focal mean is 4 e / 176 for the error on the crust and e / 176 for the one off it.
+    error = float(plain(truth, off_ice)) * 128
+    assert float(iced(truth, on_ice)) == pytest.approx(4 * error / 176, rel=1e-4)
+    assert float(iced(truth, off_ice)) == pytest.approx(error / 176, rel=1e-4)
+    with pytest.raises(ValueError, match="ice_weights must be >= 0"):
+        FocalDiceLoss(ice_weights=[-1.0, 0.0], ice_channel=1)
+    with pytest.raises(ValueError, match="need ice_channel"):
+        FocalDiceLoss(ice_weights=[1.0, 0.0])
+    with pytest.raises(ValueError, match="3 weights for 2 maps"):
+        FocalDiceLoss(ice_weights=[1.0, 0.0, 0.0], ice_channel=1)(truth, off_ice)
+
+
 def _training_config(tmp_path, training_lines: str):
     """A training config with placeholder data and ``training_lines`` under [training], read back."""
     from mxsight.training.train import TrainingConfig
@@ -90,10 +113,15 @@ def test_training_config_reads_edge_weights_by_name(tmp_path):
     read = _training_config(tmp_path, "edge_weights = { loop = 4.0 }\nedge_px = 3")
     assert read.edge_px == 3
     assert read.loss_edge_weights() == [4.0 if name == "loop" else 0.0 for name in TARGET_CHANNELS]
+    assert read.loss_ice_weights() is None
+    iced = _training_config(tmp_path, "ice_weights = { loop = 4.0, loop_inside = 2.0 }").loss_ice_weights()
+    assert iced == [{"loop": 4.0, "loop_inside": 2.0}.get(name, 0.0) for name in TARGET_CHANNELS]
     for lines, words in (
         ("edge_weights = { lop = 4.0 }", "edge_weights names unknown maps"),
         ("edge_weights = { click = 1.0 }", "cannot weigh the click map"),
         ("edge_px = 1.5", "edge_px must be a whole number"),
+        ("ice_weights = { click = 1.0 }", "cannot weigh the click map"),
+        ("ice_weights = { lop = 1.0 }", "ice_weights names unknown maps"),
     ):
         with pytest.raises(ValueError, match=words):
             _training_config(tmp_path, lines)

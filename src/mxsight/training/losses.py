@@ -14,6 +14,10 @@ of a map's true edge (its morphological gradient: dilation minus erosion by a sq
 IoU and, for the loop, the centre the alignment fits are decided at its edge, where a handful of
 pixels weigh little in a mean over the whole frame: the stage-5 network drew the loop along the
 outer edge of ice crusts frozen on the rim (docs/evaluation/centring-network.md).
+``ice_weights`` (one per map, default all 0) add weight to the focal term where the ice map is true
+(``ice_channel``): the crust outside the wire, which the networks up to stage 8 drew as loop (58% of
+its pixels), and the wire under it. Edge weights cannot reach them: a crust is 2-15 camera pixels
+thick, its outer edge beyond any edge band of the loop.
 """
 
 from __future__ import annotations
@@ -34,8 +38,14 @@ def check_edge_px(edge_px: object) -> None:
 class FocalDiceLoss(keras.losses.Loss):
     """``weighted mean of focal + dice_weight * weighted mean over (image, channel) of (1 - soft Dice)``."""
 
-    def __init__(self, gamma: float = 2.0, dice_weight: float = 0.5, smooth_px: float = 1.0, channel_weights: Sequence[float] | None = None, edge_weights: Sequence[float] | None = None, edge_px: int = 2, name: str = "focal_dice", **kwargs):
+    def __init__(self, gamma: float = 2.0, dice_weight: float = 0.5, smooth_px: float = 1.0, channel_weights: Sequence[float] | None = None, edge_weights: Sequence[float] | None = None, edge_px: int = 2, ice_weights: Sequence[float] | None = None, ice_channel: int | None = None, name: str = "focal_dice", **kwargs):
         super().__init__(name=name, **kwargs)
+        if ice_weights is not None and any(w < 0 for w in ice_weights):
+            raise ValueError(f"ice_weights must be >= 0, got {list(ice_weights)}")
+        if ice_weights is not None and (isinstance(ice_channel, bool) or not isinstance(ice_channel, int) or not 0 <= ice_channel < len(ice_weights)):
+            raise ValueError(f"ice_weights need ice_channel, the index of the ice map among the {len(ice_weights)} maps, got {ice_channel!r}")
+        self.ice_weights = None if ice_weights is None else [float(w) for w in ice_weights]
+        self.ice_channel = ice_channel
         if channel_weights is not None and any(w < 0 for w in channel_weights):
             raise ValueError(f"channel_weights must be >= 0, got {list(channel_weights)}")
         if edge_weights is not None and any(w < 0 for w in edge_weights):
@@ -68,13 +78,22 @@ class FocalDiceLoss(keras.losses.Loss):
         eroded = -ops.max_pool(-y_true, pool_size=window, strides=1, padding="same")
         return 1.0 + (dilated - eroded) * ops.convert_to_tensor(self.edge_weights, dtype=y_true.dtype)
 
+    def _ice_factor(self, y_true):
+        """Per pixel and map ``1 + ice weight`` where the ice map is true, else 1."""
+        if self.ice_weights is None:
+            return 1.0
+        if len(self.ice_weights) != y_true.shape[-1]:
+            raise ValueError(f"ice_weights has {len(self.ice_weights)} weights for {y_true.shape[-1]} maps")
+        on_ice = y_true[..., self.ice_channel : self.ice_channel + 1]
+        return 1.0 + on_ice * ops.convert_to_tensor(self.ice_weights, dtype=y_true.dtype)
+
     def call(self, y_true, y_pred):
         y_true = ops.cast(y_true, y_pred.dtype)
         weights = self._weights(y_pred.shape[-1], y_pred.dtype)
         labelled = ops.cast(y_true >= 0.0, y_pred.dtype)
         y_true = y_true * labelled
         focal_per_pixel = ops.stack([self._focal(y_true[..., k : k + 1], y_pred[..., k : k + 1]) for k in range(y_pred.shape[-1])], axis=-1)
-        weighted = labelled * weights * self._edge_factor(y_true)
+        weighted = labelled * weights * self._edge_factor(y_true) * self._ice_factor(y_true)
         focal = ops.sum(focal_per_pixel * weighted, axis=(1, 2, 3)) / ops.maximum(ops.sum(weighted, axis=(1, 2, 3)), 1e-6)
         labelled_maps = ops.max(labelled, axis=(1, 2)) * weights
         overlap = ops.sum(y_true * y_pred * labelled, axis=(1, 2))
@@ -84,4 +103,4 @@ class FocalDiceLoss(keras.losses.Loss):
         return focal + self.dice_weight * dice_term
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "gamma": self.gamma, "dice_weight": self.dice_weight, "smooth_px": self.smooth_px, "channel_weights": self.channel_weights, "edge_weights": self.edge_weights, "edge_px": self.edge_px}
+        return {**super().get_config(), "gamma": self.gamma, "dice_weight": self.dice_weight, "smooth_px": self.smooth_px, "channel_weights": self.channel_weights, "edge_weights": self.edge_weights, "edge_px": self.edge_px, "ice_weights": self.ice_weights, "ice_channel": self.ice_channel}

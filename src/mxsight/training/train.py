@@ -24,6 +24,7 @@ The config is TOML::
     channel_weights = { ice = 3.0 }      # optional: weigh maps in the loss (notions and "click"; others 1)
     edge_weights = { loop = 4.0 }        # optional: extra focal weight near a map's true edge (others 0)
     edge_px = 2                          # how near: pixels either side of the edge
+    ice_weights = { loop = 4.0 }         # optional: extra focal weight where the ice map is true (others 0)
     reset_outputs = ["ice"]              # optional: re-initialise these maps of the initial model (reset_outputs.py)
     cache = true                         # read the datasets into memory first
     initial_model = "runs/a/model.keras" # optional: start from these weights (fine-tuning)
@@ -72,10 +73,11 @@ class TrainingConfig:
     channel_weights: tuple[tuple[str, float], ...] = ()
     edge_weights: tuple[tuple[str, float], ...] = ()
     edge_px: int = 2
+    ice_weights: tuple[tuple[str, float], ...] = ()
     reset_outputs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        for key, named in (("channel_weights", self.channel_weights), ("edge_weights", self.edge_weights)):
+        for key, named in (("channel_weights", self.channel_weights), ("edge_weights", self.edge_weights), ("ice_weights", self.ice_weights)):
             unknown = sorted({name for name, _ in named} - set(TARGET_CHANNELS))
             if unknown:
                 raise ValueError(f"{key} names unknown maps {unknown}; known: {', '.join(TARGET_CHANNELS)}")
@@ -85,6 +87,8 @@ class TrainingConfig:
         check_edge_px(self.edge_px)
         if "click" in dict(self.edge_weights):
             raise ValueError("edge_weights cannot weigh the click map: its target is a soft peak, without an edge")
+        if "click" in dict(self.ice_weights):
+            raise ValueError("ice_weights cannot weigh the click map: an operator clicks the sample, not the ice")
         if self.reset_outputs and self.initial_model is None:
             raise ValueError("reset_outputs re-initialises maps of an initial model; set initial_model too")
         unknown = sorted(set(self.reset_outputs) - set(TARGET_CHANNELS))
@@ -105,6 +109,13 @@ class TrainingConfig:
         named = dict(self.edge_weights)
         return [float(named.get(name, 0.0)) for name in TARGET_CHANNELS]
 
+    def loss_ice_weights(self) -> list[float] | None:
+        """One on-ice weight per target map (``TARGET_CHANNELS`` order), or None when there are none."""
+        if not self.ice_weights:
+            return None
+        named = dict(self.ice_weights)
+        return [float(named.get(name, 0.0)) for name in TARGET_CHANNELS]
+
     @classmethod
     def from_file(cls, path: Path | str) -> "TrainingConfig":
         path = Path(path)
@@ -115,7 +126,7 @@ class TrainingConfig:
             raise ValueError(f"{path}: missing {', '.join(missing)} ([data] train/validation, [training] out)")
         model = table.get("model", {})
         base = path.parent
-        known = {"out", "image_shape", "batch_size", "epochs", "steps_per_epoch", "learning_rate", "seed", "early_stopping_patience", "dice_weight", "cache", "crop_shape", "background_swap", "empty_fields", "initial_model", "channel_weights", "edge_weights", "edge_px", "reset_outputs"}
+        known = {"out", "image_shape", "batch_size", "epochs", "steps_per_epoch", "learning_rate", "seed", "early_stopping_patience", "dice_weight", "cache", "crop_shape", "background_swap", "empty_fields", "initial_model", "channel_weights", "edge_weights", "edge_px", "ice_weights", "reset_outputs"}
         unknown = set(training) - known
         if unknown:
             raise ValueError(f"{path}: unknown [training] keys {sorted(unknown)}")
@@ -127,7 +138,7 @@ class TrainingConfig:
                 options[key] = tuple(options[key])
         if "reset_outputs" in options:
             options["reset_outputs"] = tuple(options["reset_outputs"])
-        for key in ("channel_weights", "edge_weights"):
+        for key in ("channel_weights", "edge_weights", "ice_weights"):
             if key in options:
                 options[key] = tuple(options[key].items())
         return cls(
@@ -172,7 +183,7 @@ def train(config: TrainingConfig, *, verbose: int = 1) -> Path:
             reset_output_channels(model, config.reset_outputs, next(iter(validation_data))[0].numpy(), seed=config.seed)
         model.compile(
             optimizer=keras.optimizers.RMSprop(config.learning_rate),
-            loss=FocalDiceLoss(gamma=2.0, dice_weight=config.dice_weight, channel_weights=config.loss_weights(), edge_weights=config.loss_edge_weights(), edge_px=config.edge_px),
+            loss=FocalDiceLoss(gamma=2.0, dice_weight=config.dice_weight, channel_weights=config.loss_weights(), edge_weights=config.loss_edge_weights(), edge_px=config.edge_px, ice_weights=config.loss_ice_weights(), ice_channel=TARGET_CHANNELS.index("ice")),
             metrics=[keras.metrics.BinaryIoU(target_class_ids=[1], threshold=0.5, name="iou")],
         )
     best = out / "model.keras"
