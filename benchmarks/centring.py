@@ -2,7 +2,7 @@
 for (a) the circle model, (b) the refraction-aware slab model, (c) a 3-click operator baseline.
 
     python benchmarks/centring.py --samples 500 [--segmenter default|truth] [--sweeps coarse-if-needed|coarse-then-fine]
-                                  [--first-seed 1000] [--out FILE] [--keep-frames] [--fine-frames N] [--model FILE]
+                                  [--first-seed 1000 | --seeds S [S ...]] [--out FILE] [--keep-frames] [--fine-frames N] [--model FILE]
 
 Samples are drawn with random loop sizes and offsets, refraction on (film index 1.31-1.34, crystals at
 any depth in the film), ice and bubbles on a third of them, dust on the lens, both spindle orientations
@@ -24,7 +24,9 @@ measure the geometry alone. ``--keep-frames`` adds to each record the fine sweep
 (``fine_frames``: each ``FrameFeatures`` as a dict), to study per-frame errors offline. ``--model``
 runs a candidate network (a training checkpoint) in place of the shipped one, with the inference
 settings recorded beside it, else the shipped model's (its thresholds), so checkpoints are compared on
-the alignments themselves before one is promoted.
+the alignments themselves before one is promoted. ``--seeds`` runs a chosen subset (the seeds of
+crusted loops, say) instead of a range; the tables add the crusted loops (an ice crust on the rim) on
+their own, the samples the network's loop is least to be trusted on.
 """
 
 from __future__ import annotations
@@ -119,7 +121,7 @@ def one_sample(seed: int, segmenter_name: str, network, directory: str, RE, swee
         return frame
 
     beamline.camera.acquire_frame = timed_acquire
-    record: dict[str, object] = {"seed": seed, "spindle": spindle, "zoom": zoom_level, "crystal": sample.crystal is not None}
+    record: dict[str, object] = {"seed": seed, "spindle": spindle, "zoom": zoom_level, "crystal": sample.crystal is not None, "crust": sample.ice_ring_arc_deg is not None}
     started = time.perf_counter()
     outcome, failure = None, ""
     try:
@@ -224,6 +226,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=500)
     parser.add_argument("--first-seed", type=int, default=1000)
+    parser.add_argument("--seeds", type=int, nargs="+", help="these seeds instead of --first-seed and --samples (a subset to rerun)")
     parser.add_argument("--segmenter", choices=("default", "truth"), default="default")
     parser.add_argument("--sweeps", choices=tuple(SWEEPS), default="coarse-if-needed", help="the plan's sweeps: the coarse one only if needed (the plan's default), or always coarse then fine")
     parser.add_argument("--out", type=Path, help="JSON file of per-sample records (appended to and resumed from)")
@@ -240,7 +243,8 @@ def main() -> None:
         parser.error("--model replaces the shipped network: use it with --segmenter default")
     network = None if args.segmenter != "default" else candidate_network(args.model) if args.model else Segmenter.default()
     RE = RunEngine({}, call_returns_result=True)
-    for seed in range(args.first_seed, args.first_seed + args.samples):
+    seeds = args.seeds or list(range(args.first_seed, args.first_seed + args.samples))
+    for seed in seeds:
         if seed in done:
             continue
         with tempfile.TemporaryDirectory() as directory:  # one per sample: frames take ~100 MB each
@@ -251,11 +255,14 @@ def main() -> None:
         args.out.write_text(json.dumps(records))
     refracting = lambda r: r.get("target") == "crystal"  # noqa: E731
     high_zoom = lambda r: r["zoom"] >= 6  # noqa: E731
+    crusted = lambda r: r.get("crust", False)  # noqa: E731
     segmenter = f"{args.segmenter} ({network.version})" if network is not None else args.segmenter
-    print(f"auto_centre on the simulated beamline, segmenter {segmenter}, sweeps {args.sweeps} (fine sweep of {sweeps[-1].frames} frames), seeds {args.first_seed}..{args.first_seed + args.samples - 1}")
+    seed_range = " ".join(map(str, args.seeds)) if args.seeds else f"{args.first_seed}..{args.first_seed + args.samples - 1}"
+    print(f"auto_centre on the simulated beamline, segmenter {segmenter}, sweeps {args.sweeps} (fine sweep of {sweeps[-1].frames} frames), seeds {seed_range}")
     print_table("all samples", {m: summarise(records, m) for m in METHODS})
     print_table("crystal targets (seen through the film: refraction)", {m: summarise(records, m, refracting) for m in METHODS})
     print_table("high zoom (levels 6-7, 1.39-1.08 um/px)", {m: summarise(records, m, high_zoom) for m in METHODS})
+    print_table("crusted loops (an ice crust on the rim)", {m: summarise(records, m, crusted) for m in METHODS})
     frames = np.array([r["frames"] for r in records])
     compute = np.array([r["compute_s"] for r in records])
     coarse = sum(bool(r.get("coarse_sweep")) for r in records)
