@@ -55,6 +55,10 @@ def test_perfect_and_spoiled_predictions_score_as_expected(examples):
     assert spoiled["notions"]["loop"]["biou_1"] == 0.0
     assert spoiled["notions"]["loop"]["pass_fraction"]["0.50"] == 0.0
     assert spoiled["notions"]["loop"]["biou_0"] < 1.0
+    levels = [e.metadata["zoom"] for e in examples]
+    assert {level: entry["images"] for level, entry in spoiled["by_zoom"].items()} == {str(z): levels.count(z) for z in set(levels)}
+    for level, entry in spoiled["by_zoom"].items():
+        assert entry["biou_1"]["loop"] == 0.0 and entry["biou_1"]["pin"] == 1.0, level
 
 
 def test_robustness_transforms_move_labels_with_the_image(examples):

@@ -5,7 +5,9 @@ mean); an image whose truth and prediction are both empty scores 1. Reported: me
 of images whose BIoU_1 passes each threshold 0.50, 0.55, ..., 0.95. Click error in pixels where the
 truth has a click (a missing predicted click is counted separately). ``robustness`` repeats the
 evaluation on transformed images (90 degree rotation, flip, zoom change, illumination change) and
-reports the drop of the mean BIoU_1. ``empty_field_report`` shows the segmenter fields with nothing
+reports the drop of the mean BIoU_1. Where the images record their zoom level (simulated data),
+``by_zoom`` gives the mean BIoU_1 per notion at each level: a stem two pixels wide at low zoom and
+forty at high zoom are one notion whose IoU is decided by different things. ``empty_field_report`` shows the segmenter fields with nothing
 mounted (every real empty field, both spindle orientations) and counts those on which it reports a
 notion or a click: a pin without a sample must come out empty.
 """
@@ -34,10 +36,11 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 
 def evaluate(segmenter: Segmenter, examples: Iterable[Example]) -> dict:
     scores = {notion: {"biou_1": [], "biou_0": []} for notion in NOTIONS}
-    click_errors, missing_clicks, count = [], 0, 0
+    click_errors, missing_clicks, count, zooms = [], 0, 0, []
     for example in examples:
         prediction = segmenter.predict(example.image)
         count += 1
+        zooms.append(example.metadata.get("zoom"))
         for notion in NOTIONS:
             truth, predicted = example.masks[notion], prediction.masks[notion]
             scores[notion]["biou_1"].append(_iou(truth, predicted))
@@ -64,7 +67,27 @@ def evaluate(segmenter: Segmenter, examples: Iterable[Example]) -> dict:
         "count": len(click_errors),
         "missing": missing_clicks,
     }
+    if all(zoom is not None for zoom in zooms):
+        report["by_zoom"] = _by_zoom(scores, np.array(zooms))
     return report
+
+
+def _by_zoom(scores: dict[str, dict[str, list[float]]], zooms: np.ndarray) -> dict[str, dict]:
+    """Images and mean BIoU_1 per notion at each zoom level (keys: the levels, as strings)."""
+    return {
+        str(level): {"images": int(np.count_nonzero(zooms == level)), "biou_1": {notion: float(np.mean(np.array(values["biou_1"])[zooms == level])) for notion, values in scores.items()}}
+        for level in sorted(set(zooms.tolist()))
+    }
+
+
+def by_zoom_markdown(name: str, report: dict) -> str:
+    """Table of ``report``'s BIoU_1 per zoom level (empty when the images record no zoom)."""
+    if "by_zoom" not in report:
+        return ""
+    lines = [f"## BIoU_1 of {name} by zoom level", "", "| zoom | images | " + " | ".join(NOTIONS) + " |", "|---" * (2 + len(NOTIONS)) + "|"]
+    for level, entry in report["by_zoom"].items():
+        lines.append(f"| {level} | {entry['images']} | " + " | ".join(f"{entry['biou_1'][notion]:.3f}" for notion in NOTIONS) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def _rotate(example: Example) -> Example:
@@ -214,6 +237,7 @@ def evaluate_command(model: str, data: Path, out: Path, *, limit: int | None, wi
     segmenters["classical"] = Segmenter.classical()
     reports = {name: evaluate(segmenter, examples) for name, segmenter in segmenters.items()}
     text = f"# Evaluation on {data} ({len(examples)} images)\n\n" + markdown(reports)
+    text += "".join(f"\n{table}" for table in (by_zoom_markdown(name, report) for name, report in reports.items() if name != "classical") if table)
     fields, which = empty_fields(tuple(sorted(examples[0].image.shape[:2])))  # the horizontal-spindle shape
     for name, segmenter in segmenters.items():
         reports[name]["empty_fields"] = {"fields": which, **empty_field_report(segmenter, fields)}
