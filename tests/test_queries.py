@@ -182,3 +182,30 @@ def test_summary_outcome_is_the_failure_that_ended_the_run():
     summary("event", {"descriptor": "d", "data": {"results_outcome": "moved", "results_target": "crystal", "results_model": "slab", "results_residual_rms_px": 0.4}})
     moved = summary.summary({"exit_status": "success"})
     assert moved["outcome"] == "success" and moved["crystal_found"] and moved["passes_moved"] == 1 and moved["residual_rms_px"] == 0.4
+
+
+def test_starting_a_server_leaves_the_sessions_log_files_open(tmp_path):
+    """A session's log file (mode "w", which Python >= 3.12 never reopens once closed) keeps its stream
+    and its records across an embedded server's start, and a second server closes the first one's
+    error log handler, not its own."""
+    import logging
+
+    handler = logging.FileHandler(tmp_path / "session.log", mode="w")
+    stream = handler.stream
+    logger = logging.getLogger("mxsight-session-test")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        with EmbeddedTiled.start(tmp_path / "first"):
+            first = list(logging.getLogger("tiled").handlers)
+            with EmbeddedTiled.start(tmp_path / "second"):
+                second = list(logging.getLogger("tiled").handlers)
+        logger.info("after the servers")
+        assert handler.stream is stream and not stream.closed
+        handler.flush()
+        assert (tmp_path / "session.log").read_text() == "after the servers\n"
+        assert first and all(h.stream is None for h in first), "the first server's error log was not closed"
+        assert second and all(h.stream is not None for h in second)
+    finally:
+        logger.removeHandler(handler)
+        handler.close()

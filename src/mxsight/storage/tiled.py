@@ -7,6 +7,9 @@ allowed to read them there and registers them as external data, so nothing large
 from __future__ import annotations
 
 import sqlite3  # noqa: F401  (before any TensorFlow import: TF's SQLite lacks FTS5, see mxsight/__init__)
+import contextlib
+import logging
+import logging.config
 import secrets
 import threading
 from dataclasses import dataclass
@@ -15,6 +18,7 @@ from pathlib import Path
 from bluesky_tiled_plugins import TiledWriter
 from tiled.client import from_uri
 from tiled.server import SimpleTiledServer
+from tiled.server.logging_config import LOGGING_CONFIG
 
 from mxsight.storage.run_summary import RunSummary
 
@@ -22,6 +26,28 @@ from mxsight.storage.run_summary import RunSummary
 # Tiled keeps server settings process-wide: a second embedded server started with another API key
 # makes the first one reject its own clients (401). All embedded servers of a process share one key.
 PROCESS_API_KEY = secrets.token_hex(16)
+
+
+@contextlib.contextmanager
+def _keeping_the_process_logging_handlers():
+    """Start a server without closing the process's logging handlers.
+
+    ``SimpleTiledServer`` gives uvicorn a logging config (``LOGGING_CONFIG``) that is not incremental,
+    and ``logging.config.dictConfig`` closes every handler of the process before it applies such a
+    config (``logging.config._clearExistingHandlers``): starting the server in a beamline session would
+    close the session's log files (on Python >= 3.12 a file opened with mode "w" is never reopened, and
+    its records are lost). The config sets up Tiled's and uvicorn's own loggers only, so clearing is
+    left out; the handlers it detaches from them (a previous embedded server's) are closed here."""
+    own = [logging.getLogger(name) for name in LOGGING_CONFIG["loggers"]]
+    before = {handler for logger in own for handler in logger.handlers}
+    clear = logging.config._clearExistingHandlers
+    logging.config._clearExistingHandlers = lambda: None
+    try:
+        yield
+    finally:
+        logging.config._clearExistingHandlers = clear
+        for handler in before - {handler for logger in own for handler in logger.handlers}:
+            handler.close()
 
 
 @dataclass
@@ -46,7 +72,8 @@ class EmbeddedTiled:
         """Start (or reopen) the server whose catalog and files live in ``directory``."""
         directory = Path(directory).resolve()
         (directory / "frames").mkdir(parents=True, exist_ok=True)
-        server = SimpleTiledServer(directory=directory, api_key=PROCESS_API_KEY, readable_storage=[directory / "frames"])
+        with _keeping_the_process_logging_handlers():
+            server = SimpleTiledServer(directory=directory, api_key=PROCESS_API_KEY, readable_storage=[directory / "frames"])
         embedded = cls(server=server, client=from_uri(server.uri), directory=directory)
         threading.Thread(target=embedded._close_after_main_thread, name="tiled-closer", daemon=True).start()
         return embedded
