@@ -61,6 +61,34 @@ def test_perfect_and_spoiled_predictions_score_as_expected(examples):
         assert entry["biou_1"]["loop"] == 0.0 and entry["biou_1"]["pin"] == 1.0, level
 
 
+def test_crust_shares_count_the_loop_drawn_over_a_crust(tmp_path):
+    """A constructed crusted view: a loop square with a crust band on and beyond its top edge. A
+    segmenter whose loop takes in the band scores all of the crust outside the loop; the truth none."""
+    from mxsight.training.dataset_format import Example
+
+    masks = {notion: np.zeros((16, 16), bool) for notion in NOTIONS}
+    masks["loop"][4:12, 4:12] = True
+    masks["loop_inside"][6:10, 6:10] = True
+    masks["ice"][2:6, 4:12] = True  # rows 2-3 outside the loop (16 px), rows 4-5 on it (16 px)
+    masks["foreground"] = masks["loop"] | masks["ice"]
+    image = np.random.default_rng(0).integers(60, 200, (16, 16, 3), dtype=np.uint8)  # a usable frame
+    crusted = Example(image=image, masks=masks, click_px=None, metadata={"sample": {"ice_ring_arc_deg": [0.0, 90.0]}})
+    truth = evaluate(TruthSegmenter([crusted]), [crusted])
+    assert truth["crust"] == {"images": 1, "outside_px": 16, "outside_as_loop": 0.0, "under_px": 16, "under_as_loop": 1.0}
+
+    class AroundTheCrust(TruthSegmenter):
+        def _predict_usable(self, images):
+            predictions = super()._predict_usable(images)
+            for prediction in predictions:
+                prediction.masks["loop"] = prediction.masks["loop"] | prediction.masks["ice"]
+            return predictions
+
+    around = evaluate(AroundTheCrust([crusted]), [crusted])
+    assert around["crust"]["outside_as_loop"] == 1.0 and around["crust"]["under_as_loop"] == 1.0
+    plain = Example(image=image + 1, masks=masks, click_px=None, metadata={"sample": {"ice_ring_arc_deg": None}})
+    assert "crust" not in evaluate(TruthSegmenter([plain]), [plain])
+
+
 def test_robustness_transforms_move_labels_with_the_image(examples):
     transformed = [transform(e) for transform in TRANSFORMS.values() for e in examples]
     segmenter = TruthSegmenter(examples + transformed)

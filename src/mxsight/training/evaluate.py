@@ -7,7 +7,10 @@ truth has a click (a missing predicted click is counted separately). ``robustnes
 evaluation on transformed images (90 degree rotation, flip, zoom change, illumination change) and
 reports the drop of the mean BIoU_1. Where the images record their zoom level (simulated data),
 ``by_zoom`` gives the mean BIoU_1 per notion at each level: a stem two pixels wide at low zoom and
-forty at high zoom are one notion whose IoU is decided by different things. ``empty_field_report`` shows the segmenter fields with nothing
+forty at high zoom are one notion whose IoU is decided by different things. Where they record an ice
+crust on the loop's rim (``sample.ice_ring_arc_deg``), ``crust`` gives the share of the crust's
+pixels outside the loop predicted loop (a loop drawn around the crust: the alignment refuses it) and
+the share of the wire under the crust predicted loop. ``empty_field_report`` shows the segmenter fields with nothing
 mounted (every real empty field, both spindle orientations) and counts those on which it reports a
 notion or a click: a pin without a sample must come out empty.
 """
@@ -37,10 +40,13 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 def evaluate(segmenter: Segmenter, examples: Iterable[Example]) -> dict:
     scores = {notion: {"biou_1": [], "biou_0": []} for notion in NOTIONS}
     click_errors, missing_clicks, count, zooms = [], 0, 0, []
+    crust = {"images": 0, "outside_px": 0, "outside_as_loop_px": 0, "under_px": 0, "under_as_loop_px": 0}
     for example in examples:
         prediction = segmenter.predict(example.image)
         count += 1
         zooms.append(example.metadata.get("zoom"))
+        if example.metadata.get("sample", {}).get("ice_ring_arc_deg") is not None:
+            _count_crust(crust, example, prediction.masks["loop"])
         for notion in NOTIONS:
             truth, predicted = example.masks[notion], prediction.masks[notion]
             scores[notion]["biou_1"].append(_iou(truth, predicted))
@@ -69,7 +75,27 @@ def evaluate(segmenter: Segmenter, examples: Iterable[Example]) -> dict:
     }
     if all(zoom is not None for zoom in zooms):
         report["by_zoom"] = _by_zoom(scores, np.array(zooms))
+    if crust["images"]:
+        report["crust"] = {
+            "images": crust["images"],
+            "outside_px": crust["outside_px"],
+            "outside_as_loop": crust["outside_as_loop_px"] / max(crust["outside_px"], 1),
+            "under_px": crust["under_px"],
+            "under_as_loop": crust["under_as_loop_px"] / max(crust["under_px"], 1),
+        }
     return report
+
+
+def _count_crust(counts: dict[str, int], example: Example, predicted_loop: np.ndarray) -> None:
+    """Add an image's crust pixels (ice outside the loop and its inside; ice on the loop) and those
+    of them ``predicted_loop`` covers to ``counts``."""
+    ice, loop = example.masks["ice"], example.masks["loop"]
+    outside, under = ice & ~loop & ~example.masks["loop_inside"], ice & loop
+    counts["images"] += 1
+    counts["outside_px"] += int(np.count_nonzero(outside))
+    counts["outside_as_loop_px"] += int(np.count_nonzero(outside & predicted_loop))
+    counts["under_px"] += int(np.count_nonzero(under))
+    counts["under_as_loop_px"] += int(np.count_nonzero(under & predicted_loop))
 
 
 def _by_zoom(scores: dict[str, dict[str, list[float]]], zooms: np.ndarray) -> dict[str, dict]:
@@ -207,6 +233,9 @@ def markdown(reports: dict[str, dict]) -> str:
         click = reports[name]["click_error_px"]
         median = "-" if click["median"] is None else f"{click['median']:.1f} px"
         lines.append(f"- {name}: click error median {median} over {click['count']} images, {click['missing']} without a predicted click; {reports[name]['images']} images")
+        if "crust" in reports[name]:
+            crust = reports[name]["crust"]
+            lines.append(f"- {name}: on the {crust['images']} images with an ice crust on the rim, {100 * crust['outside_as_loop']:.1f}% of the crust's pixels outside the loop are predicted loop, {100 * crust['under_as_loop']:.1f}% of the loop under it")
     return "\n".join(lines) + "\n"
 
 
