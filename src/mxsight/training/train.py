@@ -51,6 +51,15 @@ from mxsight.training.reset_outputs import reset_output_channels
 from mxsight.vision.network import NetworkConfig, build_model
 
 
+def _per_map(named: tuple[tuple[str, float], ...], unnamed: float) -> list[float] | None:
+    """Weights by map name as one per target map (``TARGET_CHANNELS`` order), ``unnamed`` for the
+    maps not named; None when no map is named (the loss's own default)."""
+    if not named:
+        return None
+    weights = dict(named)
+    return [float(weights.get(name, unnamed)) for name in TARGET_CHANNELS]
+
+
 @dataclass(frozen=True)
 class TrainingConfig:
     train: tuple[str, ...]
@@ -97,24 +106,15 @@ class TrainingConfig:
 
     def loss_weights(self) -> list[float] | None:
         """One loss weight per target map (``TARGET_CHANNELS`` order), or None when all are 1."""
-        if not self.channel_weights:
-            return None
-        named = dict(self.channel_weights)
-        return [float(named.get(name, 1.0)) for name in TARGET_CHANNELS]
+        return _per_map(self.channel_weights, unnamed=1.0)
 
     def loss_edge_weights(self) -> list[float] | None:
         """One edge weight per target map (``TARGET_CHANNELS`` order), or None when there are none."""
-        if not self.edge_weights:
-            return None
-        named = dict(self.edge_weights)
-        return [float(named.get(name, 0.0)) for name in TARGET_CHANNELS]
+        return _per_map(self.edge_weights, unnamed=0.0)
 
     def loss_ice_weights(self) -> list[float] | None:
         """One on-ice weight per target map (``TARGET_CHANNELS`` order), or None when there are none."""
-        if not self.ice_weights:
-            return None
-        named = dict(self.ice_weights)
-        return [float(named.get(name, 0.0)) for name in TARGET_CHANNELS]
+        return _per_map(self.ice_weights, unnamed=0.0)
 
     @classmethod
     def from_file(cls, path: Path | str) -> "TrainingConfig":
