@@ -169,8 +169,8 @@ def one_sample(seed: int, segmenter_name: str, network, directory: str, RE, swee
 
 def _unlimited_fits(beamline, features, geometry: CentringGeometry, start: dict[str, float]) -> dict[str, dict]:
     """Per target (loop, and crystal where seen), the plan's own model choice fitted past every
-    confidence limit: its residual, inlier share, move uncertainty and share of the frames it is seen
-    in (for the loop, also the medians of its outline's shares on ice and along the ice's edge),
+    confidence limit: its residual, inlier share, move uncertainty, share of the frames it is seen in and
+    share agreeing along the spindle (for the loop, also the medians of its outline's shares on ice and along the ice's edge),
     beside the truth error of its move, to calibrate the limits on (``ConfidenceLimits``)."""
     fits = {}
     for target in ("loop", "crystal"):
@@ -184,6 +184,7 @@ def _unlimited_fits(beamline, features, geometry: CentringGeometry, start: dict[
             "inlier_fraction": fit.fit.n_inliers / fit.n_target,
             "move_sigma_um": fit.move.max_sigma_um,
             "seen_fraction": fit.n_target / fit.n_present,
+            "along_agreement": fit.along_agreement,
             "error_um": _errors_after(beamline, start, fit.move.as_dict(), target),
         }
         if target == "loop":

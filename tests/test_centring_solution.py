@@ -93,3 +93,23 @@ def test_a_crystal_whose_move_is_less_certain_than_its_limit_gives_way_to_the_lo
     assert f"the crystal's move uncertainty {sigma_um:.1f} um exceeds" in loop.target_reason
     with pytest.raises(FitNotConfident, match="the crystal's move uncertainty"):
         solve_centring(noisy, ZOOM, limits=tighter, target="crystal")
+
+
+def _jittered(sweep: list[FrameFeatures], amplitude_px: float) -> list[FrameFeatures]:
+    """The loop centre alternately ``amplitude_px`` above and below its circle: a residual of as much."""
+    return [dataclasses.replace(f, target_px=(f.target_px[0] + (amplitude_px if k % 2 else -amplitude_px), f.target_px[1])) for k, f in enumerate(sweep)]
+
+
+def test_a_loop_with_ice_on_its_outline_may_leave_more_residual_than_one_without():
+    """A crust the segmenter drew in part changes with the view: 2 px about the circle are allowed for
+    a loop whose outline lies on ice, not for one without ice, nor 3 px for either."""
+    iced = solve_centring(_jittered(_sweep(0.6, 0.05), 2.0), ZOOM, target="loop")
+    assert iced.target == "loop" and iced.fit.residual_rms == pytest.approx(2.0, abs=1e-6)
+    with pytest.raises(FitNotConfident, match=r"residual 2.00 px exceeds 1.25 px"):
+        solve_centring(_jittered(_sweep(0.2, 0.05), 2.0), ZOOM, target="loop")
+    with pytest.raises(FitNotConfident, match=r"residual 3.00 px exceeds 2.5 px"):
+        solve_centring(_jittered(_sweep(0.6, 0.05), 3.0), ZOOM, target="loop")
+    crystal = _sweep(0.6, 0.05, crystal=True)
+    crystal = [dataclasses.replace(f, crystal_px=(f.crystal_px[0] + (2.0 if k % 2 else -2.0), f.crystal_px[1])) for k, f in enumerate(crystal)]
+    with pytest.raises(FitNotConfident, match=r"residual 2.00 px exceeds 1.25 px"):
+        solve_centring(crystal, ZOOM, target="crystal")  # a crystal's residual is its mask's error
