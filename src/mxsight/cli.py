@@ -172,7 +172,25 @@ def _train(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from mxsight.training.evaluate import evaluate_command
 
+    if (args.data is None) == (args.real is None):
+        raise ValueError("mxsight evaluate: give either --data DIR or --real SPLIT")
+    if args.real is not None:
+        return _evaluate_real(args)
     print(evaluate_command(args.model, args.data, args.out, limit=args.limit, with_robustness=args.robustness, compare=args.compare))
+    print(f"written: {args.out.with_suffix('.md')} and {args.out.with_suffix('.json')}")
+    return 0
+
+
+def _evaluate_real(args: argparse.Namespace) -> int:
+    from mxsight.training.evaluate import _network
+    from mxsight.training.real_evaluation import real_evaluation_command
+    from mxsight.vision.segmenter import Segmenter
+
+    segmenters = {} if args.model == "classical" else {"model": _network(args.model)}
+    if args.compare is not None:
+        segmenters["compare"] = _network(args.compare)
+    segmenters["classical"] = Segmenter.classical()
+    print(real_evaluation_command(segmenters, args.real, args.out))
     print(f"written: {args.out.with_suffix('.md')} and {args.out.with_suffix('.json')}")
     return 0
 
@@ -258,7 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     training.set_defaults(handler=_train)
     evaluation = commands.add_parser("evaluate", help="BIoU per notion and click error, beside the classical baseline")
     evaluation.add_argument("--model", required=True, help="a .keras model, 'default' (the shipped one) or 'classical'")
-    evaluation.add_argument("--data", type=Path, required=True, help="dataset directory")
+    evaluation.add_argument("--data", type=Path, default=None, help="dataset directory")
+    evaluation.add_argument("--real", choices=("evaluation", "training"), default=None,
+                            help="instead of --data: the real frames and empty fields of this split (data/real/splits.toml), per frame")
     evaluation.add_argument("--out", type=Path, default=Path("evaluation"), help="report path without suffix (.md and .json)")
     evaluation.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
     evaluation.add_argument("--robustness", action="store_true", help="repeat under rotation, flip, zoom and illumination changes")

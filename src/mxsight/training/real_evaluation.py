@@ -1,0 +1,139 @@
+"""Evaluation on real frames, per frame: the table that chooses models.
+
+For each labelled real frame of a split (``data/real/splits.toml``) and each segmenter: the IoU of
+the foreground, the loop region (loop, loop_inside and crystal together: what the alignment centres
+on), the pin, the stem and the crystal, each only where the truth has that notion (a notion absent
+from the truth scores nothing rather than a free 1.0), and whether the loop was found (the true loop
+region's centroid inside the predicted loop region, and the predicted region's centroid inside the
+true one). Empty fields of the split's camera set-ups are judged too: the share on which the
+segmenter reports no sample.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from mxsight.training.dataset_format import Example
+from mxsight.training.real_data import Split, empty_field_paths, read_rgb, real_examples, shared_data_root
+from mxsight.vision.prediction import Prediction
+from mxsight.vision.segmenter import Segmenter
+
+SCORED = ("foreground", "loop_region", "pin", "stem", "crystal")
+LOOP_REGION = ("loop", "loop_inside", "crystal")
+
+
+def loop_region(masks: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Loop, loop_inside and crystal together."""
+    return np.logical_or.reduce([np.asarray(masks[n], dtype=bool) for n in LOOP_REGION])
+
+
+def _iou(truth: np.ndarray, predicted: np.ndarray) -> float:
+    union = np.count_nonzero(truth | predicted)
+    return float(np.count_nonzero(truth & predicted) / union) if union else 1.0
+
+
+def _inside(point: tuple[float, float], mask: np.ndarray) -> bool:
+    row, col = (int(round(v)) for v in point)
+    return 0 <= row < mask.shape[0] and 0 <= col < mask.shape[1] and bool(mask[row, col])
+
+
+def loop_found(truth: np.ndarray, predicted: np.ndarray) -> bool:
+    """Whether the predicted loop region is the true loop: each one's centroid lies in the other."""
+    if not predicted.any():
+        return False
+    return _inside(ndi.center_of_mass(truth), predicted) and _inside(ndi.center_of_mass(predicted), truth)
+
+
+def frame_scores(example: Example, prediction: Prediction) -> dict:
+    """IoU per scored notion (None where the truth lacks it) and ``loop_found`` (None without a loop)."""
+    truth = {**example.masks, "loop_region": loop_region(example.masks)}
+    predicted = {**prediction.masks, "loop_region": loop_region(prediction.masks)}
+    scores: dict[str, object] = {n: (_iou(truth[n], predicted[n]) if truth[n].any() else None) for n in SCORED}
+    scores["loop_found"] = loop_found(truth["loop_region"], predicted["loop_region"]) if truth["loop_region"].any() else None
+    scores["present"] = bool(prediction.present)
+    return scores
+
+
+def evaluate_frames(segmenters: Mapping[str, Segmenter], examples: Iterable[Example]) -> list[dict]:
+    """One row per frame: its path, facility and each segmenter's :func:`frame_scores`."""
+    rows = []
+    for example in examples:
+        row = {"frame": example.metadata.get("real_path", example.metadata.get("source", "?")), "facility": example.metadata.get("facility", "")}
+        row["scores"] = {name: frame_scores(example, segmenter.predict(example.image)) for name, segmenter in segmenters.items()}
+        rows.append(row)
+    return rows
+
+
+def summary(rows: list[dict], name: str) -> dict:
+    """Mean IoU per notion over the frames that have it, and loops found out of frames with a loop."""
+    result: dict[str, object] = {}
+    for notion in SCORED:
+        values = [r["scores"][name][notion] for r in rows if r["scores"][name][notion] is not None]
+        result[notion] = {"mean_iou": float(np.mean(values)) if values else None, "frames": len(values)}
+    found = [r["scores"][name]["loop_found"] for r in rows if r["scores"][name]["loop_found"] is not None]
+    result["loop_found"] = {"found": int(sum(found)), "frames": len(found)}
+    return result
+
+
+def empty_field_judgement(segmenters: Mapping[str, Segmenter], paths: list[Path], root: Path) -> dict:
+    """Per segmenter: how many of the empty fields it judges empty, and which it does not."""
+    result = {name: {"fields": len(paths), "judged_empty": 0, "sample_reported_on": []} for name in segmenters}
+    for path in paths:
+        image = read_rgb(path)
+        for name, segmenter in segmenters.items():
+            if segmenter.predict(image).present:
+                result[name]["sample_reported_on"].append(str(path.relative_to(root)))
+            else:
+                result[name]["judged_empty"] += 1
+    return result
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "**no**"
+    return f"{value:.2f}"
+
+
+def markdown(rows: list[dict], empty: dict, split: str) -> str:
+    names = list(rows[0]["scores"]) if rows else list(empty)
+    lines = [f"## Real frames, {split} split: IoU per frame (- where the frame has no such notion)", ""]
+    lines.append("| frame | segmenter | " + " | ".join(SCORED) + " | loop found |")
+    lines.append("|---" * (3 + len(SCORED)) + "|")
+    for row in rows:
+        for name in names:
+            scores = row["scores"][name]
+            lines.append(f"| {row['frame']} | {name} | " + " | ".join(_cell(scores[n]) for n in SCORED) + f" | {_cell(scores['loop_found'])} |")
+    lines += ["", "| segmenter | " + " | ".join(f"{n} (mean)" for n in SCORED) + " | loops found | empty fields judged empty |", "|---" * (3 + len(SCORED)) + "|"]
+    for name in names:
+        means = summary(rows, name)
+        cells = [_cell(means[n]["mean_iou"]) for n in SCORED]
+        found = means["loop_found"]
+        judged = empty[name]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {found['found']} of {found['frames']} | {judged['judged_empty']} of {judged['fields']} |")
+    return "\n".join(lines) + "\n"
+
+
+def real_evaluation_command(segmenters: Mapping[str, Segmenter], split: Split, out: Path) -> str:
+    """Evaluate ``segmenters`` on the real frames and empty fields of ``split``; write ``out``.md/.json."""
+    root = shared_data_root()
+    rows = evaluate_frames(segmenters, real_examples(split, root=root))
+    empty = empty_field_judgement(segmenters, empty_field_paths(split, root=root), root)
+    text = markdown(rows, empty, split)
+    report = {
+        "split": split,
+        "segmenters": {name: s.describe() for name, s in segmenters.items()},
+        "frames": rows,
+        "summary": {name: summary(rows, name) for name in segmenters},
+        "empty_fields": empty,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".md").write_text(text)
+    out.with_suffix(".json").write_text(json.dumps(report, indent=2))
+    return text

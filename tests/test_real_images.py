@@ -1,0 +1,119 @@
+"""Real frames: the project's labels, the evaluation-only split, and the default segmenter on them.
+
+Reads the shared real data (../shared/data beside the repository, or $MXSIGHT_SHARED_DATA); every test
+here skips, saying so, when it is absent.
+"""
+
+import json
+
+import numpy as np
+import pytest
+from skimage.draw import polygon
+
+from mxsight.training.labelme import read_labelme
+from mxsight.training.real_data import LABELS_DIR, RealSplits, empty_field_paths, label_file, real_examples, shared_data_root
+from mxsight.training.real_evaluation import evaluate_frames, loop_found, summary
+from mxsight.vision.segmenter import Segmenter
+
+# Issue 29's targets on the evaluation-only real frames (IoU).
+TARGET_IOU = {"foreground": 0.92, "loop_region": 0.85, "pin": 0.85, "stem": 0.70, "crystal": 0.40}
+TARGET_EMPTY_FIELDS = 0.99
+
+
+@pytest.fixture(scope="module")
+def root():
+    found = shared_data_root()
+    if found is None:
+        pytest.skip("the shared real data (../shared/data beside the repository) is not on this machine")
+    return found
+
+
+@pytest.fixture(scope="module")
+def evaluation_rows(root):
+    return evaluate_frames({"default": Segmenter.default()}, real_examples("evaluation", root=root))
+
+
+def _shoelace(points: np.ndarray) -> float:
+    x, y = points[:, 0], points[:, 1]
+    return 0.5 * abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1)))
+
+
+def test_every_label_file_imports_with_the_areas_of_its_polygons(root):
+    files = sorted(LABELS_DIR.rglob("*.json"))
+    assert len(files) == 6
+    for path in files:
+        document = json.loads(path.read_text())
+        assert not document.get("imageData"), f"{path.name} embeds image data"
+        example = read_labelme(path)
+        size = (document["imageHeight"], document["imageWidth"])
+        assert example.image.shape == (*size, 3), path.name
+        by_notion: dict[str, list[np.ndarray]] = {}
+        for shape in document["shapes"]:
+            if shape["shape_type"] == "polygon":
+                by_notion.setdefault(shape["label"], []).append(np.asarray(shape["points"], float))
+        assert "loop" in by_notion, f"{path.name} has no loop"
+        for notion, polygons in by_notion.items():
+            if notion == "not_background":
+                continue
+            area = sum(_shoelace(p) for p in polygons)
+            perimeter = sum(np.hypot(*np.diff(np.vstack([p, p[:1]]), axis=0).T).sum() for p in polygons)
+            imported = int(example.masks[notion].sum())
+            assert abs(imported - area) <= 0.5 * perimeter + 4 * len(polygons), (path.name, notion, imported, area)
+            raster = np.zeros(size, bool)
+            for p in polygons:
+                rr, cc = polygon(p[:, 1], p[:, 0], shape=size)
+                raster[rr, cc] = True
+            assert imported == raster.sum(), (path.name, notion)
+        clicks = [s for s in document["shapes"] if s["label"] == "user_click"]
+        assert len(clicks) == 1 and example.masks["loop"][int(example.click_px[0]), int(example.click_px[1])], path.name
+
+
+def test_splits_name_existing_frames_and_keep_the_required_held_out_share(root):
+    splits = RealSplits.load()
+    for split in ("evaluation", "training"):
+        for entry in splits.labelled[split]:
+            assert label_file(entry, root).exists(), entry
+    held_out = splits.labelled["evaluation"]
+    assert sum(e.startswith("soleil_px2/") for e in held_out) >= 2
+    assert sum(e.startswith("other_facilities/") for e in held_out) >= 3
+    fields = empty_field_paths("evaluation", root=root)
+    assert len(fields) == 40 and all(splits.split_of_setup(str(p.relative_to(root))) == "evaluation" for p in fields)
+    training_fields = {str(p) for p in empty_field_paths("training", root=root)}
+    assert not training_fields & {str(p) for p in fields}
+
+
+def test_loop_found_needs_each_centroid_inside_the_other():
+    truth = np.zeros((40, 40), bool)
+    truth[10:20, 10:20] = True
+    assert loop_found(truth, truth)
+    shifted = np.zeros_like(truth)
+    shifted[10:20, 16:30] = True  # overlaps, but its centroid lies outside the true loop
+    assert not loop_found(truth, shifted)
+    assert not loop_found(truth, np.zeros_like(truth))
+
+
+def test_the_default_segmenter_does_not_regress_on_held_out_real_frames(evaluation_rows):
+    """Floors at what the shipped default measured when the split was fixed (3 of 5 loops found,
+    foreground 0.87): a change that loses ground on real frames fails here."""
+    means = summary(evaluation_rows, "default")
+    assert means["loop_found"]["found"] >= 3 and means["loop_found"]["frames"] == 5
+    assert means["foreground"]["mean_iou"] >= 0.85
+
+
+@pytest.mark.xfail(strict=True, reason="issue 29: the shipped network misses liquid-filled loops on real frames (open)")
+def test_the_default_segmenter_meets_the_targets_on_every_held_out_real_frame(evaluation_rows):
+    for row in evaluation_rows:
+        scores = row["scores"]["default"]
+        assert scores["loop_found"] is not False, row["frame"]
+        for notion, target in TARGET_IOU.items():
+            assert scores[notion] is None or scores[notion] >= target, (row["frame"], notion, scores[notion])
+
+
+@pytest.mark.xfail(strict=True, reason="issue 29: the shipped network reports samples on held-out empty fields (open)")
+def test_every_held_out_empty_field_is_judged_empty(root):
+    segmenter = Segmenter.default()
+    paths = empty_field_paths("evaluation", root=root)
+    from mxsight.training.real_data import read_rgb
+
+    judged_empty = sum(not segmenter.predict(read_rgb(p)).present for p in paths)
+    assert judged_empty >= TARGET_EMPTY_FIELDS * len(paths)
