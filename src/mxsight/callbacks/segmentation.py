@@ -5,7 +5,9 @@ accumulates. Frames are read from the files that stream resource documents name,
 the same on documents replayed from Tiled or streamed from another process. Each frame is segmented
 knowing the predictions of the frames before it since the segmenter was last set (plans set it again
 after each zoom change), so a network can follow the loop instead of searching the whole frame
-(:meth:`Segmenter.track`).
+(:meth:`Segmenter.track`). Each prediction is then self-checked (:mod:`mxsight.vision.self_check`)
+against the empty field the plan gives (``empty_field``, the camera's for the zoom) and the sample's
+structure; a frame that fails carries the reason as ``Prediction.unsure_reason``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from mxsight.devices.hdf5_store import read_frame
 from mxsight.vision.features import FrameFeatures, frame_features
 from mxsight.vision.prediction import Prediction
 from mxsight.vision.segmenter import Segmenter
+from mxsight.vision.self_check import SelfCheckSettings, check_frame
 
 FrameReader = Callable[[str, str, int], np.ndarray]
 
@@ -35,8 +38,12 @@ class SegmentationCallback(DocumentRouter):
         stream_name: str = "primary",
         spindle: str = "horizontal",
         frame_reader: FrameReader = read_frame,
+        empty_field: np.ndarray | None = None,
+        self_check: SelfCheckSettings | None = SelfCheckSettings(),
     ):
         super().__init__()
+        self.empty_field = empty_field
+        self.self_check = self_check
         self.frames: list[FrameFeatures] = []
         self.predictions: list[Prediction] = []
         self.segmenter = segmenter
@@ -95,6 +102,8 @@ class SegmentationCallback(DocumentRouter):
         resource = self._resources[resource_uid]
         frame = self.frame_reader(resource["uri"], resource["parameters"]["dataset"], index)
         prediction = self.segmenter.track(frame, self.predictions[max(self._followed_from, len(self.predictions) - 2) :])
+        if self.self_check is not None:
+            prediction.extras["unsure_reason"] = check_frame(prediction, frame, self.empty_field, spindle=self.spindle, settings=self.self_check)
         omega_deg = float(doc["data"][self.omega_key])
         self.predictions.append(prediction)
         self.frames.append(frame_features(prediction, omega_deg, self.spindle))

@@ -55,6 +55,7 @@ class PredictionRecorder(Hdf5StoreDevice, Device):
     labelled_rows_px = Cpt(Signal, value=0, kind=Kind.normal)
     labelled_cols_px = Cpt(Signal, value=0, kind=Kind.normal)
     unsure = Cpt(Signal, value=False, kind=Kind.normal)
+    unsure_reason = Cpt(Signal, value="", kind=Kind.normal)
 
     def __init__(self, *args, frame_shape: tuple[int, int], write_directory: Path | str, **kwargs):
         super().__init__(*args, **kwargs)
@@ -87,6 +88,7 @@ class PredictionRecorder(Hdf5StoreDevice, Device):
         self.problem.put(features.problem)
         self.uncertain_fraction.put(prediction.uncertain_fraction)
         self.unsure.put(prediction.unsure)
+        self.unsure_reason.put(prediction.unsure_reason)
         for signal, value in zip(
             (self.labelled_top_px, self.labelled_left_px, self.labelled_rows_px, self.labelled_cols_px), prediction.region(), strict=True
         ):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Literal
 
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
@@ -21,7 +22,15 @@ import numpy as np
 
 from mxsight.geometry.centring import CentringGeometry
 from mxsight.plans.centring_solution import RESULT_TEMPLATE, CentringSolution, Target, solve_centring
-from mxsight.plans.errors import AlignmentError, FitNotConfident, MoveOutOfLimits, PinNotCentrable, SampleNotFound, SampleOffScreen
+from mxsight.plans.errors import (
+    AlignmentError,
+    FitNotConfident,
+    MoveOutOfLimits,
+    PinNotCentrable,
+    SampleNotFound,
+    SampleOffScreen,
+    SegmentationNotTrusted,
+)
 from mxsight.plans.records import RecordReadable, alignment_metadata
 from mxsight.plans.sweeps import COARSE_IF_NEEDED_THEN_FINE, LOOK_SPAN_DEG, MIN_LOOK_FRAMES, FrameTaker, Sweep, look_verdict, present_in
 from mxsight.vision.features import FrameFeatures
@@ -117,6 +126,7 @@ def auto_centre(
     geometry: CentringGeometry = CentringGeometry(),
     search: SearchSettings | None = SearchSettings(),
     beamline: str = "simulated",
+    on_untrusted: Literal["refuse", "classical"] = "refuse",
     md: dict | None = None,
 ):
     """Centre the sample on the rotation axis and the beam.
@@ -125,13 +135,20 @@ def auto_centre(
     fits its movement model and, only when the fit is confident and the move within limits, moves
     centring x/y and alignment y. Every sweep's target, model, fit and move, or the named failure, is
     recorded in stream ``results``. Failures raise an :class:`AlignmentError` subclass carrying the
-    outcome so far (``error.outcome``), except an unconfident fit, or a sample seen in too few frames,
-    in a sweep that is not ``required`` (the coarse one): it moves nothing and the next sweep goes on.
+    outcome so far (``error.outcome``), except an unconfident fit, an untrusted segmentation, or a
+    sample seen in too few frames, in a sweep that is not ``required`` (the coarse one): it moves nothing and the next sweep goes on.
     A sweep ``only_if_needed`` (the coarse one) is recorded as ``skipped`` when the next sweep's first
     frames show the loop staying in view, and that sweep as ``abandoned`` (with the frames it took)
     when they do not; if a sweep that followed a skipped one then finds the loop off screen or gone, the
     skipped sweep runs after all, then that sweep again. The zoom is left where the last sweep took it.
+
+    Every frame is self-checked (:mod:`mxsight.vision.self_check`); frames that fail are never fitted,
+    and a sweep with too many of them raises ``SegmentationNotTrusted`` or, with
+    ``on_untrusted="classical"`` and an empty field recorded for the zoom, is taken again with the
+    classical segmenter against that field (recorded as outcome ``fallback``).
     """
+    if on_untrusted not in ("refuse", "classical"):
+        raise ValueError(f"on_untrusted must be 'refuse' or 'classical', got {on_untrusted!r}")
     sweeps = tuple(sweeps)
     if not sweeps:
         raise ValueError("auto_centre needs at least one sweep")
@@ -143,6 +160,7 @@ def auto_centre(
     metadata = {
         **alignment_metadata("auto_centre", sample_id, zoom, geometry.spindle, beamline),
         "target_choice": target,
+        "on_untrusted": on_untrusted,
         "perpendicular_sign": geometry.perpendicular_sign,
         "along_sign": geometry.along_sign,
         "sweeps": [_describe_sweep(sweep) for sweep in sweeps],
@@ -158,6 +176,7 @@ def auto_centre(
     @bpp.run_decorator(md=metadata)
     def inner():
         index, skipped, fell_back = 0, None, False  # skipped: the pass whose sweep was found not needed
+        classical = False  # the segmentation was not trusted and the classical segmenter took over
         while index < len(sweeps):
             sweep, features = sweeps[index], None
             look_frames = _look_frames(sweeps[index + 1]) if sweep.only_if_needed and index + 1 < len(sweeps) and not fell_back else 0
@@ -189,8 +208,15 @@ def auto_centre(
                 targets = {name: getattr(goniometer, name).position + move[f"{name}_mm"] for name in MOVED_MOTORS}
                 check_limits(goniometer, targets, solution)
             except AlignmentError as error:
+                empty_field = camera.reference_background()
+                if isinstance(error, SegmentationNotTrusted) and on_untrusted == "classical" and not classical and empty_field is not None:
+                    message = f"{error}; the sweep is taken again with the classical segmenter and the empty field"
+                    yield from bps.trigger_and_read([results.update(_result_values(index, "fallback", message, None, len(features)))], name="results")
+                    taker.use_segmenter(Segmenter.classical(background=empty_field, spindle=geometry.spindle))
+                    classical = True
+                    continue
                 skippable = not sweep.required and (
-                    isinstance(error, FitNotConfident) or (isinstance(error, SampleNotFound) and present_in(features))
+                    isinstance(error, (FitNotConfident, SegmentationNotTrusted)) or (isinstance(error, SampleNotFound) and present_in(features))
                 )
                 if isinstance(error, SampleNotFound) and outcome.searched and not skippable:
                     error = SampleNotFound(f"{error.args[0]}, after searching {search.max_travel_mm} mm along the spindle")

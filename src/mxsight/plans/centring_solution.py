@@ -9,7 +9,7 @@ prefers (``"auto"``); the coordinate along the spindle, which rotation does not 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -19,7 +19,7 @@ from mxsight.geometry.centring import CentringGeometry, CentringMove, centring_m
 from mxsight.geometry.circle import CircleFitError
 from mxsight.geometry.model_selection import MovementModelChoice, select_movement_model
 from mxsight.geometry.slab import SlabFitError
-from mxsight.plans.errors import FitNotConfident, FrameUnusable, SampleNotFound, SampleOffScreen
+from mxsight.plans.errors import FitNotConfident, FrameUnusable, SampleNotFound, SampleOffScreen, SegmentationNotTrusted
 from mxsight.vision.features import FrameFeatures
 
 Target = Literal["auto", "crystal", "loop"]
@@ -82,6 +82,10 @@ class ConfidenceLimits:
     max_loop_edge_along_ice_edge: float = 0.08
     max_along_deviation_px: float = 5.0
     min_along_agreement: float = 0.8
+    # Most share of a sweep's frames that may fail the segmentation self-check (their foreground
+    # disagrees with the empty field, or their labels do not look like a mounted sample); the frames
+    # that fail are never fitted, and above this share the sweep is refused (SegmentationNotTrusted).
+    max_untrusted_fraction: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -237,6 +241,18 @@ def _fit_model(omega: np.ndarray, perpendicular: np.ndarray, model: Model, geome
         raise FitNotConfident(str(error)) from error
 
 
+def trusted_frames(frames: list[FrameFeatures], limits: ConfidenceLimits) -> list[FrameFeatures]:
+    """``frames`` with those that failed the segmentation self-check marked not present (never fitted);
+    raises :class:`SegmentationNotTrusted` when more than ``limits.max_untrusted_fraction`` failed."""
+    untrusted = [f for f in frames if f.unsure_reason]
+    if len(untrusted) > limits.max_untrusted_fraction * len(frames):
+        raise SegmentationNotTrusted(
+            f"{len(untrusted)} of {len(frames)} frames failed the segmentation self-check; "
+            f"first, at omega {untrusted[0].omega_deg:.0f} deg: {untrusted[0].unsure_reason}"
+        )
+    return [replace(f, present=False, target="") if f.unsure_reason else f for f in frames]
+
+
 def solve_centring(
     frames: list[FrameFeatures],
     zoom: ZoomLevel,
@@ -250,9 +266,10 @@ def solve_centring(
     if not frames:
         raise SampleNotFound("no frames were acquired")
     problems = [f.problem for f in frames if f.problem]
-    present = [f for f in frames if f.present]
     if len(problems) == len(frames):
         raise FrameUnusable(f"all {len(frames)} frames were unusable; first: {problems[0]}")
+    frames = trusted_frames(frames, limits)
+    present = [f for f in frames if f.present]
     if len(present) < limits.min_frames:
         raise SampleNotFound(f"a sample was seen in {len(present)} of {len(frames)} frames, {limits.min_frames} are needed")
     off_screen = sum(f.loop_touches_edge for f in present)

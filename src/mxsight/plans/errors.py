@@ -21,6 +21,11 @@ class FrameUnusable(AlignmentError):
     """The camera delivered frames that cannot show a sample (black, saturated, uniform)."""
 
 
+class SegmentationNotTrusted(AlignmentError):
+    """Too many of a sweep's frames failed the segmenter's self-check (its foreground disagrees with
+    the empty field, or its labels do not look like a mounted sample), so none of them is fitted."""
+
+
 class FitNotConfident(AlignmentError):
     """The movement model does not describe the data well enough to move motors."""
 

@@ -99,14 +99,23 @@ class FrameTaker:
         self.start_level = int(zoom.level.get())
         self._segmenter = segmenter
         omega_key = camera.exposure_omega_deg.name if camera.omega_source is not None else goniometer.omega.name
-        self.callback = SegmentationCallback(segmenter, image_key=camera.image_key, omega_key=omega_key, spindle=spindle)
+        self.callback = SegmentationCallback(
+            segmenter, image_key=camera.image_key, omega_key=omega_key, spindle=spindle, empty_field=camera.reference_background()
+        )
         self.recorder = PredictionRecorder(name="predictions", frame_shape=camera.frame_shape, write_directory=camera.write_directory)
 
     def set_zoom(self, level: int):
         """Change the zoom and give the segmenter the empty field of the new level."""
         if int(self.zoom.level.get()) != level:
             yield from bps.mv(self.zoom, level)
-        self.callback.segmenter = self._segmenter.for_background(self.camera.reference_background())
+        empty_field = self.camera.reference_background()
+        self.callback.segmenter = self._segmenter.for_background(empty_field)
+        self.callback.empty_field = empty_field
+
+    def use_segmenter(self, segmenter: Segmenter) -> None:
+        """Segment the frames from now on with ``segmenter`` (a fallback), for this zoom's empty field."""
+        self._segmenter = segmenter
+        self.callback.segmenter = segmenter.for_background(self.camera.reference_background())
 
     def take(self):
         """One frame, its prediction recorded; returns its features."""

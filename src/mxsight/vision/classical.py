@@ -49,6 +49,30 @@ def estimate_background(grey: np.ndarray, degree: int = 6, factor: int = 8, iter
     return resize(fit.reshape(small.shape), grey.shape, order=1, preserve_range=True).astype(np.float32)
 
 
+def empty_field_foreground(
+    image: np.ndarray,
+    background: np.ndarray,
+    *,
+    relative_threshold: float = 0.05,
+    absolute_threshold: float = 6.0,
+    min_object_px: int = 200,
+) -> np.ndarray:
+    """Pixels of an RGB ``image`` darker than the empty field ``background`` (RGB or grey, resized to
+    the image when its size differs) by more than ``relative_threshold`` of the field's level and
+    ``absolute_threshold`` grey levels, less specks under ``min_object_px`` pixels: the sample, whatever
+    a segmenter calls it. Fields darker than ``MIN_BACKGROUND_LEVEL`` tell nothing and are left out."""
+    grey = np.asarray(image, dtype=np.float32).mean(axis=2)
+    field = np.asarray(background, dtype=np.float32)
+    field = field.mean(axis=-1) if field.ndim == 3 else field
+    if field.shape != grey.shape:
+        field = resize(field, grey.shape, preserve_range=True).astype(np.float32)
+    darkness = field - grey
+    threshold = np.maximum(absolute_threshold, relative_threshold * field)
+    foreground = (darkness > threshold) & (field > MIN_BACKGROUND_LEVEL)
+    foreground = ndi.binary_opening(foreground, iterations=1)
+    return remove_small_objects(foreground, max_size=min_object_px)
+
+
 class ClassicalSegmenter(Segmenter):
     """Background subtraction plus sum curves; the baseline and the fallback."""
 

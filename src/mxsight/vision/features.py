@@ -29,7 +29,8 @@ class FrameFeatures:
     outline (see :func:`iced_outline`): where both are large the loop was drawn to the edge of an ice
     crust, not to the wire, and its centre is off by the crust's thickness. Where the segmenter
     labelled only part of the frame (``Prediction.labelled_region``, a tracked frame), the pin's tip is
-    not seen (NaN) and ``foreground_area_px`` counts that part only.
+    not seen (NaN) and ``foreground_area_px`` counts that part only. ``unsure_reason`` says why the
+    frame failed its segmentation self-check ("" when it passed).
     """
 
     omega_deg: float
@@ -48,6 +49,7 @@ class FrameFeatures:
     loop_touches_edge: bool = False
     loop_edge_on_ice: float = 0.0
     loop_edge_along_ice_edge: float = 0.0
+    unsure_reason: str = ""
 
     def point(self, target: str) -> tuple[float, float]:
         """(row, col) of ``target`` ("loop" or "crystal") in this frame, NaN when not seen."""
@@ -246,4 +248,5 @@ def frame_features(prediction: Prediction, omega_deg: float, spindle: str = "hor
         loop_touches_edge=present and _touches_edge(loop, frame_sides),
         loop_edge_on_ice=on_ice,
         loop_edge_along_ice_edge=along_ice_edge,
+        unsure_reason=prediction.unsure_reason,
     )

@@ -61,9 +61,16 @@ class Prediction:
         return float(self.extras.get("uncertain_fraction", 0.0))
 
     @property
+    def unsure_reason(self) -> str:
+        """Why the frame failed its self-check (:mod:`mxsight.vision.self_check`), "" when it passed or
+        was not checked. Plans never fit a move to such a frame."""
+        return str(self.extras.get("unsure_reason", ""))
+
+    @property
     def unsure(self) -> bool:
-        """Worth a human look before this frame's masks are trusted as labels (``UNSURE_FRACTION``)."""
-        return self.uncertain_fraction > UNSURE_FRACTION
+        """Worth a human look before this frame's masks are trusted as labels: the segmenter is unsure
+        of the loop's pixels (``UNSURE_FRACTION``) or the frame failed its self-check."""
+        return self.uncertain_fraction > UNSURE_FRACTION or bool(self.unsure_reason)
 
     @classmethod
     def empty(cls, shape: tuple[int, int], problem: str | None = None) -> "Prediction":

@@ -1,0 +1,208 @@
+"""A segmenter's check of its own frame: does what it labelled look like a mounted sample?
+
+Two checks that hold on any camera, neither of which needs the segmenter to be right about notions:
+
+1. **Foreground against the empty field.** Where the beamline's empty field for the zoom is known
+   (recorded with the sample moved out), the pixels that differ from it are the sample, whatever it
+   looks like. The segmenter's foreground must agree with them (intersection over union at least
+   ``min_foreground_iou``); a sample reported where the field shows none, or none where it shows one,
+   fails.
+2. **Structure.** A sample enters the view from its base: the pin sits at the base side, and the free
+   end of the sample is loop, loop_inside, crystal, ice or stem. A frame whose free end is labelled pin
+   (a liquid-filled loop taken for the pin) or nothing at all fails.
+
+A frame that fails is ``unsure`` with the reason (:attr:`Prediction.unsure_reason`); plans never fit a
+move to it, and a sweep with too many such frames is refused (``SegmentationNotTrusted``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from skimage.transform import resize
+
+from mxsight.vision.classical import empty_field_foreground
+from mxsight.vision.prediction import Prediction
+
+Spindle = Literal["horizontal", "vertical"]
+TIP_NOTIONS = ("loop", "loop_inside", "crystal", "ice", "stem", "capillary")
+
+
+@dataclass(frozen=True)
+class SelfCheckSettings:
+    """Limits of the self-check.
+
+    min_foreground_iou: least IoU between the segmenter's foreground and the pixels that differ from
+        the empty field (only checked when the empty field is known).
+    min_area_fraction: a foreground smaller than this share of the checked region counts as none.
+    tip_fraction: the free end is the last this share of the sample's extent along the spindle.
+    max_pin_at_tip: most share of the free end's pixels labelled pin.
+    min_tip_labelled: least share of the free end's pixels labelled one of ``TIP_NOTIONS``.
+    min_part_fraction: foreground regions smaller than this share of the largest are not part of the
+        sample (dust on the lens, specks), for the structure check.
+    stride_px: :func:`check_frame` looks at every this-many-th pixel of a frame.
+    min_object_px: regions of the empty-field difference smaller than this (frame pixels) are specks.
+    edge_px: how close to the checked region's edge the sample must come to enter from that side.
+    """
+
+    min_foreground_iou: float = 0.5
+    min_area_fraction: float = 0.001
+    tip_fraction: float = 0.1
+    max_pin_at_tip: float = 0.5
+    min_tip_labelled: float = 0.2
+    edge_px: int = 3
+    min_part_fraction: float = 0.05
+    stride_px: int = 4
+    min_object_px: int = 200
+
+    def __post_init__(self) -> None:
+        for name in ("min_foreground_iou", "min_area_fraction", "tip_fraction", "max_pin_at_tip", "min_tip_labelled", "min_part_fraction"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"SelfCheckSettings.{name} must be within [0, 1], got {value}")
+        for name in ("edge_px", "stride_px"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"SelfCheckSettings.{name} must be at least 1, got {getattr(self, name)}")
+
+
+def check_frame(
+    prediction: Prediction,
+    frame: np.ndarray,
+    empty_field: np.ndarray | None = None,
+    *,
+    spindle: Spindle = "horizontal",
+    settings: SelfCheckSettings = SelfCheckSettings(),
+) -> str:
+    """Why ``prediction`` of ``frame`` (RGB uint8) is not to be trusted, or "" when it passes.
+
+    Judged on the prediction's labelled region, every ``settings.stride_px``-th pixel: a check of
+    gross errors needs no more, at a fraction of the segmentation's cost. ``empty_field`` is the
+    camera's empty field at the frame's zoom (resized to the frame when its size differs), or None
+    when none was recorded (then only the structure is checked).
+    """
+    if prediction.problem:
+        return ""
+    top, left, rows, cols = prediction.region()
+    step = settings.stride_px
+    window = (slice(top, top + rows, step), slice(left, left + cols, step))
+    field_foreground = None
+    if empty_field is not None:
+        field = np.asarray(empty_field)
+        if field.shape[:2] != frame.shape[:2]:
+            field = resize(field, frame.shape[:2] + field.shape[2:], preserve_range=True)
+        field_foreground = empty_field_foreground(frame[window], field[window], min_object_px=max(1, settings.min_object_px // step**2))
+    masks = {notion: np.asarray(mask[window], dtype=bool) for notion, mask in prediction.masks.items()}
+    return check_prediction(_strided(prediction, masks), field_foreground, spindle=spindle, settings=settings)
+
+
+def _strided(prediction: Prediction, masks: dict[str, np.ndarray]) -> Prediction:
+    return Prediction(masks=masks, probabilities={}, click=None, present=prediction.present)
+
+
+def check_prediction(
+    prediction: Prediction,
+    empty_field_foreground: np.ndarray | None = None,
+    *,
+    spindle: Spindle = "horizontal",
+    settings: SelfCheckSettings = SelfCheckSettings(),
+) -> str:
+    """Why ``prediction`` is not to be trusted, or "" when it passes.
+
+    Parameters
+    ----------
+    prediction : the segmenter's output for one frame (its ``labelled_region`` is what is checked).
+    empty_field_foreground : (rows, cols) bool, the prediction's pixels that differ from the empty
+        field (:func:`mxsight.vision.classical.empty_field_foreground`), or None when no empty field
+        is known.
+    spindle : "horizontal" (the spindle along image columns) or "vertical".
+    """
+    if spindle not in ("horizontal", "vertical"):
+        raise ValueError(f"spindle must be 'horizontal' or 'vertical', got {spindle!r}")
+    if prediction.problem:
+        return ""  # an unusable frame is reported as such, not as a segmentation failure
+    top, left, rows, cols = prediction.region()
+    window = (slice(top, top + rows), slice(left, left + cols))
+    masks = {notion: np.asarray(mask[window], dtype=bool) for notion, mask in prediction.masks.items()}
+    if empty_field_foreground is not None:
+        field_foreground = np.asarray(empty_field_foreground, bool)
+        field_foreground = field_foreground[window] if field_foreground.shape == prediction.shape else field_foreground
+        reason = _foreground_disagreement(masks["foreground"], field_foreground, settings)
+        if reason:
+            return reason
+    if spindle == "vertical":
+        masks = {notion: mask.T for notion, mask in masks.items()}
+    return _structure_problem(masks, settings)
+
+
+def _foreground_disagreement(network: np.ndarray, field: np.ndarray, settings: SelfCheckSettings) -> str:
+    least = settings.min_area_fraction * network.size
+    has_network, has_field = np.count_nonzero(network) > least, np.count_nonzero(field) > least
+    if not has_network and not has_field:
+        return ""
+    if has_network and not has_field:
+        return "a sample is labelled where the frame does not differ from the empty field"
+    if has_field and not has_network:
+        return "the frame differs from the empty field where nothing is labelled"
+    iou = np.count_nonzero(network & field) / np.count_nonzero(network | field)
+    if iou < settings.min_foreground_iou:
+        return f"the labelled foreground agrees with the empty-field difference at IoU {iou:.2f} < {settings.min_foreground_iou}"
+    return ""
+
+
+def _structure_problem(masks: dict[str, np.ndarray], settings: SelfCheckSettings) -> str:
+    """Structure along image columns (the spindle): the pin at the base, a loop or stem at the free end."""
+    foreground = _sample_parts(masks["foreground"], settings.min_part_fraction)
+    if np.count_nonzero(foreground) <= settings.min_area_fraction * foreground.size:
+        return ""
+    masks = {**masks, "foreground": foreground}
+    columns = np.flatnonzero(foreground.any(axis=0))
+    first, last = int(columns[0]), int(columns[-1])
+    base = _base_side(masks, first, last, settings.edge_px)
+    if base is None:
+        return ""
+    extent = last - first + 1
+    depth = max(3, int(np.ceil(settings.tip_fraction * extent)))
+    tip = np.zeros(foreground.shape[1], dtype=bool)
+    if base == "left":
+        tip[max(first, last - depth + 1) : last + 1] = True
+    else:
+        tip[first : min(last, first + depth - 1) + 1] = True
+    at_tip = foreground & tip[None, :]
+    count = np.count_nonzero(at_tip)
+    pin_share = np.count_nonzero(masks["pin"] & at_tip) / count
+    if pin_share > settings.max_pin_at_tip:
+        return f"the sample's free end is labelled pin ({100 * pin_share:.0f}% of it): a loop taken for the pin?"
+    labelled = np.logical_or.reduce([masks[n] for n in TIP_NOTIONS]) & at_tip
+    share = np.count_nonzero(labelled) / count
+    if share < settings.min_tip_labelled:
+        return f"the sample's free end is labelled neither loop, crystal, ice nor stem ({100 * share:.0f}% of it)"
+    return ""
+
+
+def _sample_parts(foreground: np.ndarray, min_part_fraction: float) -> np.ndarray:
+    """The foreground's regions of at least ``min_part_fraction`` of the largest one's area."""
+    regions, count = ndi.label(foreground, structure=np.ones((3, 3)))
+    if count <= 1:
+        return foreground
+    areas = np.bincount(regions.ravel())[1:]
+    keep = np.flatnonzero(areas >= min_part_fraction * areas.max()) + 1
+    return np.isin(regions, keep)
+
+
+def _base_side(masks: dict[str, np.ndarray], first: int, last: int, edge_px: int) -> str | None:
+    """The side ("left" or "right") the sample enters from: the edge its foreground reaches (the
+    larger crossing when it reaches both), else the side of the pin; None when neither tells."""
+    foreground = masks["foreground"]
+    cols = foreground.shape[1]
+    left = np.count_nonzero(foreground[:, :edge_px]) if first < edge_px else 0
+    right = np.count_nonzero(foreground[:, cols - edge_px :]) if last >= cols - edge_px else 0
+    if left or right:
+        return "left" if left >= right else "right"
+    pin_columns = np.flatnonzero(masks["pin"].any(axis=0))
+    if pin_columns.size:
+        return "left" if pin_columns.mean() - first < last - pin_columns.mean() else "right"
+    return None
