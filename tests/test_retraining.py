@@ -94,6 +94,25 @@ def test_export_fine_tune_evaluate_promote(recorded, tmp_path, monkeypatch):
     np.testing.assert_allclose([e.click_px for e in clicked], [clicks[o] for o in CLICK_OMEGAS])
     assert all(e.metadata["labelled"] == [] and e.metadata["frame_index"] in (2, 5) for e in to_label)
 
+    # Each frame to label is also a PNG and a labelme draft of the network's masks; an operator's
+    # corrected draft imports back as a labelled example that keeps the frame's provenance.
+    drafts = sorted((exported / "to_label" / "labelme").glob("*.json"))
+    assert len(drafts) == 2 and all(d.with_suffix(".png").exists() for d in drafts)
+    draft = json.loads(drafts[0].read_text())
+    assert draft["imageData"] is None and draft["mxsight"]["reason"] == "flagged wrong"
+    assert {shape["label"] for shape in draft["shapes"]} >= {"loop"}
+    draft["shapes"] = [shape for shape in draft["shapes"] if shape["label"] != "ice"] + [
+        {"label": "crystal", "points": [[10, 10], [30, 10], [30, 30]], "shape_type": "polygon", "group_id": None, "flags": {}}
+    ]
+    drafts[0].write_text(json.dumps(draft))
+    assert main(["dataset", "import-labelme", str(exported / "to_label" / "labelme"), "--out", str(tmp_path / "corrected")]) == 0
+    corrected = LabelledDataset(tmp_path / "corrected")
+    assert len(corrected) == 2
+    first = next(e for e in corrected if e.metadata["source"] == drafts[0].name)
+    assert first.metadata["run_uid"] == draft["mxsight"]["run_uid"] and first.metadata["frame_index"] == draft["mxsight"]["frame_index"]
+    assert first.metadata["draft_reason"] == "flagged wrong" and "labelled" not in first.metadata
+    assert first.masks["crystal"].sum() > 150 and not first.masks["ice"].any()
+
     old = tmp_path / "old.keras"
     build_model(NetworkConfig(widths=(8, 16), groups=4, full_resolution_width=4)).save(old)
     run_dir = tmp_path / "finetune"

@@ -9,7 +9,9 @@ Two datasets are written under ``out``:
 - ``to_label/``: frames a person should label first, with the network's masks as a draft and no labels
   claimed (``"labelled": []``): frames of runs reviewed "wrong", frames whose prediction was unsure
   (``predictions_unsure``), frames the movement-model fit set aside (``results_outlier_omegas_deg``)
-  and frames of passes whose fit failed.
+  and frames of passes whose fit failed. Each is also written to ``to_label/labelme/`` as a PNG and a
+  labelme file whose polygons are the network's masks, for an operator to correct in labelme; the
+  corrected files import back with their provenance (``mxsight dataset import-labelme``).
 
 A frame the network labelled only in part (a tracked frame, whose ``predictions_labelled_*_px`` give
 the window it was segmented in) is exported as that window of the frame (``metadata["crop_px"]``:
@@ -30,8 +32,10 @@ import numpy as np
 from mxsight.notions import NOTIONS, unpack_masks
 from mxsight.storage.passes import pass_slices
 from mxsight.training.dataset_format import DatasetWriter, Example
+from mxsight.training.labelme_export import write_labelme_draft
 
 LABELLED, TO_LABEL = "labelled", "to_label"
+LABELME_DRAFTS = "labelme"  # under to_label/: each frame to label as a PNG and a labelme draft of its masks
 
 
 @dataclass
@@ -61,6 +65,10 @@ def export_runs(runs: Iterable, out: Path | str, *, image_key: str = "oav_image"
             examples = _click_examples(run, image_key) if plan == "click_centre" else _prediction_examples(run, image_key)
             for destination, reason, example in examples:
                 writers[destination].add(example)
+                if destination == TO_LABEL:
+                    name = f"{example.metadata['run_uid'][:8]}-{example.metadata['frame_index']:04d}"
+                    write_labelme_draft(out / TO_LABEL / LABELME_DRAFTS, name, example.image, example.masks,
+                                        click_px=example.click_px, provenance=example.metadata)
                 setattr(report, destination, getattr(report, destination) + 1)
                 report.count(reason)
     return report

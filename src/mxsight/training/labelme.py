@@ -2,7 +2,9 @@
 
 Polygon, rectangle and circle shapes labelled with a notion become that notion's mask;
 ``not_background`` adds to the foreground only; ``background`` marks background (an image labelled
-``background`` alone has an empty foreground); a ``user_click`` point is the click target. The image is
+``background`` alone has an empty foreground); a ``user_click`` point is the click target. A draft
+exported from a recorded run (:func:`mxsight.training.labelme_export.write_labelme_draft`) keeps its
+provenance under the ``mxsight`` key, which the imported example's metadata takes back. The image is
 the embedded ``imageData`` or the file ``imagePath`` names beside the JSON. Unknown labels and shape
 types are counted and reported, never silently dropped; a malformed file is reported with its name and
 problem while the others are still converted.
@@ -24,6 +26,8 @@ from skimage.draw import disk, polygon
 
 from mxsight.notions import NOTIONS
 from mxsight.training.dataset_format import DatasetWriter, Example
+
+PROVENANCE_KEY = "mxsight"  # a draft's provenance (run uid, frame, sample, model version), kept by labelme
 
 FOREGROUND_ONLY = "not_background"
 BACKGROUND = "background"
@@ -135,6 +139,9 @@ def read_labelme(path: Path | str, report: ImportReport | None = None) -> Exampl
             report.unknown_labels[str(label)] += 1
     masks["foreground"] = extra_foreground | np.logical_or.reduce([m for n, m in masks.items() if n != "foreground"])
     metadata = {"source": path.name, "origin": "labelme", **_metadata_from_name(path.stem)}
+    provenance = document.get(PROVENANCE_KEY)
+    if isinstance(provenance, dict):  # a draft exported from a recorded run, corrected by an operator
+        metadata.update({**provenance, "source": path.name, "origin": "labelme", "draft_reason": provenance.get("reason", "")})
     if click is None and "click_in_name_px" in metadata:
         click = tuple(metadata["click_in_name_px"])
     return Example(image=image, masks=masks, click_px=click, metadata=metadata)

@@ -19,6 +19,7 @@ import numpy as np
 from skimage.measure import approximate_polygon, find_contours, label
 
 from mxsight.notions import NOTIONS
+from mxsight.training.labelme import PROVENANCE_KEY
 
 LABELME_VERSION = "5.4.1"
 EXPORTED_NOTIONS = tuple(n for n in NOTIONS if n != "foreground")
@@ -103,6 +104,30 @@ def write_labelme(path: Path | str, masks: Mapping[str, np.ndarray], image: Path
     relative = os.path.relpath(Path(image).resolve(), path.parent.resolve())
     path.write_text(json.dumps(labelme_document(masks, relative, **options), indent=1) + "\n")
     return path
+
+
+def write_labelme_draft(folder: Path | str, name: str, image: np.ndarray, masks: Mapping[str, np.ndarray],
+                        *, click_px: tuple[float, float] | None, provenance: Mapping) -> Path:
+    """A frame to label as ``folder/name.png`` and a labelme draft ``folder/name.json`` whose polygons
+    are ``masks`` (a segmenter's, for an operator to correct) and whose ``mxsight`` entry keeps the
+    frame's provenance (labelme keeps unknown keys when it saves), so the corrected file imports
+    back with it (``mxsight dataset import-labelme``)."""
+    from PIL import Image
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    image_path = folder / f"{name}.png"
+    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(image_path)
+    document = labelme_document(masks, image_path.name, click_px=click_px, description="draft: the network's masks, to correct")
+    document[PROVENANCE_KEY] = {key: value for key, value in provenance.items() if key != "labelled"}
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps(document, indent=1, default=_plain) + "\n")
+    return path
+
+
+def _plain(value):
+    """JSON for numpy scalars in provenance."""
+    return value.item() if hasattr(value, "item") else str(value)
 
 
 def _polygon_shape(notion: str, points: np.ndarray, description: str) -> dict:
