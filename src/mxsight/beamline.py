@@ -107,6 +107,6 @@ def _epics(options: dict, name: str, spindle: str, base: Path, write_directory, 
     zoom = Zoom(name="zoom", calibration=calibration, initial_level=int(options.get("zoom", min(calibration.levels))))
     camera = EpicsOnAxisCamera(
         options["camera_prefix"], name="oav", frame_shape=tuple(options.get("frame_shape", (1024, 1360))),
-        write_directory=write_directory, omega_source=goniometer.omega,
+        write_directory=write_directory, omega_source=goniometer.omega, zoom_source=zoom,
     )
     return Beamline(name, spindle, camera, goniometer, zoom)

@@ -24,15 +24,19 @@ class OnAxisCamera(Hdf5StoreDevice, Device):
     ``last_frame`` keeps the latest frame for plans that show it (``click_centre``). With
     ``omega_source`` (the goniometer's omega positioner) each frame records omega's readback at
     exposure time in ``exposure_omega_deg``: during a continuous rotation that, not the omega read
-    after the frame, is where the frame was taken.
+    after the frame, is where the frame was taken. ``empty_fields`` (zoom level -> RGB frame, set by
+    the ``record_empty_fields`` plan or loaded from Tiled) and ``zoom_source`` (the zoom device) give
+    ``reference_background()``, the empty field at the current zoom.
     """
 
     frame_number = Cpt(Signal, value=-1, kind=Kind.normal)
     exposure_omega_deg = Cpt(Signal, value=float("nan"), kind=Kind.normal)
 
-    def __init__(self, *args, frame_shape: tuple[int, int], write_directory: Path | str, omega_source=None, **kwargs):
+    def __init__(self, *args, frame_shape: tuple[int, int], write_directory: Path | str, omega_source=None, zoom_source=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.omega_source = omega_source
+        self.zoom_source = zoom_source
+        self.empty_fields: dict[int, np.ndarray] = {}
         self.last_frame: np.ndarray | None = None
         self.frame_shape = tuple(frame_shape)
         self.write_directory = Path(write_directory)
@@ -47,8 +51,10 @@ class OnAxisCamera(Hdf5StoreDevice, Device):
         raise NotImplementedError(f"{type(self).__name__} does not implement acquire_frame()")
 
     def reference_background(self) -> np.ndarray | None:
-        """The empty-field image at the current zoom, if the beamline has one."""
-        return None
+        """The empty field recorded at the current zoom (``empty_fields``), or None."""
+        if not self.empty_fields or self.zoom_source is None:
+            return None
+        return self.empty_fields.get(int(self.zoom_source.level.get()))
 
     def omega_readback_deg(self) -> float:
         """Omega's readback now (NaN without an ``omega_source``)."""

@@ -79,7 +79,10 @@ class SimOnAxisCamera(OnAxisCamera):
         )
 
     def reference_background(self) -> np.ndarray:
-        return self._orient(self._horizontal_background())
+        """The empty field recorded at the current zoom (``empty_fields``) when there is one, else the
+        renderer's own background."""
+        recorded = self.empty_fields.get(int(self.zoom.level.get()))
+        return recorded if recorded is not None else self._orient(self._horizontal_background())
 
     def _horizontal_background(self) -> np.ndarray:
         return background_for(int(self.zoom.level.get()), CAMERA_SHAPE_PX, self.background_set)
