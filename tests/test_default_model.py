@@ -6,7 +6,9 @@ import pytest
 from mxsight.sim.backgrounds import background_for
 from mxsight.sim.render import CameraGeometry, GoniometerPositions, render
 from mxsight.sim.scene import random_sample
-from mxsight.vision.network_segmenter import NetworkSegmenter
+from mxsight.vision.classical import ClassicalSegmenter
+from mxsight.vision.hybrid import CheckedSegmenter
+from mxsight.vision.network_segmenter import NetworkSegmenter, default_segmenter_kind
 from mxsight.vision.segmenter import Segmenter
 
 CAMERA = CameraGeometry(pixel_size_um=1.8, beam_position_px=(512.0, 680.0))
@@ -19,7 +21,7 @@ def _iou(a, b):
 
 @pytest.fixture(scope="module")
 def segmenter():
-    return Segmenter.default()
+    return NetworkSegmenter.shipped()
 
 
 @pytest.fixture(scope="module")
@@ -28,10 +30,28 @@ def frames():
     return [render(random_sample(seed), CAMERA, GoniometerPositions(omega_deg=omega), background, noise_seed=seed) for seed in (21, 22, 23) for omega in (0.0, 90.0)]
 
 
-def test_default_is_the_shipped_network_with_its_card(segmenter):
-    assert isinstance(segmenter, NetworkSegmenter)
-    description = segmenter.describe()
-    assert description["model_name"] == "network" and description["model_version"] != "0"
+def test_default_is_the_shipped_network_checked_as_its_card_says(segmenter):
+    default = Segmenter.default(spindle="vertical")
+    assert default_segmenter_kind() == "checked"  # chosen on the held-out real frames (docs/model-card.md)
+    assert isinstance(default, CheckedSegmenter) and default.primary is segmenter and default.spindle == "vertical"
+    assert isinstance(default.fallback, ClassicalSegmenter) and default.fallback.spindle == "vertical"
+    description = default.describe()
+    assert description["model_name"] == "network" and description["model_version"] == segmenter.version != "0"
+    assert description["segmenter"] == "network, checked, else classical"
+
+
+def test_a_card_naming_an_unknown_default_segmenter_is_refused(tmp_path, monkeypatch, segmenter):
+    import json
+    import shutil
+
+    from mxsight.vision.network_segmenter import MODELS_DIR_VARIABLE, models_directory
+
+    shutil.copy(models_directory() / "default.keras", tmp_path / "default.keras")
+    card = json.loads((models_directory() / "default.json").read_text())
+    (tmp_path / "default.json").write_text(json.dumps({**card, "default_segmenter": "best"}))
+    monkeypatch.setenv(MODELS_DIR_VARIABLE, str(tmp_path))
+    with pytest.raises(ValueError, match="default_segmenter is 'best'"):
+        Segmenter.default()
 
 
 def test_default_segments_simulated_frames(segmenter, frames):

@@ -84,6 +84,7 @@ def test_run_metadata_and_query_by_sample(alignments, tiled):
     assert start["zoom"] == 5 and start["pixel_size_um"] == pytest.approx(1.8)
     assert start["beam_position_px"] == [512.0, 680.0]
     assert start["spindle"] == "horizontal" and start["model_name"] == "network"
+    assert start["segmenter"] == "network, checked, else classical"
     assert start["model_version"] == Segmenter.default().version
     assert uid in list(find_alignments(tiled.client, outcome="success", since="2020-01-01"))
     assert list(find_alignments(tiled.client, sample_id="e2e-4", until="2020-01-01")) == []

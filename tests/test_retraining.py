@@ -194,8 +194,18 @@ def test_promotion_refuses_a_model_that_sees_samples_on_empty_fields(tmp_path):
     card = json.loads(promote(model, evaluation, site, version="forced.1", force=True).read_text())
     assert card["promoted"]["forced"] is True and card["promoted"]["new_empty_field_views_with_sample"] == 0.25
     evaluation.write_text(json.dumps(_evaluation(model, version, new_views=0.0, old_views=0.25)))
-    card = json.loads(promote(model, evaluation, tmp_path / "site2", version="clean.1").read_text())
+    with pytest.raises(PromotionRefused, match="no evaluation on the held-out real frames"):
+        promote(model, evaluation, tmp_path / "site2", version="clean.1")
+    real = tmp_path / "real.json"
+    found = {"model": 4, "compare": 3, "classical": 3, "model, else classical": 5}
+    real.write_text(json.dumps({
+        "split": "evaluation",
+        "evaluated": {"model": {"model": str(model.resolve()), "version": "new"}, "compare": {"model": "default", "version": version}},
+        "summary": {name: {"loop_found": {"found": n, "frames": 5}, "loop_region": {"mean_iou": 0.5}, "foreground": {"mean_iou": 0.9}} for name, n in found.items()},
+    }))
+    card = json.loads(promote(model, evaluation, tmp_path / "site2", version="clean.1", real_evaluation=real).read_text())
     assert card["promoted"]["forced"] is False and card["promoted"]["previous_empty_field_views_with_sample"] == 0.25
+    assert card["default_segmenter"] == "checked" and card["promoted"]["real_frames"]["new"]["loop_found"]["found"] == 4
 
 
 def test_tracked_frames_are_recorded_and_exported_as_their_windows(tmp_path):

@@ -182,15 +182,19 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _evaluate_real(args: argparse.Namespace) -> int:
-    from mxsight.training.evaluate import _network
-    from mxsight.training.real_evaluation import real_evaluation_command
+    from mxsight.training.evaluate import _identity, _network
+    from mxsight.training.real_evaluation import CHECKED, real_evaluation_command
+    from mxsight.vision.hybrid import CheckedSegmenter
     from mxsight.vision.segmenter import Segmenter
 
     segmenters = {} if args.model == "classical" else {"model": _network(args.model)}
     if args.compare is not None:
         segmenters["compare"] = _network(args.compare)
     segmenters["classical"] = Segmenter.classical()
-    print(real_evaluation_command(segmenters, args.real, args.out))
+    if "model" in segmenters:  # the model checked frame by frame, the classical baseline where it fails
+        segmenters[CHECKED] = CheckedSegmenter(segmenters["model"], segmenters["classical"])
+    evaluated = {name: _identity(path, segmenters[name]) for name, path in (("model", args.model), ("compare", args.compare)) if name in segmenters}
+    print(real_evaluation_command(segmenters, args.real, args.out, evaluated=evaluated))
     print(f"written: {args.out.with_suffix('.md')} and {args.out.with_suffix('.json')}")
     return 0
 
@@ -202,7 +206,7 @@ def _promote(args: argparse.Namespace) -> int:
     models_dir = args.models_dir or (Path(os.environ[MODELS_DIR_VARIABLE]) if os.environ.get(MODELS_DIR_VARIABLE) else None)
     if models_dir is None:
         raise SystemExit(f"mxsight model promote: give --models-dir or set {MODELS_DIR_VARIABLE} (the site's models folder)")
-    card = promote(args.model, args.evaluation, models_dir, version=args.version, force=args.force)
+    card = promote(args.model, args.evaluation, models_dir, version=args.version, force=args.force, real_evaluation=args.real_evaluation)
     print(f"promoted {args.model} -> {card.with_suffix('.keras')} (card {card}); Segmenter.default() reads it when {MODELS_DIR_VARIABLE}={models_dir}")
     return 0
 
@@ -289,6 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     promote = model_verbs.add_parser("promote", help="make a model the default, recording its evaluation and the default's")
     promote.add_argument("model", type=Path, help="the .keras model to promote")
     promote.add_argument("--evaluation", type=Path, required=True, help="JSON of mxsight evaluate --model MODEL --compare default")
+    promote.add_argument("--real-evaluation", type=Path, default=None,
+                         help="JSON of mxsight evaluate --model MODEL --compare default --real evaluation (required without --force)")
     promote.add_argument("--models-dir", type=Path, default=None, help="site models folder (default $MXSIGHT_MODELS_DIR)")
     promote.add_argument("--version", default=None, help="version of the promoted model (default: a time stamp)")
     promote.add_argument("--force", action="store_true", help="promote even if it scores below the current default or sees samples on more empty fields")

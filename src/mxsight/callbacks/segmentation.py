@@ -102,7 +102,7 @@ class SegmentationCallback(DocumentRouter):
         resource = self._resources[resource_uid]
         frame = self.frame_reader(resource["uri"], resource["parameters"]["dataset"], index)
         prediction = self.segmenter.track(frame, self.predictions[max(self._followed_from, len(self.predictions) - 2) :])
-        if self.self_check is not None:
+        if self.self_check is not None and "unsure_reason" not in prediction.extras:  # not checked by the segmenter
             prediction.extras["unsure_reason"] = check_frame(prediction, frame, self.empty_field, spindle=self.spindle, settings=self.self_check)
         omega_deg = float(doc["data"][self.omega_key])
         self.predictions.append(prediction)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from mxsight.notions import NOTIONS
+from mxsight.training.real_evaluation import best_default, rank_key
 from mxsight.vision.network_segmenter import SETTINGS, SHIPPED_MODEL, models_directory
 
 COMPARED_NOTIONS = ("foreground", "pin", "stem", "loop", "loop_inside", "crystal")
@@ -48,12 +49,53 @@ def _current_default(models_dir: Path) -> Path:
     return models_directory() / SHIPPED_MODEL
 
 
-def promote(model: Path | str, evaluation: Path | str, models_dir: Path | str, *, version: str | None = None, force: bool = False) -> Path:
+def _real_frames(real_evaluation: Path | str | None, model: Path, current_version: str, force: bool) -> tuple[dict, str | None]:
+    """The record of the held-out real frames' evaluation (``mxsight evaluate --model NEW --compare
+    default --real evaluation``) and the default segmenter it chooses; refuses, without ``force``,
+    a model that finds fewer loops or a worse loop region there than the current default, or no
+    such evaluation."""
+    if real_evaluation is None:
+        if not force:
+            raise PromotionRefused(
+                f"no evaluation on the held-out real frames: run mxsight evaluate --model {model} --compare default --real evaluation "
+                "--out REAL and pass --real-evaluation REAL.json (or --force)"
+            )
+        return {"evaluated": False}, None
+    report = json.loads(Path(real_evaluation).read_text())
+    evaluated = report.get("evaluated", {})
+    if report.get("split") != "evaluation" or evaluated.get("model", {}).get("model") != str(model):
+        raise PromotionRefused(f"{real_evaluation} is not an evaluation of {model} on the held-out real frames (--real evaluation)")
+    if evaluated.get("compare", {}).get("model") != "default" or evaluated["compare"].get("version") != current_version:
+        raise PromotionRefused(f"{real_evaluation} does not compare with the current default (version {current_version}): add --compare default")
+    new, old = report["summary"]["model"], report["summary"]["compare"]
+    worse = rank_key(new)[:2] < rank_key(old)[:2]
+    if worse and not force:
+        raise PromotionRefused(
+            f"on the held-out real frames the new model finds {new['loop_found']['found']} of {new['loop_found']['frames']} loops "
+            f"(loop region IoU {new['loop_region']['mean_iou']:.2f}), the default {old['loop_found']['found']} "
+            f"(IoU {old['loop_region']['mean_iou']:.2f}); pass force=True (--force) to promote anyway"
+        )
+    record = {"evaluated": True, "file": str(Path(real_evaluation).resolve()), "new": new, "previous": old, "worse": worse}
+    return record, best_default(report)
+
+
+def promote(
+    model: Path | str,
+    evaluation: Path | str,
+    models_dir: Path | str,
+    *,
+    version: str | None = None,
+    force: bool = False,
+    real_evaluation: Path | str | None = None,
+) -> Path:
     """Copy ``model`` to ``models_dir``/default.keras with a card recording both evaluations; refuse
     when the evaluation is of another model, does not compare it with the current default (the
     ``--compare default`` evaluation of the same version), or (without ``force``) shows the new model
     worse on the mean BIoU_1 of ``COMPARED_NOTIONS`` or seeing a sample on more empty fields than the
-    default does (an empty pin would then be searched for as off screen). Returns the new card's path."""
+    default does (an empty pin would then be searched for as off screen), or finding fewer loops or a
+    worse loop region on the held-out real frames (``real_evaluation``, required without ``force``).
+    The card records which segmenter ``Segmenter.default()`` builds on the model (``default_segmenter``:
+    the best on those frames). Returns the new card's path."""
     model, models_dir = Path(model).resolve(), Path(models_dir)
     if not model.is_file():
         raise FileNotFoundError(f"no model file at {model}")
@@ -83,6 +125,7 @@ def promote(model: Path | str, evaluation: Path | str, models_dir: Path | str, *
             f"the new model reports a sample ({' or '.join(SAMPLE_NOTIONS)}) on {100 * new_empty:.0f}% of the empty fields, "
             f"the default on {100 * old_empty:.0f}%; pass force=True (--force) to promote anyway"
         )
+    real, default_segmenter = _real_frames(real_evaluation, model, str(current_card.get("version", compared.get("version"))), force)
     models_dir.mkdir(parents=True, exist_ok=True)
     target = models_dir / SHIPPED_MODEL
     if target.exists():
@@ -101,6 +144,7 @@ def promote(model: Path | str, evaluation: Path | str, models_dir: Path | str, *
     own_card_path = model.with_suffix(".json")
     own_card = json.loads(own_card_path.read_text()) if own_card_path.exists() else {}
     card.update({key: own_card[key] for key in ("thresholds", "thresholds_calibrated_on") if key in own_card})
+    card["default_segmenter"] = default_segmenter or current_card.get("default_segmenter", "network")
     card.update(
         {
             "version": version or time.strftime("%Y.%m.%d-%H%M%S"),
@@ -108,7 +152,8 @@ def promote(model: Path | str, evaluation: Path | str, models_dir: Path | str, *
                 "time": time.time(),
                 "from": str(model),
                 "replaces": current_card.get("version", str(current)),
-                "forced": bool(force and (worse_scores or worse_on_empty_fields)),
+                "forced": bool(force and (worse_scores or worse_on_empty_fields or real.get("worse", not real["evaluated"]))),
+                "real_frames": real,
                 "evaluation_data": evaluated.get("data"),
                 "evaluation_images": evaluated.get("images"),
                 "new_biou_1": new,

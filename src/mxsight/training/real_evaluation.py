@@ -120,17 +120,42 @@ def markdown(rows: list[dict], empty: dict, split: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def real_evaluation_command(segmenters: Mapping[str, Segmenter], split: Split, out: Path) -> str:
-    """Evaluate ``segmenters`` on the real frames and empty fields of ``split``; write ``out``.md/.json."""
+CHECKED = "model, else classical"  # the model checked frame by frame, the classical baseline where it fails
+KINDS = {"model": "network", CHECKED: "checked", "classical": "classical"}
+
+
+def rank_key(entry: dict) -> tuple[float, float, float]:
+    """How a segmenter ranks on real frames: loops found first, then the loop region's mean IoU,
+    then the foreground's (higher is better)."""
+    found = entry["loop_found"]
+    return (found["found"] / max(found["frames"], 1), entry["loop_region"]["mean_iou"] or 0.0, entry["foreground"]["mean_iou"] or 0.0)
+
+
+def best_default(report: dict) -> str:
+    """The segmenter ``Segmenter.default()`` should be ("network", "checked" or "classical"): the best
+    ranked (:func:`rank_key`) of the model, the model checked with the classical fallback, and the
+    classical baseline in a real-frames report; ties go to the earlier of those."""
+    candidates = [name for name in KINDS if name in report["summary"]]
+    best = max(candidates, key=lambda name: rank_key(report["summary"][name]))
+    return KINDS[best]
+
+
+def real_evaluation_command(segmenters: Mapping[str, Segmenter], split: Split, out: Path, *, evaluated: Mapping | None = None) -> str:
+    """Evaluate ``segmenters`` on the real frames and empty fields of ``split``; write ``out``.md/.json
+    (``evaluated``: what the names stand for, e.g. the model's path)."""
     root = shared_data_root()
     rows = evaluate_frames(segmenters, real_examples(split, root=root))
     empty = empty_field_judgement(segmenters, empty_field_paths(split, root=root), root)
     text = markdown(rows, empty, split)
+    summaries = {name: summary(rows, name) for name in segmenters}
+    if any(name in KINDS for name in segmenters):
+        text += f"\nBest as the default (loops found, then loop region, then foreground): {best_default({'summary': summaries})}.\n"
     report = {
+        "evaluated": dict(evaluated or {}),
         "split": split,
         "segmenters": {name: s.describe() for name, s in segmenters.items()},
         "frames": rows,
-        "summary": {name: summary(rows, name) for name in segmenters},
+        "summary": summaries,
         "empty_fields": empty,
     }
     out.parent.mkdir(parents=True, exist_ok=True)

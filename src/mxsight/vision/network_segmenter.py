@@ -394,6 +394,26 @@ def _nearest(maps: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return maps[rows][:, cols]
 
 
+DEFAULT_SEGMENTERS = ("network", "checked", "classical")
+
+
+def default_segmenter_kind(name: str = SHIPPED_MODEL) -> str:
+    """Which segmenter ``Segmenter.default()`` builds on the default model, as its card records
+    (``default_segmenter``, chosen on the held-out real frames when the model was promoted):
+    "network", "checked" (the network checked frame by frame, the classical baseline where a frame
+    fails) or "classical". "network" for a card that does not say."""
+    card_path = (models_directory(name) / name).with_suffix(".json")
+    if not card_path.exists():
+        return "network"
+    try:
+        kind = json.loads(card_path.read_text()).get("default_segmenter", "network")
+    except json.JSONDecodeError as error:
+        raise ValueError(f"cannot read the model settings {card_path}: {error}") from None
+    if kind not in DEFAULT_SEGMENTERS:
+        raise ValueError(f"{card_path}: default_segmenter is {kind!r}; expected one of {', '.join(DEFAULT_SEGMENTERS)}")
+    return kind
+
+
 def models_directory(name: str = SHIPPED_MODEL) -> Path:
     """Where the default model is read from: ``$MXSIGHT_MODELS_DIR`` when it holds ``name`` (a model
     promoted at this site), else the folder shipped in the package."""

@@ -64,12 +64,24 @@ class Segmenter(abc.ABC):
 
     @staticmethod
     def default(background: np.ndarray | None = None, spindle: str = "horizontal") -> "Segmenter":
-        """The segmenter plans use unless told otherwise: the network shipped in ``mxsight/models``
-        (``default.keras``, described by ``default.json`` and docs/model-card.md), loaded offline.
+        """The segmenter plans use unless told otherwise, built on the default network
+        (``default.keras`` in ``mxsight/models`` or the site's models folder, loaded offline) as its
+        card's ``default_segmenter`` says: whichever of the network, the network checked frame by
+        frame with the classical baseline where a frame fails (:class:`CheckedSegmenter`), or the
+        classical baseline scored best on the held-out real frames (docs/model-card.md).
 
-        The network needs neither an empty-field image nor the spindle orientation; ``background``
-        and ``spindle`` are accepted so that callers can switch to :meth:`classical` freely.
+        ``background`` is the empty field at the current zoom (the classical baseline subtracts it,
+        the self-check compares foregrounds with it); ``spindle`` is the spindle's orientation.
         """
-        from mxsight.vision.network_segmenter import NetworkSegmenter
+        from mxsight.vision.network_segmenter import NetworkSegmenter, default_segmenter_kind
 
-        return NetworkSegmenter.shipped()
+        kind = default_segmenter_kind()
+        if kind == "classical":
+            return Segmenter.classical(background=background, spindle=spindle)
+        network = NetworkSegmenter.shipped()
+        if kind == "network":
+            return network
+        from mxsight.vision.hybrid import CheckedSegmenter
+
+        classical = Segmenter.classical(background=background, spindle=spindle)
+        return CheckedSegmenter(network, classical, background=background, spindle=spindle)
