@@ -101,7 +101,7 @@ def test_the_default_segmenter_finds_the_loop_on_every_held_out_real_frame(evalu
     assert means["foreground"]["mean_iou"] >= 0.82
 
 
-@pytest.mark.xfail(strict=True, reason="issue 29: the shipped network misses liquid-filled loops on real frames (open)")
+@pytest.mark.xfail(strict=True, reason="issue 29: the IoU targets are not met on real frames yet (open)")
 def test_the_default_segmenter_meets_the_targets_on_every_held_out_real_frame(evaluation_rows):
     for row in evaluation_rows:
         scores = row["scores"]["default"]
@@ -110,7 +110,7 @@ def test_the_default_segmenter_meets_the_targets_on_every_held_out_real_frame(ev
             assert scores[notion] is None or scores[notion] >= target, (row["frame"], notion, scores[notion])
 
 
-@pytest.mark.xfail(strict=True, reason="issue 29: the shipped network reports samples on held-out empty fields (open)")
+@pytest.mark.xfail(strict=True, reason="issue 29: the default reports samples on held-out empty fields (open)")
 def test_every_held_out_empty_field_is_judged_empty(root):
     segmenter = Segmenter.default()
     paths = empty_field_paths("evaluation", root=root)
