@@ -54,6 +54,7 @@ from mxsight.plans.sweeps import COARSE_IF_NEEDED_THEN_FINE, COARSE_THEN_FINE
 from mxsight.sim.render import Optics
 from mxsight.sim.scene import random_sample
 from mxsight.vision.network_segmenter import SHIPPED_MODEL, NetworkSegmenter, model_settings, models_directory
+from mxsight.vision.hybrid import CheckedSegmenter
 from mxsight.vision.segmenter import Segmenter
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
@@ -102,6 +103,10 @@ def _three_clicks(beamline, start: dict[str, float], target: str, geometry: Cent
 SWEEPS = {"coarse-if-needed": COARSE_IF_NEEDED_THEN_FINE, "coarse-then-fine": COARSE_THEN_FINE}
 
 
+# failures that leave no fine sweep to fit: the target's frames are off screen, absent or not trusted
+NOT_FITTABLE = ("SampleOffScreen", "SampleNotFound", "FrameUnusable", "SegmentationNotTrusted")
+
+
 def one_sample(seed: int, segmenter_name: str, network, directory: str, RE, sweeps=COARSE_IF_NEEDED_THEN_FINE, keep_frames: bool = False) -> dict[str, object]:
     rng = np.random.default_rng(seed)
     spindle = "horizontal" if seed % 2 == 0 else "vertical"
@@ -111,6 +116,8 @@ def one_sample(seed: int, segmenter_name: str, network, directory: str, RE, swee
     beamline.camera.optics = Optics(spindle=spindle, dust_specks=int(rng.integers(0, 6)))
     geometry = CentringGeometry(spindle=spindle)
     segmenter = TruthSegmenter(beamline.camera) if segmenter_name == "truth" else network
+    if isinstance(network, CheckedSegmenter):  # its self-check and fallback are told the camera's orientation
+        segmenter = Segmenter.default(spindle=spindle)
     render_seconds: list[float] = []
     acquire = beamline.camera.acquire_frame
 
@@ -133,7 +140,7 @@ def one_sample(seed: int, segmenter_name: str, network, directory: str, RE, swee
     record["frames"] = len(render_seconds)
     record["coarse_sweep"] = outcome is not None and 0 in outcome.passes
     beamline.camera.acquire_frame = acquire
-    if outcome is None or not outcome.passes or outcome.passes[-1] != len(sweeps) - 1:
+    if outcome is None or not outcome.passes or outcome.passes[-1] != len(sweeps) - 1 or failure in NOT_FITTABLE:
         record.update({method: {"ok": False, "error_um": float("nan"), "failure": failure or "no fine sweep"} for method in METHODS})
         return record
     final = {name: getattr(beamline.goniometer, name).position for name in MOTORS}

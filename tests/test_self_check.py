@@ -47,6 +47,12 @@ def test_a_loop_labelled_pin_fails_the_structure_check():
         check_prediction(_prediction(_sample_masks()), spindle="diagonal")
 
 
+def test_a_camera_turned_against_the_spindle_hint_is_still_checked():
+    vertical = {n: m.T for n, m in _sample_masks(loop_as_pin=True).items()}
+    assert "labelled pin" in check_prediction(_prediction(vertical), spindle="horizontal")
+    assert check_prediction(_prediction({n: m.T for n, m in _sample_masks().items()}), spindle="horizontal") == ""
+
+
 def test_a_free_end_labelled_nothing_fails():
     masks = _sample_masks()
     masks["loop"][:] = False  # foreground at the free end, but no notion

@@ -118,7 +118,8 @@ def check_prediction(
     empty_field_foreground : (rows, cols) bool, the prediction's pixels that differ from the empty
         field (:func:`mxsight.vision.classical.empty_field_foreground`), or None when no empty field
         is known.
-    spindle : "horizontal" (the spindle along image columns) or "vertical".
+    spindle : "horizontal" (the spindle along image columns) or "vertical"; a hint where the sample
+        enters the view through the edges across it alone.
     """
     if spindle not in ("horizontal", "vertical"):
         raise ValueError(f"spindle must be 'horizontal' or 'vertical', got {spindle!r}")
@@ -133,9 +134,20 @@ def check_prediction(
         reason = _foreground_disagreement(masks["foreground"], field_foreground, settings)
         if reason:
             return reason
-    if spindle == "vertical":
+    if _spindle_runs_down(masks["foreground"], spindle, settings.edge_px):
         masks = {notion: mask.T for notion, mask in masks.items()}
     return _structure_problem(masks, settings)
+
+
+def _spindle_runs_down(foreground: np.ndarray, spindle: Spindle, edge_px: int) -> bool:
+    """Whether the sample runs down the image: it enters through the top or bottom edge, or through no
+    edge and ``spindle`` says "vertical". The spindle is a hint only: a sample that enters through
+    the edges across it alone shows the camera is turned (a segmenter shared between beamlines)."""
+    side_edges = foreground[:, :edge_px].any() or foreground[:, -edge_px:].any()
+    end_edges = foreground[:edge_px].any() or foreground[-edge_px:].any()
+    if spindle == "horizontal":
+        return end_edges and not side_edges
+    return end_edges or not side_edges
 
 
 def _foreground_disagreement(network: np.ndarray, field: np.ndarray, settings: SelfCheckSettings) -> str:
