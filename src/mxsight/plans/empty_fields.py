@@ -18,8 +18,7 @@ import bluesky.preprocessors as bpp
 import numpy as np
 
 from mxsight.plans.errors import MoveOutOfLimits
-
-PLAN_NAME = "record_empty_fields"
+from mxsight.storage.empty_fields import PLAN_NAME
 
 
 def record_empty_fields(

@@ -108,14 +108,18 @@ class FrameTaker:
         """Change the zoom and give the segmenter the empty field of the new level."""
         if int(self.zoom.level.get()) != level:
             yield from bps.mv(self.zoom, level)
-        empty_field = self.camera.reference_background()
-        self.callback.segmenter = self._segmenter.for_background(empty_field)
-        self.callback.empty_field = empty_field
+        self._follow_empty_field()
 
     def use_segmenter(self, segmenter: Segmenter) -> None:
         """Segment the frames from now on with ``segmenter`` (a fallback), for this zoom's empty field."""
         self._segmenter = segmenter
-        self.callback.segmenter = segmenter.for_background(self.camera.reference_background())
+        self._follow_empty_field()
+
+    def _follow_empty_field(self) -> None:
+        """Give the segmenter and the self-check the camera's empty field at the current zoom."""
+        empty_field = self.camera.reference_background()
+        self.callback.segmenter = self._segmenter.for_background(empty_field)
+        self.callback.empty_field = empty_field
 
     def take(self):
         """One frame, its prediction recorded; returns its features."""

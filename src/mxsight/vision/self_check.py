@@ -22,7 +22,6 @@ from typing import Literal
 
 import numpy as np
 from scipy import ndimage as ndi
-
 from skimage.transform import resize
 
 from mxsight.vision.classical import empty_field_foreground
@@ -115,9 +114,9 @@ def check_prediction(
     Parameters
     ----------
     prediction : the segmenter's output for one frame (its ``labelled_region`` is what is checked).
-    empty_field_foreground : (rows, cols) bool, the prediction's pixels that differ from the empty
-        field (:func:`mxsight.vision.classical.empty_field_foreground`), or None when no empty field
-        is known.
+    empty_field_foreground : (rows, cols) bool of the prediction's shape, the pixels that differ from
+        the empty field (:func:`mxsight.vision.classical.empty_field_foreground`), or None when no
+        empty field is known.
     spindle : "horizontal" (the spindle along image columns) or "vertical"; a hint where the sample
         enters the view through the edges across it alone.
     """
@@ -130,8 +129,9 @@ def check_prediction(
     masks = {notion: np.asarray(mask[window], dtype=bool) for notion, mask in prediction.masks.items()}
     if empty_field_foreground is not None:
         field_foreground = np.asarray(empty_field_foreground, bool)
-        field_foreground = field_foreground[window] if field_foreground.shape == prediction.shape else field_foreground
-        reason = _foreground_disagreement(masks["foreground"], field_foreground, settings)
+        if field_foreground.shape != prediction.shape:
+            raise ValueError(f"the empty-field difference is {field_foreground.shape}, the prediction {prediction.shape}")
+        reason = _foreground_disagreement(masks["foreground"], field_foreground[window], settings)
         if reason:
             return reason
     if _spindle_runs_down(masks["foreground"], spindle, settings.edge_px):
