@@ -31,6 +31,7 @@ from skimage.draw import disk as skdisk
 from skimage.draw import line as skline
 
 from mxsight.notions import NOTIONS
+from mxsight.sim.appearance import drop_lens, polished_pin, vignetting
 from mxsight.sim.optics import apparent_positions
 from mxsight.sim.scene import Sample
 
@@ -655,7 +656,9 @@ def sample_masks(sample: Sample, camera: CameraGeometry, positions: GoniometerPo
 @dataclass(frozen=True)
 class Optics:
     """How a frame looks, beyond its geometry: focus, exposure, colour, noise, compression, dust, and
-    ``front_light``, light reflected by the opaque parts (0 = back light only).
+    ``front_light``, light reflected by the opaque parts (0 = back light only); ``vignetting``, the
+    lamp's fall-off to the corners (0: none); ``acceptance_rad``, the objective's acceptance half-angle,
+    which decides how dark a liquid drop images (``mxsight.sim.appearance``).
 
     ``depth_of_field_mm`` None keeps everything in focus; otherwise the frame is blurred by
     ``1.5 * depth / depth_of_field`` pixels (Gaussian sigma, at most 8) for the loop centre's distance
@@ -671,6 +674,8 @@ class Optics:
     depth_of_field_mm: float | None = None
     dust_specks: int = 0
     front_light: float = 0.0
+    vignetting: float = 0.0
+    acceptance_rad: float = 0.1
     spindle: str = "horizontal"
     pin_side: str = "left"
 
@@ -691,8 +696,9 @@ def random_optics(rng: np.random.Generator, pixel_size_um: float) -> Optics:
     )
 
 
-def _transmission(masks: dict[str, np.ndarray], sample: Sample, projector: Projector) -> np.ndarray:
-    """Grey transmission of the sample (1 = clear), with cylinder shading and film / crystal edges."""
+def _transmission(masks: dict[str, np.ndarray], sample: Sample, projector: Projector, optics: Optics, rng: np.random.Generator) -> np.ndarray:
+    """Grey transmission of the sample (1 = clear), with cylinder shading and film / crystal edges, a
+    polished pin's reflections and a liquid drop's lens (``rng`` draws the drop's highlights)."""
     camera = projector.camera
     transmission = np.ones(camera.shape_px, dtype=np.float32)
     if masks["capillary"].any():
@@ -706,12 +712,19 @@ def _transmission(masks: dict[str, np.ndarray], sample: Sample, projector: Proje
         across_px = np.abs((pin_rows - row0) * dcol - (pin_cols - col0) * drow) / np.hypot(drow, dcol)
         across_pin = (across_px * camera.pixel_size_mm / sample.pin_radius_mm).astype(np.float32)
         transmission[pin_rows, pin_cols] = 0.06 + 0.3 * np.exp(-(((across_pin - 0.35) / 0.12) ** 2))
+        if sample.pin_finish == "polished":
+            along_px = ((pin_rows - row0) * drow + (pin_cols - col0) * dcol) / np.hypot(drow, dcol)
+            transmission[pin_rows, pin_cols] = polished_pin(across_pin, along_px, _pin_looks(sample))
     else:
         axis_row, _ = projector.pixels(0.0, sample.offset_u_mm, sample.offset_w_mm)
         rows = np.arange(camera.shape_px[0], dtype=np.float32)[:, None]
         across_pin = np.abs(rows - axis_row) * camera.pixel_size_mm / sample.pin_radius_mm
         highlight = 0.06 + 0.3 * np.exp(-(((across_pin - 0.35) / 0.12) ** 2))
         transmission = np.where(masks["pin"], np.broadcast_to(highlight, transmission.shape), transmission)
+        if sample.pin_finish == "polished":
+            pin_rows, pin_cols = np.nonzero(masks["pin"])
+            across = np.abs(pin_rows - axis_row) * camera.pixel_size_mm / sample.pin_radius_mm
+            transmission[pin_rows, pin_cols] = polished_pin(across.astype(np.float32), pin_cols.astype(np.float32), _pin_looks(sample))
     stem = masks["stem"]
     transmission[stem] = 0.18
     if sample.stem_style == "tube" and stem.any():
@@ -728,6 +741,8 @@ def _transmission(masks: dict[str, np.ndarray], sample: Sample, projector: Proje
         transmission[rim] = 0.95
         transmission[_inner_edge(crystal, 2)] = 0.35
     transmission[masks["loop"] & ~film] = 0.3
+    if sample.drop_bulge > 0:
+        transmission *= drop_lens(film, sample.drop_bulge, sample.refractive_index, optics.acceptance_rad, rng)
     if sample.bubbles:
         transmission *= _bubble_shading(sample, projector, film)
     ice = masks["ice"]
@@ -735,6 +750,11 @@ def _transmission(masks: dict[str, np.ndarray], sample: Sample, projector: Proje
         transmission[ice] = np.minimum(transmission[ice], 0.6)
         transmission[_inner_edge(ice, 2)] = 0.4
     return transmission
+
+
+def _pin_looks(sample: Sample) -> np.random.Generator:
+    """The same polished pin shows the same reflections in every frame of a sweep."""
+    return np.random.default_rng([sample.seed or 0, 6])
 
 
 def _bubble_shading(sample: Sample, projector: Projector, film: np.ndarray) -> np.ndarray:
@@ -832,13 +852,15 @@ def render(
         raise ValueError(f"background is {background.shape[:2]} pixels but the camera is {camera.shape_px}")
     projector = Projector(camera, positions)
     masks = sample_masks(sample, camera, positions)
-    transmission = _transmission(masks, sample, projector)
+    transmission = _transmission(masks, sample, projector, optics, np.random.default_rng([noise_seed, 9]))
     blur_px = 0.7
     if optics.depth_of_field_mm:
         depth_mm = abs(projector.lab_points(*sample.loop_centre_rotating_mm())[0, 1])
         blur_px = min(0.7 + 1.5 * depth_mm / optics.depth_of_field_mm, 8.0)
     transmission = _blur_sample(transmission, masks["foreground"], blur_px)
     image = background.astype(np.float32) * transmission[..., None]
+    if optics.vignetting:
+        image *= vignetting(camera.shape_px, optics.vignetting)[..., None]
     if optics.front_light:
         image += (optics.front_light * 150.0) * (1.0 - transmission)[..., None]
     tint = np.array([-6.0, 0.0, 10.0], dtype=np.float32)

@@ -54,6 +54,7 @@ PIN_STYLES = ("chamfer", "step", "round")
 CRYSTAL_HABITS = ("block", "plate", "needle", "cluster")
 LOOP_MATERIALS = ("nylon", "polyimide")
 STEM_STYLES = ("tube", "twisted")
+PIN_FINISHES = ("dark", "polished")
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,15 @@ class Sample:
     stem_style: str = "tube"
     ice_ring_arc_deg: tuple[float, float] | None = None
     bubbles: tuple[IceBlob, ...] = ()
+    drop_bulge: float = 0.0
+    pin_finish: str = "dark"
     seed: int | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.drop_bulge < 0:
+            raise ValueError(f"drop_bulge must be >= 0 (0: a flat film), got {self.drop_bulge}")
+        if self.pin_finish not in PIN_FINISHES:
+            raise ValueError(f"pin_finish must be one of {PIN_FINISHES}, got {self.pin_finish!r}")
 
     @property
     def loop_centre_x_mm(self) -> float:
@@ -127,6 +136,8 @@ def random_sample(
     teardrop_probability: float = 0.0,
     loop_half_width_range_mm: tuple[float, float] = (0.05, 0.2),
     crystal_anywhere_in_film: bool = False,
+    liquid_probability: float = 0.0,
+    polished_pin_probability: float = 0.0,
 ) -> Sample:
     """A plausible random sample; the same seed always gives the same sample.
 
@@ -137,7 +148,11 @@ def random_sample(
     them with ``ice_probability``, ``capillary_probability`` and ``teardrop_probability``, and a wider
     range of loop sizes (20-1000 um) with ``loop_half_width_range_mm``. Crystals lie on the film's
     mid-plane unless ``crystal_anywhere_in_film``, which draws their depth anywhere the film holds them
-    (refraction then shifts their image differently through either face).
+    (refraction then shifts their image differently through either face). ``liquid_probability``
+    gives the loop a bulging liquid drop (``drop_bulge``: its thickness at the centre over the loop's
+    half-width, 0.3-2), which back-lit cameras image as a dark lens; ``polished_pin_probability`` a
+    polished metal pin. Both are drawn from their own stream, so they never change the rest of a seed's
+    sample.
     """
     rng = np.random.default_rng(seed)
     half_width = rng.uniform(*loop_half_width_range_mm)
@@ -165,6 +180,7 @@ def random_sample(
             for _ in range(int(members.integers(1, 4)))
         )
     extras = np.random.default_rng([seed, 1])
+    looks = np.random.default_rng([seed, 5])
     ice: tuple[IceBlob, ...] = ()
     if extras.uniform() < ice_probability:
         count = int(extras.integers(1, 6))
@@ -216,6 +232,8 @@ def random_sample(
         cluster=cluster,
         stem_style=str(extras.choice(STEM_STYLES)),
         ice_ring_arc_deg=_ice_ring(extras) if extras.uniform() < 0.5 * ice_probability else None,
+        drop_bulge=float(looks.uniform(0.3, 2.0)) if looks.uniform() < liquid_probability else 0.0,
+        pin_finish="polished" if looks.uniform() < polished_pin_probability else "dark",
         seed=seed,
     )
 

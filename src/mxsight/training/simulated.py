@@ -10,12 +10,15 @@ import numpy as np
 from tqdm import tqdm
 
 from mxsight.devices.zoom import ZoomCalibration
-from mxsight.sim.backgrounds import BACKGROUND_SETS, background_for
+from mxsight.sim.appearance import camera_variety
+from mxsight.sim.backgrounds import BACKGROUND_SETS, background_for, synthetic_empty_field
+from mxsight.sim.overlays import burn_overlays
 from mxsight.sim.render import CAMERA_SHAPE_PX, CameraGeometry, GoniometerPositions, random_optics, render
 from mxsight.sim.scene import random_sample
 from mxsight.training.dataset_format import DatasetWriter, Example
 
 TRAINING_SHAPE_PX = (256, 320)
+REALISM_KNOBS = ("liquid_probability", "polished_pin_probability", "camera_variety", "overlay_probability", "synthetic_field_probability")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,15 +28,27 @@ class SceneMix:
     on their own, an ice crust along the loop's rim and a mesh loop; and the zoom levels drawn from
     (None: all). A dataset rich in ice at high zoom teaches the crust, which at low zoom is a pixel or
     two thick. ``loop_windows``: each view is the window around the loop that the segmenter's fine
-    pass sees (:func:`loop_window_magnification`), not the whole field of view."""
+    pass sees (:func:`loop_window_magnification`), not the whole field of view.
+
+    The realism knobs (``REALISM_KNOBS``, all off by default so that older datasets render as they
+    did) are the probabilities of: a liquid drop in the loop, a polished pin, another lighting mode
+    (``mxsight.sim.appearance.camera_variety``), overlays burned in by control software, and a
+    synthetic empty field of another camera instead of the seed beamline's."""
 
     ice_probability: float = 0.3
     zoom_levels: tuple[int, ...] | None = None
     loop_windows: bool = False
+    liquid_probability: float = 0.0
+    polished_pin_probability: float = 0.0
+    camera_variety: float = 0.0
+    overlay_probability: float = 0.0
+    synthetic_field_probability: float = 0.0
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.ice_probability <= 1.0:
-            raise ValueError(f"ice_probability must be in [0, 1], got {self.ice_probability}")
+        for name in ("ice_probability", *REALISM_KNOBS):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
         if self.zoom_levels is None:
             return
         known = sorted(ZoomCalibration.simulated().levels)
@@ -75,6 +90,8 @@ def render_example(seed: int, shape_px: tuple[int, int] = TRAINING_SHAPE_PX, mix
         capillary_probability=0.1,
         teardrop_probability=0.4,
         loop_half_width_range_mm=(0.01, 0.5),
+        liquid_probability=mix.liquid_probability,
+        polished_pin_probability=mix.polished_pin_probability,
     )
     if mix.loop_windows:
         camera, positions = _loop_window_view(sample, level.pixel_size_um, shape_px, rng)
@@ -89,7 +106,15 @@ def render_example(seed: int, shape_px: tuple[int, int] = TRAINING_SHAPE_PX, mix
     background_set = str(rng.choice(BACKGROUND_SETS))
     optics = random_optics(rng, camera.pixel_size_um)
     background = background_for(zoom, shape_px, background_set)
+    looks = np.random.default_rng([seed, 7])  # the realism knobs' own stream: older datasets unchanged
+    if looks.uniform() < mix.synthetic_field_probability:
+        background_set = "synthetic"
+        background = synthetic_empty_field(shape_px, int(looks.integers(2**31)))
+    if looks.uniform() < mix.camera_variety:
+        optics = camera_variety(optics, looks)
     frame = render(sample, camera, positions, background, noise_seed=int(rng.integers(2**31)), optics=optics)
+    if looks.uniform() < mix.overlay_probability:
+        frame = dataclasses.replace(frame, image=burn_overlays(frame.image, looks))
     metadata = {
         "origin": "simulated",
         "seed": seed,
