@@ -31,3 +31,14 @@ def shared_data() -> Path:
     if folder is None:
         pytest.skip("the shared SOLEIL PX2 data (../shared/data/soleil_px2) is not on this machine")
     return folder
+
+
+@pytest.fixture(scope="session")
+def real_root() -> Path:
+    """The shared real data folder (../shared/data), with every real frame and empty field."""
+    from mxsight.training.real_data import shared_data_root
+
+    found = shared_data_root()
+    if found is None:
+        pytest.skip("the shared real data (../shared/data beside the repository) is not on this machine")
+    return found

@@ -226,14 +226,14 @@ def test_pipeline_swaps_backgrounds(few_images):
 
 
 def test_pipeline_empty_fields_have_every_labelled_map_zero(few_images):
-    from mxsight.training.background_swap import empty_fields
+    from mxsight.training.background_swap import training_empty_fields
 
     data = make_dataset([few_images], image_shape=SHAPE, batch_size=4, augment=True, seed=3, cache=True, empty_field_probability=1.0)
     images, targets = next(iter(data))
     targets = targets.numpy()
     assert np.all((targets == 0.0) | (targets == -1.0)), np.unique(targets)
     assert np.count_nonzero(targets == 0.0) > 0.5 * targets.size
-    fields = empty_fields(SHAPE)[0]
+    fields = training_empty_fields(SHAPE)[0]
     assert 0.5 * fields.mean() < images.numpy().mean() < 1.5 * fields.mean()
     with pytest.raises(ValueError, match="empty_field_probability must be within"):
         make_dataset([few_images], image_shape=SHAPE, batch_size=4, augment=True, seed=3, empty_field_probability=1.5)

@@ -11,7 +11,7 @@ import pytest
 from skimage.draw import polygon
 
 from mxsight.training.labelme import read_labelme
-from mxsight.training.real_data import LABELS_DIR, RealSplits, empty_field_paths, label_file, real_examples, shared_data_root
+from mxsight.training.real_data import LABELS_DIR, RealSplits, empty_field_paths, label_file, real_examples
 from mxsight.training.real_evaluation import evaluate_frames, loop_found, summary
 from mxsight.vision.segmenter import Segmenter
 
@@ -21,11 +21,8 @@ TARGET_EMPTY_FIELDS = 0.99
 
 
 @pytest.fixture(scope="module")
-def root():
-    found = shared_data_root()
-    if found is None:
-        pytest.skip("the shared real data (../shared/data beside the repository) is not on this machine")
-    return found
+def root(real_root):
+    return real_root
 
 
 @pytest.fixture(scope="module")

@@ -91,9 +91,10 @@ def _vector_um(move_mm: dict[str, float]) -> str:
 
 
 def _dataset_render(args: argparse.Namespace) -> int:
-    from mxsight.training.simulated import SceneMix, render_dataset
+    from mxsight.training.simulated import REALISM_KNOBS, SceneMix, render_dataset
 
-    mix = SceneMix(ice_probability=args.ice_probability, zoom_levels=tuple(args.zoom_levels) if args.zoom_levels else None, loop_windows=args.loop_windows)
+    realism = {knob: args.realism for knob in REALISM_KNOBS}
+    mix = SceneMix(ice_probability=args.ice_probability, zoom_levels=tuple(args.zoom_levels) if args.zoom_levels else None, loop_windows=args.loop_windows, **realism)
     render_dataset(args.n, args.out, args.seed, workers=args.workers, mix=mix)
     print(f"wrote {args.n} labelled images to {args.out}")
     return 0
@@ -105,6 +106,14 @@ def _dataset_import_labelme(args: argparse.Namespace) -> int:
     report = import_labelme(args.source, args.out)
     print(report.summary())
     return 1 if report.errors else 0
+
+
+def _dataset_real_views(args: argparse.Namespace) -> int:
+    from mxsight.training.real_views import write_real_training_views
+
+    count = write_real_training_views(args.out, views_per_frame=args.views, seed=args.seed)
+    print(f"wrote {count} views of the training split's real frames to {args.out}")
+    return 0
 
 
 def _dataset_show(args: argparse.Namespace) -> int:
@@ -125,11 +134,17 @@ def _add_dataset_commands(commands) -> None:
     render.add_argument("--ice-probability", type=float, default=0.3, help="share of samples with ice blobs and bubbles; half of it: a crust on the rim, and a mesh loop")
     render.add_argument("--zoom-levels", type=int, nargs="+", default=None, help="zoom levels to draw views at (default: all)")
     render.add_argument("--loop-windows", action="store_true", help="render the window around the loop that the fine pass segments (at up to the camera's resolution), not the whole field")
+    render.add_argument("--realism", type=float, default=0.0, metavar="P", help="probability of each look of other cameras (liquid drop, polished pin, lighting mode, overlays, another camera's empty field; default 0: the seed beamline's look)")
     render.set_defaults(handler=_dataset_render)
     labelme = verbs.add_parser("import-labelme", help="convert labelme JSON files into a dataset")
     labelme.add_argument("source", type=Path, help="directory searched for *.json")
     labelme.add_argument("--out", type=Path, required=True, help="new dataset directory")
     labelme.set_defaults(handler=_dataset_import_labelme)
+    views = verbs.add_parser("real-views", help="views of the training split's real labelled frames (data/real/splits.toml)")
+    views.add_argument("--out", type=Path, required=True, help="new dataset directory")
+    views.add_argument("--views", type=int, default=40, help="views per frame: the whole frame, then windows around the sample")
+    views.add_argument("--seed", type=int, default=0)
+    views.set_defaults(handler=_dataset_real_views)
     show = verbs.add_parser("show", help="contact sheet of images with their masks")
     show.add_argument("dataset", type=Path)
     show.add_argument("--out", type=Path, default=Path("sheet.png"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mxsight.sim.backgrounds import BACKGROUND_SETS, procedural_background, real_background
+from mxsight.sim.backgrounds import BACKGROUND_SETS, procedural_background, real_background, synthetic_empty_field
 
 COARSE_GRID = (12, 15)
 MAX_TRANSMISSION = 1.3
@@ -41,3 +41,27 @@ def empty_fields(shape_px: tuple[int, int]) -> tuple[np.ndarray, str]:
     if real:
         return np.stack(real), f"{len(real)} real empty fields"
     return np.stack([procedural_background(shape_px, seed) for seed in range(10)]), "10 procedural empty fields"
+
+
+SYNTHETIC_FIELDS = 48
+LIT_FIELD_MEAN = 20.0
+
+
+def training_empty_fields(shape_px: tuple[int, int], synthetic: int = SYNTHETIC_FIELDS) -> tuple[np.ndarray, str]:
+    """Empty fields for training, at ``shape_px``: every real field of the training split's camera
+    set-ups (``data/real/splits.toml``; never an evaluation set-up) when the shared data is on this
+    machine, and ``synthetic`` fields of other kinds of camera (``synthetic_empty_field``); and a
+    phrase saying what they are. Many cameras, so that "nothing mounted" is learnt as such, not as
+    one beamline's few fields."""
+    from PIL import Image
+
+    from mxsight.training.real_data import RealDataMissing, empty_field_paths, read_rgb
+
+    fields = [synthetic_empty_field(shape_px, seed) for seed in range(synthetic)]
+    try:
+        paths = empty_field_paths("training")
+    except RealDataMissing:
+        paths = []
+    size = (shape_px[1], shape_px[0])
+    fields += [np.asarray(Image.fromarray(read_rgb(path)).resize(size, Image.Resampling.BILINEAR)) for path in paths]
+    return np.stack(fields), f"{len(paths)} real empty fields of the training split and {synthetic} synthetic ones"

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from mxsight.notions import NOTIONS
-from mxsight.training.background_swap import empty_fields, swap_background
+from mxsight.training.background_swap import LIT_FIELD_MEAN, swap_background, training_empty_fields
 from mxsight.training.dataset_format import LabelledDataset
 
 CLICK_SIGMA_FRACTION = 0.02
@@ -199,7 +199,8 @@ def make_dataset(
     ``crop_shape`` trains on random crops at the full pixel scale: the network is fully convolutional, and a crop of a quarter of the frame costs a
     quarter of the time while keeping thin structures as thin as the network will see them.
     ``background_swap_probability`` re-lights that share of training images with another empty field
-    (real ones when the shared data is present, see ``background_swap``).
+    (``training_empty_fields``: the training split's real ones when the shared data is present, and
+    synthetic ones of other cameras; a dark field, the lamp off, is never swapped in).
     ``empty_field_probability`` replaces that share of training images by an empty field (a pin with
     nothing mounted: every labelled map all zero), so the network learns that a bare field holds no
     foreground, loop or click; the field is dimmed or brightened by up to 20% and gets camera noise."""
@@ -225,7 +226,7 @@ def make_dataset(
     if augment:
         counter = tf.data.Dataset.counter()
         uses_fields = background_swap_probability > 0 or empty_field_probability > 0
-        fields = tf.constant(empty_fields(image_shape)[0], tf.float32) if uses_fields else None
+        fields = tf.constant(training_empty_fields(image_shape)[0], tf.float32) if uses_fields else None
         foreground = NOTIONS.index("foreground")
 
         def augment_one(pair, n):
@@ -237,7 +238,7 @@ def make_dataset(
                 labelled_foreground = tf.reduce_min(targets[..., foreground]) >= 0.0
                 if draw[2] < empty_field_probability:
                     image, targets = _empty_field(field, targets, draw[3], example_seed + 3)
-                elif draw[0] < background_swap_probability and labelled_foreground:
+                elif draw[0] < background_swap_probability and labelled_foreground and tf.reduce_mean(field) > LIT_FIELD_MEAN:
                     image = swap_background(image, targets[..., foreground], field)
             if crop_shape is not None:
                 image, targets = _random_crop(image, targets, crop_shape, example_seed + 1)
