@@ -1,11 +1,12 @@
 """Can a small network tell simulated frames from real ones? (50% held-out accuracy = it cannot.)
 
-    python benchmarks/realism.py [--crops-per-frame 24] [--simulated 60] [--epochs 12] [--figure /tmp/realism.png]
+    python benchmarks/realism.py [--crops-per-frame 24] [--simulated 60] [--epochs 12] [--realism 0 0.5] [--figure /tmp/realism.png]
 
 Crops of the sample region (squares of 25-60% of the frame's shorter side, centred on a random pixel of
 the labelled foreground, resized to 64x64 RGB) are taken from every real labelled frame with a sample
 (the SOLEIL PX2 frames and the other sources labelled in data/real/labels, read from ../shared, never
-copied here) and from simulated camera frames (``mxsight.training.simulated.render_example``). A small
+copied here) and from simulated camera frames (``mxsight.training.simulated.render_example``, once per
+``--realism`` value: the probability of each look of other cameras, ``dataset render --realism``). A small
 convolutional classifier is trained to tell them apart, one real frame held out at a time: it is
 trained on the crops of the other real frames and of one set of simulated frames, and scored on the
 held-out frame's crops and on crops of simulated frames it never saw. The mean balanced accuracy over
@@ -26,7 +27,7 @@ from skimage.transform import resize
 
 from mxsight.training.real_data import RealSplits, label_file, shared_data_root
 from mxsight.training.labelme import read_labelme
-from mxsight.training.simulated import example_seed, render_example
+from mxsight.training.simulated import REALISM_KNOBS, SceneMix, example_seed, render_example
 
 CROP_PX = 64
 SIM_SHAPE_PX = (512, 680)
@@ -84,12 +85,50 @@ def balanced_accuracy(model, real: np.ndarray, simulated: np.ndarray) -> float:
     return 0.5 * (real_right + sim_right)
 
 
+def simulated_crops(count: int, realism: float, crops_per_frame: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Crops of ``count`` simulated frames rendered with every realism knob at ``realism``."""
+    mix = SceneMix(**{knob: realism for knob in REALISM_KNOBS})
+    crops = []
+    for index in range(count):
+        example = render_example(example_seed(11, index), shape_px=SIM_SHAPE_PX, mix=mix)
+        if example.masks["foreground"].sum() > 200:
+            crops.append(sample_crops(example.image, example.masks["foreground"], crops_per_frame, rng))
+    return crops
+
+
+def leave_one_real_frame_out(real: list[tuple[str, np.ndarray]], simulated: list[np.ndarray], epochs: int, rng: np.random.Generator) -> dict:
+    """Train on all real frames but one and half the simulated ones; score the held-out real frame
+    against as many crops of simulated frames never seen. Mean balanced accuracies over the folds."""
+    half = len(simulated) // 2
+    sim_train, sim_test = np.concatenate(simulated[:half]), np.concatenate(simulated[half:])
+    folds = []
+    for held, (name, crops) in enumerate(real):
+        train_real = np.concatenate([c for i, (_, c) in enumerate(real) if i != held])
+        x = np.concatenate([train_real, sim_train])
+        y = np.r_[np.ones(len(train_real)), np.zeros(len(sim_train))].astype(np.float32)
+        weights = np.where(y == 1, 0.5 / y.sum(), 0.5 / (1 - y).sum()) * len(y)
+        model = classifier()
+        model.fit(x, y, sample_weight=weights, epochs=epochs, batch_size=32, shuffle=True, verbose=0)
+        test_sim = sim_test[rng.choice(len(sim_test), size=len(crops), replace=False)]
+        trained = balanced_accuracy(model, train_real, sim_train)
+        folds.append({"held_out_frame": name, "balanced_accuracy": balanced_accuracy(model, crops, test_sim), "training_balanced_accuracy": trained})
+        print(f"  {name:<90} held out {100 * folds[-1]['balanced_accuracy']:5.1f}%   trained on {100 * trained:5.1f}%")
+    return {
+        "balanced_accuracy": float(np.mean([f["balanced_accuracy"] for f in folds])),
+        "training_balanced_accuracy": float(np.mean([f["training_balanced_accuracy"] for f in folds])),
+        "folds": folds,
+        "simulated_frames": len(simulated),
+        "sim_test_crops": sim_test,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--crops-per-frame", type=int, default=24)
     parser.add_argument("--simulated", type=int, default=60, help="simulated frames for training (as many again are held out)")
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--realism", type=float, nargs="+", default=[0.0, 0.5], help="realism knob values to compare (dataset render --realism), each rendered and scored in this run")
     parser.add_argument("--figure", type=Path, default=None, help="real and simulated crops side by side (PNG, outside the repository)")
     args = parser.parse_args()
     root = shared_data_root()
@@ -101,36 +140,19 @@ def main() -> int:
     keras.utils.set_random_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     real = [(name, sample_crops(image, foreground, args.crops_per_frame, rng)) for name, image, foreground in real_frames(root)]
-    simulated = []
-    for index in range(2 * args.simulated):
-        example = render_example(example_seed(11, index), shape_px=SIM_SHAPE_PX)
-        if example.masks["foreground"].sum() > 200:
-            simulated.append(sample_crops(example.image, example.masks["foreground"], args.crops_per_frame, rng))
-    half = len(simulated) // 2
-    sim_train, sim_test = np.concatenate(simulated[:half]), np.concatenate(simulated[half:])
-    folds = []
-    for held, (name, crops) in enumerate(real):
-        train_real = np.concatenate([c for i, (_, c) in enumerate(real) if i != held])
-        x = np.concatenate([train_real, sim_train])
-        y = np.r_[np.ones(len(train_real)), np.zeros(len(sim_train))].astype(np.float32)
-        weights = np.where(y == 1, 0.5 / y.sum(), 0.5 / (1 - y).sum()) * len(y)
-        model = classifier()
-        model.fit(x, y, sample_weight=weights, epochs=args.epochs, batch_size=32, shuffle=True, verbose=0)
-        test_sim = sim_test[rng.choice(len(sim_test), size=len(crops), replace=False)]
-        trained = balanced_accuracy(model, train_real, sim_train)
-        folds.append({"held_out_frame": name, "balanced_accuracy": balanced_accuracy(model, crops, test_sim), "training_balanced_accuracy": trained})
-        print(f"{name:<90} held out {100 * folds[-1]['balanced_accuracy']:5.1f}%   trained on {100 * trained:5.1f}%")
-    mean = float(np.mean([f["balanced_accuracy"] for f in folds]))
-    print(f"\nreal frames: {len(real)}, simulated frames: {len(simulated)} ({half} to train, {len(simulated) - half} held out), "
-          f"{args.crops_per_frame} crops each")
-    print(f"real-vs-simulated crop classifier, held-out balanced accuracy: {100 * mean:.1f}% (50% = indistinguishable)")
-    learnt = float(np.mean([f["training_balanced_accuracy"] for f in folds]))
-    if learnt < MIN_TRAINING_ACCURACY:
-        print(f"the classifier did not learn its own training crops ({100 * learnt:.0f}%): the number above measures nothing; train longer")
-    print(json.dumps({"balanced_accuracy": mean, "training_balanced_accuracy": learnt, "folds": folds, "real_frames": len(real), "simulated_frames": len(simulated)}))
+    results = {}
+    for realism in args.realism:
+        print(f"realism {realism}:")
+        results[realism] = leave_one_real_frame_out(real, simulated_crops(2 * args.simulated, realism, args.crops_per_frame, rng), args.epochs, rng)
+    print(f"\nreal frames: {len(real)}, simulated frames: {2 * args.simulated} per realism setting (half to train, half held out), {args.crops_per_frame} crops each")
+    print("\n| realism | held-out balanced accuracy (50% = indistinguishable) | on its own training crops |\n|---|---|---|")
+    for realism, result in results.items():
+        note = "" if result["training_balanced_accuracy"] >= MIN_TRAINING_ACCURACY else " (did not learn: measures nothing)"
+        print(f"| {realism} | {100 * result['balanced_accuracy']:.1f}% | {100 * result['training_balanced_accuracy']:.1f}%{note} |")
+    print(json.dumps({str(k): {key: v for key, v in r.items() if key != "sim_test_crops"} for k, r in results.items()}))
     if args.figure:
-        _figure([c[:4] for _, c in real], sim_test, args.figure)
-        print(f"figure: {args.figure}")
+        _figure([c[:4] for _, c in real], results[args.realism[-1]]["sim_test_crops"], args.figure)
+        print(f"figure: {args.figure} (simulated crops at realism {args.realism[-1]})")
     return 0
 
 
