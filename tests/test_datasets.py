@@ -136,7 +136,11 @@ def test_scene_mix_draws_ice_rich_views_at_the_zooms_asked_for():
     assert all(e.metadata["sample"]["ice"] for e in examples)  # every sample has ice blobs
     crusts = sum(e.metadata["sample"]["ice_ring_arc_deg"] is not None for e in examples)
     assert 1 <= crusts <= 7  # half of them, on average, have a crust on the rim
-    assert examples[0].metadata["scene_mix"] == {"ice_probability": 1.0, "zoom_levels": (6, 7), "loop_windows": False}
+    recorded_mix = examples[0].metadata["scene_mix"]
+    assert recorded_mix["ice_probability"] == 1.0
+    assert recorded_mix["zoom_levels"] == (6, 7)
+    assert recorded_mix["loop_windows"] is False
+    assert recorded_mix["liquid_probability"] == 0.0  # realism knobs are recorded, off by default
     with pytest.raises(ValueError, match="ice_probability must be in"):
         SceneMix(ice_probability=1.5)
     for levels in ((0, 7), [], (7, 7)):
