@@ -43,40 +43,46 @@ def test_goniometer_limits_and_realistic_motion():
     assert goniometer.read()["gonio_alignment_y"]["value"] == 0.5
 
 
-def test_epics_camera_waits_for_a_new_frame_and_records_it(tmp_path):
+def test_epics_camera_takes_the_first_frame_exposed_after_the_trigger(tmp_path):
     import threading
 
     import numpy as np
     from ophyd.sim import make_fake_device
 
-    from mxsight.devices.camera import EpicsOnAxisCamera
+    from mxsight.devices.camera import CameraTimeout
+    from mxsight.devices.epics_camera import EpicsOnAxisCamera
 
     FakeCamera = make_fake_device(EpicsOnAxisCamera)
     camera = FakeCamera("CAM:", name="oav", frame_shape=(4, 5), write_directory=tmp_path, new_frame_timeout_s=1.0)
-    frame = np.arange(60, dtype=np.uint8).reshape(4, 5, 3)
-    camera.array_counter.sim_put(7)
-    camera.array_data.sim_put(frame.ravel())
+    stale, fresh = np.zeros((4, 5, 3), np.uint8), np.arange(60, dtype=np.uint8).reshape(4, 5, 3)
+    for signal, value in ((camera.rows, 4), (camera.columns, 5), (camera.image_mode, "Continuous"), (camera.acquire, 1), (camera.array_counter, 7)):
+        signal.sim_put(value)
+    camera.array_data.sim_put(stale.ravel())  # exposed before the trigger: never taken
 
     def new_frame_arrives():
         time.sleep(0.05)
+        camera.array_data.sim_put(fresh.ravel())
         camera.array_counter.sim_put(8)
 
     camera.stage()
     try:
         threading.Thread(target=new_frame_arrives).start()
         started = time.monotonic()
-        camera.trigger().wait(2)
+        status = camera.trigger()
+        assert not status.done  # the RunEngine is not blocked while the frame comes
+        status.wait(2)
         assert time.monotonic() - started >= 0.04
         assert camera.frame_number.get() == 0
+        assert camera.exposure_time.get() == camera.array_data.timestamp
         docs = list(camera.collect_asset_docs())
         assert [name for name, _ in docs] == ["stream_resource", "stream_datum"]
-        with pytest.raises(TimeoutError, match="no new frame"):
-            camera.trigger()
+        with pytest.raises(CameraTimeout, match="no frame exposed after the trigger within 1.0 s"):
+            camera.trigger().wait(3)
     finally:
         camera.unstage()
     from mxsight.devices.hdf5_store import read_frame
 
-    assert np.array_equal(read_frame(docs[0][1]["uri"], docs[0][1]["parameters"]["dataset"], 0), frame)
+    assert np.array_equal(read_frame(docs[0][1]["uri"], docs[0][1]["parameters"]["dataset"], 0), fresh)
 
 
 def test_masks_are_stored_compressed_and_read_back_exactly(tmp_path):

@@ -42,7 +42,7 @@ def test_beamline_config_errors_name_the_problem(tmp_path):
     with pytest.raises(ValueError, match="kind must be 'simulated' or 'epics', got 'tango'"):
         load_beamline(config, tmp_path)
     config.write_text('[beamline]\nkind = "epics"\n[epics]\ncamera_prefix = "X:"\n')
-    with pytest.raises(ValueError, match="needs goniometer_prefix, zoom_calibration"):
+    with pytest.raises(ValueError, match="needs goniometer_prefix, zoom_pv, zoom_calibration"):
         load_beamline(config, tmp_path)
     config.write_text('[beamline]\nspindle = "vertical"\n[simulated]\nseed = 4\nzoom = 3\n')
     beamline = load_beamline(config, tmp_path)

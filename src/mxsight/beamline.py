@@ -11,13 +11,17 @@
     realistic_motion = false    # true: omega 90 deg/s, translations 1 mm/s
     empty_pins = []             # sample ids the simulated sample changer finds empty
 
-    [epics]                     # kind = "epics" (needs pyepics or caproto)
-    goniometer_prefix = "BL:GONIO:"
+    [epics]                     # kind = "epics" (Channel Access through pyepics or caproto)
+    goniometer_prefix = "BL:GONIO:"  # motor records Omega, CentringX, CentringY, AlignmentY, AlignmentZ
     kappa = false               # true: KappaGoniometer (Kappa, Phi motors)
-    camera_prefix = "BL:OAV:"
+    camera_prefix = "BL:OAV:"   # areaDetector cam1: and image1: (RGB1)
     frame_shape = [1024, 1360]
-    zoom_calibration = "zoom.toml"   # relative to this file
-    zoom = 1
+    zoom_pv = "BL:OAV:Zoom"     # motor record whose position is the zoom level
+    zoom_calibration = "zoom.toml"   # relative to this file: micrometres per pixel, beam, per level
+    frame_timeout_s = 2.0       # no frame exposed after a trigger within this: CameraTimeout
+    connection_timeout_s = 5.0  # every PV connects within this when the beamline is loaded
+
+``mxsight ioc --beamline FILE`` serves the simulated beamline on the PVs such a file names.
 
 The IPython profile and the queue server read it (``MXSIGHT_BEAMLINE``), so both drive the same devices.
 """
@@ -91,11 +95,11 @@ def _simulated(options: dict, name: str, spindle: str, write_directory) -> Beaml
 
 
 def _epics(options: dict, name: str, spindle: str, base: Path, write_directory, path) -> Beamline:
-    from mxsight.devices.camera import EpicsOnAxisCamera
+    from mxsight.devices.epics_camera import EpicsOnAxisCamera
     from mxsight.devices.goniometer import Goniometer, KappaGoniometer
-    from mxsight.devices.zoom import Zoom, ZoomCalibration
+    from mxsight.devices.zoom import EpicsZoom, ZoomCalibration
 
-    missing = [key for key in ("goniometer_prefix", "camera_prefix", "zoom_calibration") if key not in options]
+    missing = [key for key in ("goniometer_prefix", "camera_prefix", "zoom_pv", "zoom_calibration") if key not in options]
     if missing:
         raise ValueError(f"{path}: [epics] needs {', '.join(missing)}")
     try:
@@ -104,9 +108,21 @@ def _epics(options: dict, name: str, spindle: str, base: Path, write_directory, 
     except NotImplementedError as error:
         raise RuntimeError(f"EPICS devices need a control layer: pip install pyepics (or caproto) ({error})") from error
     calibration = ZoomCalibration.from_file(base / options["zoom_calibration"])
-    zoom = Zoom(name="zoom", calibration=calibration, initial_level=int(options.get("zoom", min(calibration.levels))))
+    zoom = EpicsZoom(options["zoom_pv"], name="zoom", calibration=calibration)
     camera = EpicsOnAxisCamera(
         options["camera_prefix"], name="oav", frame_shape=tuple(options.get("frame_shape", (1024, 1360))),
         write_directory=write_directory, omega_source=goniometer.omega, zoom_source=zoom,
+        new_frame_timeout_s=float(options.get("frame_timeout_s", 2.0)),
     )
+    timeout_s = float(options.get("connection_timeout_s", 5.0))
+    for device in (goniometer, zoom, camera):
+        _connect(device, timeout_s, path)
     return Beamline(name, spindle, camera, goniometer, zoom)
+
+
+def _connect(device, timeout_s: float, path) -> None:
+    """Connect every PV of ``device`` now, so a wrong prefix is named at load, not mid-plan."""
+    try:
+        device.wait_for_connection(all_signals=True, timeout=timeout_s)
+    except TimeoutError as error:
+        raise ConnectionError(f"{path}: {device.name} did not connect within {timeout_s} s: {error}") from None

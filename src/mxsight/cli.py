@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from mxsight.cli_ioc import add_ioc_command
 from mxsight.cli_queue import add_queue_commands
 from mxsight.cli_records import add_export_command, add_records_commands
 
@@ -280,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     shell.set_defaults(handler=_shell)
     add_records_commands(commands)
     add_queue_commands(commands)
+    add_ioc_command(commands)
     _add_dataset_commands(commands)
     training = commands.add_parser("train", help="train the segmentation network (see mxsight.training.train for the config)")
     training.add_argument("--config", type=Path, default=None, help="TOML training config")

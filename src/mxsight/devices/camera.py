@@ -2,20 +2,27 @@
 
 The event carries the frame number; the frame itself is referenced through stream resource /
 stream datum documents, so Tiled registers the file instead of receiving megabytes inline.
-Subclasses implement ``acquire_frame()``; ``SimOnAxisCamera`` renders what it would see.
+Subclasses implement ``acquire_frame()``; ``SimOnAxisCamera`` renders what it would see;
+``EpicsOnAxisCamera`` (:mod:`mxsight.devices.epics_camera`) reads an areaDetector camera.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 from ophyd import Component as Cpt
-from ophyd import Device, EpicsSignalRO, Kind, Signal
+from ophyd import Device, Kind, Signal
 from ophyd.status import Status
 
 from mxsight.devices.hdf5_store import Hdf5FrameStore, Hdf5StoreDevice
+
+
+class CameraTimeout(TimeoutError):
+    """The camera delivered no new frame in time: nothing was measured, so nothing may move."""
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__}: {super().__str__()}"
 
 
 class OnAxisCamera(Hdf5StoreDevice, Device):
@@ -66,32 +73,3 @@ class OnAxisCamera(Hdf5StoreDevice, Device):
         self.last_frame = frame
         self.frame_number.put(self._store.append(frame))
         return self._finished(self)
-
-
-class EpicsOnAxisCamera(OnAxisCamera):
-    """An areaDetector camera read through its image plugin (``{prefix}image1:``), RGB1 colour mode.
-
-    A trigger waits for the plugin's array counter to advance past its value at trigger time, so every
-    frame is new (no fixed sleeps), then reshapes the array to (rows, cols, 3).
-    """
-
-    array_data = Cpt(EpicsSignalRO, "image1:ArrayData", kind=Kind.omitted)
-    array_counter = Cpt(EpicsSignalRO, "image1:ArrayCounter_RBV", kind=Kind.omitted)
-
-    def __init__(self, *args, new_frame_timeout_s: float = 2.0, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.new_frame_timeout_s = new_frame_timeout_s
-
-    def acquire_frame(self) -> np.ndarray:
-        counter_at_trigger = self.array_counter.get()
-        deadline = time.monotonic() + self.new_frame_timeout_s
-        while self.array_counter.get() <= counter_at_trigger:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{self.name}: no new frame within {self.new_frame_timeout_s} s (counter {counter_at_trigger})")
-            time.sleep(0.002)
-        self.exposure_omega_deg.put(self.omega_readback_deg())
-        data = np.asarray(self.array_data.get())
-        rows, cols = self.frame_shape
-        if data.size < rows * cols * 3:
-            raise ValueError(f"{self.name}: array of {data.size} values is smaller than a {rows}x{cols} RGB frame")
-        return data[: rows * cols * 3].astype(np.uint8).reshape(rows, cols, 3)

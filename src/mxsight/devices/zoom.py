@@ -1,4 +1,8 @@
-"""The on-axis microscope's zoom: a level plus its calibration (micrometres per pixel, beam position)."""
+"""The on-axis microscope's zoom: a level plus its calibration (micrometres per pixel, beam position).
+
+``Zoom`` holds the level in software (the simulated beamline moves its optics from it); ``EpicsZoom``
+moves real optics through a motor record and changes the calibration only once they have arrived.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,9 @@ from importlib import resources
 from pathlib import Path
 
 from ophyd import Component as Cpt
-from ophyd import Device, Kind, Signal
+from ophyd import Device, EpicsMotor, Kind, Signal
 from ophyd.status import Status
+from ophyd.utils.errors import DisconnectedError
 
 from mxsight.toml_files import read_toml
 
@@ -89,3 +94,47 @@ class Zoom(Device):
     @property
     def current(self) -> ZoomLevel:
         return self.calibration[self.level.get()]
+
+
+class EpicsZoom(Zoom):
+    """A zoom whose optics move: ``{prefix}`` is a motor record whose position is the zoom level.
+
+    ``set(level)`` moves the optics and completes when they have arrived; only then do ``level`` and the
+    calibration signals change, so a plan never pairs a frame with the calibration of another level.
+    The level also follows the readback when the zoom is moved from elsewhere (the beamline's GUI).
+    """
+
+    positioner = Cpt(EpicsMotor, "", kind=Kind.omitted)
+
+    def __init__(self, prefix: str, *, calibration: ZoomCalibration, **kwargs):
+        super().__init__(prefix, calibration=calibration, initial_level=min(calibration.levels), **kwargs)
+        self.positioner.user_readback.subscribe(self._follow_readback, run=False)
+
+    def _follow_readback(self, *, value=None, **_) -> None:
+        try:
+            if value is None or self.positioner.moving:
+                return
+        except DisconnectedError:
+            return  # the readback connected before the rest: wait_for_connection catches up
+        level = int(round(float(value)))
+        if abs(float(value) - level) < 0.01 and level in self.calibration.levels and level != self.level.get():
+            self._apply(level)
+
+    def wait_for_connection(self, *args, **kwargs):
+        super().wait_for_connection(*args, **kwargs)
+        self._follow_readback(value=self.positioner.user_readback.get())
+
+    def set(self, level: int) -> Status:
+        self.calibration[level]  # a named error for an uncalibrated level, before anything moves
+        status = Status(obj=self)
+        motion = self.positioner.set(float(level))
+
+        def arrived(motion_status) -> None:
+            if not motion_status.success:
+                status.set_exception(motion_status.exception() or RuntimeError(f"{self.name}: the zoom did not reach level {level}"))
+                return
+            self._apply(level)
+            status.set_finished()
+
+        motion.add_callback(arrived)
+        return status

@@ -1,0 +1,1 @@
+"""EPICS IOCs served by caproto: the simulated beamline as a real beamline's control system shows it."""

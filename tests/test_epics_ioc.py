@@ -1,0 +1,188 @@
+"""The simulated beamline over EPICS Channel Access: ``mxsight ioc`` in a child process on a private
+loopback port, driven through the EPICS devices (motor records, zoom, areaDetector camera) by the plans
+users run."""
+
+import contextlib
+import dataclasses
+import hashlib
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mxsight.beamline import load_beamline
+from mxsight.devices.sim import make_sim_beamline
+from mxsight.ioc.launch import served_beamline
+from mxsight.plans.auto_centre import auto_centre
+from mxsight.plans.errors import AlignmentError
+from mxsight.plans.sweeps import FINE_SWEEP, Sweep
+from mxsight.storage.queries import find_alignments
+
+CONFIG = Path(__file__).parents[1] / "configs" / "sim-epics"
+TRANSLATIONS = ("omega", "centring_x", "centring_y", "alignment_y", "alignment_z")
+
+
+def _beamline_file(folder: Path) -> Path:
+    text = (CONFIG / "beamline.toml").read_text()
+    (folder / "zoom.toml").write_text((CONFIG / "zoom.toml").read_text())
+    path = folder / "beamline.toml"
+    path.write_text(text)
+    return path
+
+
+def _connect(path: Path, write_directory: Path, timeout_s: float = 30.0):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return load_beamline(path, write_directory)
+        except ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.25)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, tiled):
+    folder = tmp_path_factory.mktemp("ioc")
+    path = _beamline_file(folder)
+    with served_beamline(path, folder / "ioc.log"):
+        yield _connect(path, tiled.frames_directory), path
+
+
+def _mount(beamline, path: Path, seed: int) -> None:
+    """Mount the simulator's random sample of ``seed`` over EPICS and wait for the motors' readbacks."""
+    from ophyd import EpicsSignal
+
+    control = EpicsSignal(f"{load_prefix(path)}Seed", name="seed")
+    control.wait_for_connection(timeout=5)
+    control.put(seed, wait=True)
+    deadline = time.monotonic() + 5
+    while any(abs(getattr(beamline.goniometer, name).position) > 1e-9 for name in TRANSLATIONS):
+        assert time.monotonic() < deadline, "the motors did not return to zero after mounting"
+        time.sleep(0.02)
+
+
+def load_prefix(path: Path) -> str:
+    import tomllib
+
+    epics = tomllib.loads(path.read_text())["epics"]
+    return epics.get("control_prefix", f"{epics['camera_prefix']}SIM:")
+
+
+def _errors_um(beamline, seed: int, target: str, directory) -> dict[str, float]:
+    """How far the true target of sample ``seed`` is from the beam at the EPICS motors' readbacks."""
+    truth = make_sim_beamline(seed=seed, write_directory=directory)
+    for name in TRANSLATIONS:
+        getattr(truth.goniometer, name).set(getattr(beamline.goniometer, name).position)
+    return truth.target_errors_um(target)
+
+
+class ServedFrames:
+    """Digests of every frame the IOC publishes, seen by an independent Channel Access client."""
+
+    def __init__(self, pv_name: str):
+        from caproto.threading.client import Context
+
+        self.digests: set[str] = set()
+        self._context = Context()
+        (self._pv,) = self._context.get_pvs(pv_name, timeout=5)
+        self._pv.wait_for_connection(timeout=5)
+        self._subscription = self._pv.subscribe(data_type="native")
+        self._lock = threading.Lock()
+        self._subscription.add_callback(self._seen)
+
+    def _seen(self, subscription, response) -> None:
+        with self._lock:
+            self.digests.add(hashlib.sha1(np.asarray(response.data, dtype=np.uint8).tobytes()).hexdigest())
+
+    def close(self) -> None:
+        self._subscription.clear()
+        self._context.disconnect()
+
+
+def test_auto_centre_over_channel_access_centres_seeded_samples_and_records_served_frames(served, RE, tiled, tmp_path):
+    beamline, path = served
+    served_frames = ServedFrames("SIM:OAV:image1:ArrayData")
+    try:
+        for seed in (21, 22, 23, 24, 25):
+            _mount(beamline, path, seed)
+            result = RE(auto_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id=f"ca-{seed}", beamline=beamline.name))
+            errors = _errors_um(beamline, seed, result.plan_result.target, tmp_path)
+            assert errors["from_beam_um"] < 10.0, (seed, errors)
+            if seed == 21:
+                time.sleep(0.5)  # the last frames' monitor updates
+                run = tiled.client[list(find_alignments(tiled.client, sample_id="ca-21"))[0]]
+                frames = run["primary"]["oav_image"].read()
+                digests = {hashlib.sha1(np.ascontiguousarray(frame).tobytes()).hexdigest() for frame in frames}
+                assert len(digests) == len(frames) >= 12
+                assert digests <= served_frames.digests  # every recorded frame is one the IOC served
+                assert run.metadata["start"]["beamline"] == "sim-epics"
+                exposure = np.asarray(run["primary"]["oav_exposure_time"].read())
+                assert np.all(np.diff(exposure) > 0)
+    finally:
+        served_frames.close()
+
+
+def test_zoom_over_epics_moves_the_optics_and_the_plans_pixel_size_together(served, RE):
+    import bluesky.plan_stubs as bps
+
+    from mxsight.vision.segmenter import Segmenter
+
+    beamline, path = served
+    _mount(beamline, path, 21)
+    segmenter = Segmenter.default()
+    sizes = {}
+    for level in (5, 7):
+        RE(bps.mv(beamline.zoom, level))
+        assert beamline.zoom.positioner.position == level
+        assert beamline.zoom.pixel_size_um.get() == beamline.zoom.calibration[level].pixel_size_um
+        beamline.camera.stage()
+        try:
+            beamline.camera.trigger().wait(10)
+        finally:
+            beamline.camera.unstage()
+        pin = segmenter.predict(beamline.camera.last_frame).masks["pin"]
+        rows = np.flatnonzero(pin.any(axis=1))
+        sizes[level] = rows[-1] - rows[0]  # the pin's width across the spindle, in pixels
+    RE(bps.mv(beamline.zoom, 5))
+    expected = beamline.zoom.calibration[5].pixel_size_um / beamline.zoom.calibration[7].pixel_size_um
+    assert sizes[7] / sizes[5] == pytest.approx(expected, rel=0.1)
+
+
+def test_motor_records_refuse_targets_beyond_their_soft_limits(served):
+    from ophyd.utils.errors import LimitError
+
+    beamline, _ = served
+    centring_x = beamline.goniometer.centring_x
+    assert centring_x.limits == (-2.0, 2.0)
+    with pytest.raises(LimitError):
+        centring_x.set(2.5)
+    assert centring_x.position == 0.0
+
+
+def test_continuous_rotation_records_omega_at_exposure(served, RE, tiled):
+    from ophyd import EpicsSignalRO
+
+    beamline, path = served
+    _mount(beamline, path, 22)
+    omega = beamline.goniometer.omega
+    moves = []
+    done_moving = EpicsSignalRO("SIM:GONIO:Omega.DMOV", name="dmov")
+    done_moving.wait_for_connection(timeout=5)
+    done_moving.subscribe(lambda value, timestamp, **_: moves.append(timestamp) if value == 0 else None, run=False)
+    omega.velocity.put(30.0, wait=True)  # the served motors move instantly until given a speed
+    try:
+        sweep = Sweep(continuous=True, span_deg=360.0, limits=dataclasses.replace(FINE_SWEEP.limits, min_frames=4))
+        with contextlib.suppress(AlignmentError):  # whether a few frames centre is not what is tested here
+            RE(auto_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id="ca-continuous", sweeps=(sweep,), search=None))
+    finally:
+        omega.velocity.put(0.0, wait=True)
+    run = tiled.client[list(find_alignments(tiled.client, sample_id="ca-continuous"))[0]]
+    exposure = np.asarray(run["primary"]["oav_exposure_time"].read())
+    recorded = np.asarray(run["primary"]["oav_exposure_omega_deg"].read())
+    start = max(t for t in moves if t <= exposure[0])  # the turn: omega runs from 0 to 360 at 30 deg/s from here
+    truth = np.clip(30.0 * (exposure - start), 0.0, 360.0)
+    assert len(recorded) >= 4
+    assert np.abs(recorded - truth).max() < 0.5, np.c_[recorded, truth]
