@@ -9,3 +9,4 @@ _config = os.environ.get("MXSIGHT_BEAMLINE") or simulated_config(seed=int(os.env
 beamline = load_beamline(_config, tiled.frames_directory)  # noqa: F821  (tiled: 00-base.py)
 camera, gonio, zoom, detector = beamline.camera, beamline.goniometer, beamline.zoom, beamline.detector
 sample_changer = beamline.sample_changer
+RE.md["beamline"] = beamline.name  # noqa: F821  (RE: 00-base.py) recorded in every run's start document

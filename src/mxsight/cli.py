@@ -26,7 +26,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     tiled = EmbeddedTiled.start(args.data_dir)
     try:
-        RE = RunEngine({}, call_returns_result=True)
+        RE = RunEngine({"beamline": "simulated"}, call_returns_result=True)
         RE.subscribe(tiled.writer())
         beamline = make_sim_beamline(
             seed=args.seed,

@@ -31,6 +31,7 @@ from mxsight.plans.errors import (
     SampleOffScreen,
     SegmentationNotTrusted,
 )
+from mxsight.plans.reads import read_positions, read_zoom
 from mxsight.plans.records import RecordReadable, alignment_metadata
 from mxsight.plans.sweeps import COARSE_IF_NEEDED_THEN_FINE, LOOK_SPAN_DEG, MIN_LOOK_FRAMES, FrameTaker, Sweep, look_verdict, present_in
 from mxsight.vision.features import FrameFeatures
@@ -93,8 +94,9 @@ def search_sample(taker: FrameTaker, settings: SearchSettings):
     """Translate along the spindle and rotate until a frame shows the sample; leave it there and return
     True, or put every motor back and return False."""
     goniometer = taker.goniometer
-    start_along_mm, start_omega_deg = goniometer.alignment_y.position, goniometer.omega.position
-    level = taker.zoom.current
+    start = yield from read_positions(goniometer, ("alignment_y", "omega"))
+    start_along_mm, start_omega_deg = start["alignment_y"], start["omega"]
+    _, level = yield from read_zoom(taker.zoom)
     field_mm = max(taker.camera.frame_shape) * level.pixel_size_um / 1000.0
     step_mm = settings.step_fraction * field_mm
     low, high = goniometer.alignment_y.limits
@@ -125,7 +127,7 @@ def auto_centre(
     segmenter: Segmenter | None = None,
     geometry: CentringGeometry = CentringGeometry(),
     search: SearchSettings | None = SearchSettings(),
-    beamline: str = "simulated",
+    beamline: str | None = None,
     on_untrusted: Literal["refuse", "classical"] = "refuse",
     md: dict | None = None,
 ):
@@ -158,7 +160,7 @@ def auto_centre(
     segmenter = segmenter or Segmenter.default(background=camera.reference_background(), spindle=geometry.spindle)
     taker = FrameTaker(camera, goniometer, zoom, segmenter, geometry.spindle)
     metadata = {
-        **alignment_metadata("auto_centre", sample_id, zoom, geometry.spindle, beamline),
+        **(yield from alignment_metadata("auto_centre", sample_id, zoom, geometry.spindle, beamline)),
         "target_choice": target,
         "on_untrusted": on_untrusted,
         "perpendicular_sign": geometry.perpendicular_sign,
@@ -203,9 +205,11 @@ def auto_centre(
             outcome.sweep_features.append(list(features))
             outcome.passes.append(index)
             try:
-                solution = solve_centring(features, zoom.current, geometry, sweep.limits, target=sweep.target or target, model=sweep.model)
+                _, level = yield from read_zoom(zoom)
+                solution = solve_centring(features, level, geometry, sweep.limits, target=sweep.target or target, model=sweep.model)
                 move = solution.move.as_dict()
-                targets = {name: getattr(goniometer, name).position + move[f"{name}_mm"] for name in MOVED_MOTORS}
+                positions = yield from read_positions(goniometer, MOVED_MOTORS)
+                targets = {name: positions[name] + move[f"{name}_mm"] for name in MOVED_MOTORS}
                 check_limits(goniometer, targets, solution)
             except AlignmentError as error:
                 empty_field = camera.reference_background()

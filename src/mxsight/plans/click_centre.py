@@ -15,6 +15,7 @@ from mxsight.geometry.centring import CentringGeometry, centring_move
 from mxsight.geometry.circle import CircleFitError, circle_through_points
 from mxsight.plans.auto_centre import MOVED_MOTORS, check_limits
 from mxsight.plans.errors import AlignmentError, FitNotConfident
+from mxsight.plans.reads import read_positions, read_zoom
 from mxsight.plans.records import RecordReadable, alignment_metadata
 
 ClickSource = Callable[[np.ndarray, float], "tuple[float, float] | None"]
@@ -33,7 +34,7 @@ def click_centre(
     click_sigma_px: float = CLICK_SIGMA_PX,
     max_move_sigma_um: float = 10.0,
     geometry: CentringGeometry = CentringGeometry(),
-    beamline: str = "simulated",
+    beamline: str | None = None,
     md: dict | None = None,
 ):
     """Centre from an operator's clicks: at each of ``omegas`` take a frame and get a (row, col) click,
@@ -48,9 +49,9 @@ def click_centre(
         omegas = tuple(clicks)
     if len(omegas) < 3:
         raise ValueError(f"click_centre needs clicks at 3 or more omegas, got {len(omegas)}")
-    level = zoom.current
+    _, level = yield from read_zoom(zoom)
     metadata = {
-        **alignment_metadata("click_centre", sample_id, zoom, geometry.spindle, beamline),
+        **(yield from alignment_metadata("click_centre", sample_id, zoom, geometry.spindle, beamline)),
         "omegas_deg": [float(o) for o in omegas],
         "click_sigma_px": click_sigma_px,
         **(md or {}),
@@ -70,13 +71,13 @@ def click_centre(
         points = []
         for omega in omegas:
             yield from bps.mv(goniometer.omega, float(omega))
-            yield from bps.trigger_and_read([camera, goniometer], name="primary")
+            reading = yield from bps.trigger_and_read([camera, goniometer], name="primary")
             point = clicks[omega] if clicks is not None else ask(camera.last_frame, float(omega))
             if point is None:
                 continue
             row, col = (float(v) for v in point)
             source = "given" if clicks is not None else "operator"
-            values = {"omega_deg": float(omega), "row_px": row, "col_px": col, "frame_number": int(camera.frame_number.get()), "source": source}
+            values = {"omega_deg": float(omega), "row_px": row, "col_px": col, "frame_number": int(reading[camera.frame_number.name]["value"]), "source": source}
             yield from bps.trigger_and_read([record.update(values)], name="clicks")
             points.append((float(omega), row, col))
         try:
@@ -93,7 +94,8 @@ def click_centre(
             if move.max_sigma_um > max_move_sigma_um:
                 raise FitNotConfident(f"move uncertainty {move.max_sigma_um:.1f} um exceeds {max_move_sigma_um} um: click at angles further apart")
             moves = move.as_dict()
-            targets = {name: getattr(goniometer, name).position + moves[f"{name}_mm"] for name in MOVED_MOTORS}
+            positions = yield from read_positions(goniometer, MOVED_MOTORS)
+            targets = {name: positions[name] + moves[f"{name}_mm"] for name in MOVED_MOTORS}
             check_limits(goniometer, targets)
         except AlignmentError as error:
             yield from bps.trigger_and_read([result.update({"outcome": type(error).__name__, "message": str(error)})], name="results")

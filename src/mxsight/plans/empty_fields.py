@@ -29,7 +29,7 @@ def record_empty_fields(
     move_out_mm: Mapping[str, float],
     levels: Sequence[int] | None = None,
     frames_per_level: int = 3,
-    beamline: str = "simulated",
+    beamline: str | None = None,
     md: dict | None = None,
 ):
     """Move the sample out of the view by ``move_out_mm`` (goniometer motor name -> relative move,
@@ -60,7 +60,7 @@ def record_empty_fields(
     start_level = int((yield from bps.rd(zoom.level)))
     metadata = {
         "plan_name": PLAN_NAME,
-        "beamline": beamline,
+        **({"beamline": beamline} if beamline is not None else {}),
         "levels": [int(level) for level in levels],
         "frames_per_level": frames_per_level,
         "move_out_mm": {name: float(value) for name, value in move_out_mm.items()},

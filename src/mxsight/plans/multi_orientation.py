@@ -79,13 +79,13 @@ class CollectionOutcome:
         }
 
 
-def collect(detector, goniometer, zoom, *, sample_id: str, start_deg: float, range_deg: float, images: int, spindle: str = "horizontal", md: dict | None = None):
+def collect(detector, goniometer, zoom, *, sample_id: str, start_deg: float, range_deg: float, images: int, spindle: str = "horizontal", beamline: str | None = None, md: dict | None = None):
     """A rotation data collection: ``images`` exposures over ``range_deg`` from ``start_deg``, each
     recorded with the detector's signal and the goniometer's positions. Returns the mean signal."""
     if images < 1 or range_deg <= 0:
         raise ValueError(f"a collection needs images >= 1 and range_deg > 0, got {images} and {range_deg}")
     metadata = {
-        **alignment_metadata("collect", sample_id, zoom, spindle, "simulated"),
+        **(yield from alignment_metadata("collect", sample_id, zoom, spindle, beamline)),
         "start_deg": start_deg,
         "range_deg": range_deg,
         "images": images,
@@ -97,8 +97,8 @@ def collect(detector, goniometer, zoom, *, sample_id: str, start_deg: float, ran
     def inner():
         for index in range(images):
             yield from bps.mv(goniometer.omega, start_deg + range_deg * (index + 0.5) / images)
-            yield from bps.trigger_and_read([detector, goniometer])
-            signals.append(float(detector.signal.get()))
+            reading = yield from bps.trigger_and_read([detector, goniometer])
+            signals.append(float(reading[detector.signal.name]["value"]))
 
     yield from inner()
     return sum(signals) / len(signals)
@@ -118,6 +118,7 @@ def multi_orientation_collection(
     segmenter: Segmenter | None = None,
     geometry: CentringGeometry | None = None,
     sample_changer=None,
+    beamline: str | None = None,
     md: dict | None = None,
 ):
     """Mount ``sample_id`` when a ``sample_changer`` is given, then reorient (kappa, phi),
@@ -150,11 +151,11 @@ def multi_orientation_collection(
         outcome.results.append(result)
         yield from bps.mv(goniometer.kappa, orientation.kappa_deg, goniometer.phi, orientation.phi_deg)
         try:
-            result.centring = yield from auto_centre(camera, goniometer, zoom, sample_id=sample_id, segmenter=segmenter, geometry=geometry, md=linked)
-            result.extents = yield from raster_extents(camera, goniometer, zoom, sample_id=sample_id, step_um=step_um, segmenter=segmenter, geometry=geometry, md=linked)
+            result.centring = yield from auto_centre(camera, goniometer, zoom, sample_id=sample_id, segmenter=segmenter, geometry=geometry, beamline=beamline, md=linked)
+            result.extents = yield from raster_extents(camera, goniometer, zoom, sample_id=sample_id, step_um=step_um, segmenter=segmenter, geometry=geometry, beamline=beamline, md=linked)
             result.mean_signal = yield from collect(
                 detector, goniometer, zoom, sample_id=sample_id, start_deg=result.extents.area.face_on_deg if result.extents.area.determined else 0.0,
-                range_deg=range_deg, images=images, spindle=geometry.spindle, md=linked,
+                range_deg=range_deg, images=images, spindle=geometry.spindle, beamline=beamline, md=linked,
             )
         except AlignmentError as error:
             result.failure = str(error)

@@ -18,6 +18,7 @@ from mxsight.geometry.centring import CentringGeometry
 from mxsight.geometry.projected_area import AreaFit, AreaFitError, FlatAreaError, fit_projected_area
 from mxsight.geometry.raster import RasterError, RasterGrid, RasterOutOfLimits, check_within_limits, raster_grid
 from mxsight.plans.errors import RasterNotPossible, SampleNotFound
+from mxsight.plans.reads import read_positions, read_zoom
 from mxsight.plans.records import RecordReadable, alignment_metadata
 from mxsight.plans.sweeps import FrameTaker
 from mxsight.vision.segmenter import Segmenter
@@ -52,7 +53,8 @@ def _grid_at(taker: FrameTaker, omega_deg: float, name: str, step_um: float, mar
     yield from bps.mv(taker.goniometer.omega, omega_deg)
     yield from taker.take()
     masks = taker.callback.predictions[-1].masks
-    level = taker.zoom.current
+    _, level = yield from read_zoom(taker.zoom)
+    current = yield from read_positions(taker.goniometer, GRID_MOTORS)
     try:
         grid = raster_grid(
             masks["loop"] | masks["loop_inside"] | masks["crystal"],
@@ -65,7 +67,6 @@ def _grid_at(taker: FrameTaker, omega_deg: float, name: str, step_um: float, mar
             exclude=masks["stem"] | masks["pin"],
             mask_name=f"loop at the {name} angle",
         )
-        current = {motor: float(getattr(taker.goniometer, motor).position) for motor in GRID_MOTORS}
         limits = {motor: tuple(getattr(taker.goniometer, motor).limits) for motor in GRID_MOTORS}
         check_within_limits(grid.motor_positions(current), limits)
     except (RasterError, RasterOutOfLimits) as error:
@@ -84,7 +85,7 @@ def raster_extents(
     frames: int = 12,
     segmenter: Segmenter | None = None,
     geometry: CentringGeometry = CentringGeometry(),
-    beamline: str = "simulated",
+    beamline: str | None = None,
     md: dict | None = None,
 ):
     """Record the area sweep, the face-on and edge-on frames and both grids (stream ``results``);
@@ -95,7 +96,7 @@ def raster_extents(
     taker = FrameTaker(camera, goniometer, zoom, segmenter, geometry.spindle)
     taker.callback.segmenter = segmenter.for_background(camera.reference_background())
     metadata = {
-        **alignment_metadata("raster_extents", sample_id, zoom, geometry.spindle, beamline),
+        **(yield from alignment_metadata("raster_extents", sample_id, zoom, geometry.spindle, beamline)),
         "step_um": step_um,
         "margin_um": margin_um,
         "frames": frames,

@@ -6,6 +6,8 @@ import time
 
 import numpy as np
 
+from mxsight.plans.reads import read_zoom
+
 
 class RecordReadable:
     """Bluesky-readable record of plain values (numbers, booleans, strings or small arrays).
@@ -51,14 +53,16 @@ def _describe(value: object, source: str) -> dict:
     return {"source": source, "dtype": "array", "shape": list(array.shape), "dtype_numpy": array.dtype.str}
 
 
-def alignment_metadata(plan_name: str, sample_id: str, zoom, spindle: str, beamline: str) -> dict[str, object]:
-    """The start-document keys every alignment plan records, so runs can be queried alike."""
-    level = zoom.current
+def alignment_metadata(plan_name: str, sample_id: str, zoom, spindle: str, beamline: str | None):
+    """The start-document keys every alignment plan records, so runs can be queried alike (plan:
+    reads the zoom through the RunEngine; returns the dict). ``beamline`` None leaves the beamline's
+    name to the RunEngine's metadata (``RE.md["beamline"]``, set by the IPython profile and the demo)."""
+    zoom_level, level = yield from read_zoom(zoom)
     return {
         "plan_name": plan_name,
         "sample_id": sample_id,
-        "beamline": beamline,
-        "zoom": int(zoom.level.get()),
+        **({"beamline": beamline} if beamline is not None else {}),
+        "zoom": zoom_level,
         "pixel_size_um": level.pixel_size_um,
         "beam_position_px": list(level.beam_position_px),
         "spindle": spindle,

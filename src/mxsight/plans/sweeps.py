@@ -96,7 +96,7 @@ class FrameTaker:
 
     def __init__(self, camera, goniometer, zoom, segmenter: Segmenter, spindle: str):
         self.camera, self.goniometer, self.zoom = camera, goniometer, zoom
-        self.start_level = int(zoom.level.get())
+        self.start_level: int | None = None  # read at the first sweep
         self._segmenter = segmenter
         omega_key = camera.exposure_omega_deg.name if camera.omega_source is not None else goniometer.omega.name
         self.callback = SegmentationCallback(
@@ -106,7 +106,7 @@ class FrameTaker:
 
     def set_zoom(self, level: int):
         """Change the zoom and give the segmenter the empty field of the new level."""
-        if int(self.zoom.level.get()) != level:
+        if int((yield from bps.rd(self.zoom.level))) != level:
             yield from bps.mv(self.zoom, level)
         self._follow_empty_field()
 
@@ -123,8 +123,8 @@ class FrameTaker:
 
     def take(self):
         """One frame, its prediction recorded; returns its features."""
-        yield from bps.trigger_and_read([self.camera, self.goniometer, self.zoom], name="primary")
-        self.recorder.load(self.callback.predictions[-1], self.callback.frames[-1], self.camera.frame_number.get())
+        reading = yield from bps.trigger_and_read([self.camera, self.goniometer, self.zoom], name="primary")
+        self.recorder.load(self.callback.predictions[-1], self.callback.frames[-1], reading[self.camera.frame_number.name]["value"])
         yield from bps.trigger_and_read([self.recorder], name="predictions")
         return self.callback.frames[-1]
 
@@ -156,6 +156,8 @@ class FrameTaker:
 
     def sweep(self, sweep: Sweep, keep_going: Callable[[list[FrameFeatures]], bool] | None = None):
         """The sweep's frames; a stepped sweep stops early when ``keep_going`` says False."""
+        if self.start_level is None:
+            self.start_level = int((yield from bps.rd(self.zoom.level)))
         yield from self.set_zoom(sweep.level(self.zoom, self.start_level))
         if sweep.continuous:
             return (yield from self.continuous(sweep.start_deg, sweep.span_deg, sweep.limits.min_frames))
