@@ -105,11 +105,25 @@ def test_a_loop_with_ice_on_its_outline_may_leave_more_residual_than_one_without
     a loop whose outline lies on ice, not for one without ice, nor 3 px for either."""
     iced = solve_centring(_jittered(_sweep(0.6, 0.05), 2.0), ZOOM, target="loop")
     assert iced.target == "loop" and iced.fit.residual_rms == pytest.approx(2.0, abs=1e-6)
-    with pytest.raises(FitNotConfident, match=r"residual 2.00 px exceeds 1.25 px"):
+    with pytest.raises(FitNotConfident, match=r"residual 2.00 px \(2.80 um\) exceeds 1.75 um"):
         solve_centring(_jittered(_sweep(0.2, 0.05), 2.0), ZOOM, target="loop")
-    with pytest.raises(FitNotConfident, match=r"residual 3.00 px exceeds 2.5 px"):
+    with pytest.raises(FitNotConfident, match=r"residual 3.00 px \(4.20 um\) exceeds 3.5 um"):
         solve_centring(_jittered(_sweep(0.6, 0.05), 3.0), ZOOM, target="loop")
     crystal = _sweep(0.6, 0.05, crystal=True)
     crystal = [dataclasses.replace(f, crystal_px=(f.crystal_px[0] + (2.0 if k % 2 else -2.0), f.crystal_px[1])) for k, f in enumerate(crystal)]
-    with pytest.raises(FitNotConfident, match=r"residual 2.00 px exceeds 1.25 px"):
+    with pytest.raises(FitNotConfident, match=r"residual 2.00 px \(2.80 um\) exceeds 1.75 um"):
         solve_centring(crystal, ZOOM, target="crystal")  # a crystal's residual is its mask's error
+
+
+def test_limits_are_micrometres_at_the_sample_whatever_the_zoom():
+    """The same 1.5 px of residual is 1.6 um at 1.08 um per pixel (centred) and 2.7 um at 1.8 (refused);
+    a beamline's own limit (its beamline file's [alignment]) moves the line."""
+    sweep = _jittered(_sweep(0.0, 0.0), 1.5)
+    fine, coarse = ZoomLevel(1.08, ZOOM.beam_position_px), ZoomLevel(1.8, ZOOM.beam_position_px)
+    assert solve_centring(sweep, fine, target="loop").fit.residual_rms == pytest.approx(1.5, abs=1e-6)
+    with pytest.raises(FitNotConfident, match=r"\(2.70 um\) exceeds 1.75 um"):
+        solve_centring(sweep, coarse, target="loop")
+    lenient = ConfidenceLimits.from_table({"max_residual_rms_um": 3.0})
+    assert solve_centring(sweep, coarse, limits=lenient, target="loop").target == "loop"
+    with pytest.raises(ValueError, match="unknown confidence limits"):
+        ConfidenceLimits.from_table({"max_residual_rms_px": 3.0})

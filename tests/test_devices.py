@@ -105,3 +105,23 @@ def test_masks_are_stored_compressed_and_read_back_exactly(tmp_path):
         assert dataset.compression == "gzip" and dataset.id.get_storage_size() < masks.nbytes / 20
     with pytest.raises(ValueError, match="gzip_level"):
         Hdf5FrameStore(tmp_path, "x", masks.shape, np.uint8, gzip_level=12)
+
+
+def test_simulated_motion_speeds_up_slows_down_and_stands_still_while_frames_render():
+    from mxsight.sim.clock import SimClock
+
+    clock = SimClock()
+    goniometer = SimGoniometer(name="gonio")
+    goniometer.use_clock(clock)
+    goniometer.set_velocities(omega_deg_s=None, translation_mm_s=2.0, acceleration_s=0.1)
+    motor = goniometer.alignment_y
+    started = time.monotonic()
+    status = motor.set(0.5)  # 0.25 s at full speed, plus 0.1 s to speed up and slow down
+    t0 = motor._motion[0]  # when the move began, on the clock
+    assert motor.position_at(t0 + 0.05) == pytest.approx(2.0 * 0.05**2 / (2 * 0.1), abs=1e-9)  # still speeding up
+    assert motor.position_at(t0 + 0.175) == pytest.approx(0.25, abs=1e-9)  # half way, at full speed
+    with clock.paused():  # a frame being rendered: the beamline's time stands still
+        time.sleep(0.2)
+    status.wait(5)
+    assert time.monotonic() - started == pytest.approx(0.35 + 0.2, abs=0.08)
+    assert motor.position == 0.5

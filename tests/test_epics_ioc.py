@@ -12,9 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mxsight.beamline import load_beamline
 from mxsight.devices.sim import make_sim_beamline
-from mxsight.ioc.launch import served_beamline
+from mxsight.ioc.launch import load_served_beamline, served_beamline
 from mxsight.plans.auto_centre import auto_centre
 from mxsight.plans.errors import AlignmentError
 from mxsight.plans.sweeps import FINE_SWEEP, Sweep
@@ -32,23 +31,12 @@ def _beamline_file(folder: Path) -> Path:
     return path
 
 
-def _connect(path: Path, write_directory: Path, timeout_s: float = 30.0):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            return load_beamline(path, write_directory)
-        except ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.25)
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, tiled):
     folder = tmp_path_factory.mktemp("ioc")
     path = _beamline_file(folder)
     with served_beamline(path, folder / "ioc.log"):
-        yield _connect(path, tiled.frames_directory), path
+        yield load_served_beamline(path, tiled.frames_directory), path
 
 
 def _mount(beamline, path: Path, seed: int) -> None:
@@ -160,6 +148,14 @@ def test_motor_records_refuse_targets_beyond_their_soft_limits(served):
     with pytest.raises(LimitError):
         centring_x.set(2.5)
     assert centring_x.position == 0.0
+    centring_x.velocity.put(1.0, wait=True)
+    try:
+        centring_x.stop()  # STOP at rest (as the RunEngine does after a failed plan) is momentary:
+        centring_x.set(0.1).wait(5)  # the next move still happens
+        assert centring_x.position == pytest.approx(0.1)
+        centring_x.set(0.0).wait(5)
+    finally:
+        centring_x.velocity.put(0.0, wait=True)
 
 
 def test_continuous_rotation_records_omega_at_exposure(served, RE, tiled):
@@ -186,3 +182,36 @@ def test_continuous_rotation_records_omega_at_exposure(served, RE, tiled):
     truth = np.clip(30.0 * (exposure - start), 0.0, 360.0)
     assert len(recorded) >= 4
     assert np.abs(recorded - truth).max() < 0.5, np.c_[recorded, truth]
+
+
+def test_a_mirrored_camera_is_refused_until_calibrated_over_channel_access(served, RE, tiled, tmp_path):
+    from ophyd import EpicsSignal
+
+    from mxsight.devices.sim import true_calibration
+    from mxsight.devices.zoom import ZoomCalibration, ZoomLevel
+    from mxsight.plans.calibrate_camera import calibrate_camera
+    from mxsight.plans.errors import CameraNotCalibrated
+    from mxsight.sim.camera_mount import CameraMount
+
+    beamline, path = served
+    mount = EpicsSignal(f"{load_prefix(path)}Mount", name="mount", string=True)
+    mount.wait_for_connection(timeout=5)
+    calibrated = beamline.zoom.calibration
+    truth = true_calibration(CameraMount.named("mirrored"))
+    # what the beamline file says before calibration: the beam marker, nominal pixel sizes 3% off
+    beamline.zoom.use_calibration(ZoomCalibration({key: ZoomLevel(1.03 * level.pixel_size_um, level.beam_position_px) for key, level in truth.levels.items()}))
+    mount.put("mirrored", wait=True)
+    try:
+        _mount(beamline, path, 26)
+        devices = (beamline.camera, beamline.goniometer, beamline.zoom)
+        with pytest.raises(CameraNotCalibrated):
+            RE(auto_centre(*devices, sample_id="ca-mirrored-uncalibrated"))
+        calibration = RE(calibrate_camera(*devices, levels=[1, 5])).plan_result  # the coarse sweep's zoom and the fine one's
+        assert calibration.geometry == truth.geometry
+        assert calibration[5].pixel_size_um == pytest.approx(truth[5].pixel_size_um, rel=0.005)
+        beamline.zoom.use_calibration(calibration)
+        result = RE(auto_centre(*devices, sample_id="ca-mirrored", search=None))
+        assert _errors_um(beamline, 26, result.plan_result.target, tmp_path)["from_beam_um"] < 10.0
+    finally:
+        mount.put("standard", wait=True)
+        beamline.zoom.use_calibration(calibrated)

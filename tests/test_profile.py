@@ -22,7 +22,7 @@ def test_startup_files_are_numbered_in_the_beamline_layout():
 
 def test_shell_runs_an_alignment_and_shows_it(tmp_path):
     code = (
-        "result = RE(auto_centre(camera, gonio, zoom, sample_id='profile', geometry=geometry)); "
+        "result = RE(auto_centre(camera, gonio, zoom, sample_id='profile')); "
         "assert result.exit_status == 'success'; "
         "assert len(find_alignments(catalog, sample_id='profile')) == 1; "
         "figure = show_last_alignment(); figure.savefig('shown.png'); print('ok', len(figure.axes))"

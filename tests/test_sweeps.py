@@ -78,4 +78,4 @@ def test_the_look_is_the_first_100_degrees_of_a_stepped_sweep_or_none():
     assert _look_frames(Sweep(frames=36)) == 11
     assert _look_frames(Sweep(frames=6)) == 0  # 0 and 60 only: the coarse sweep always runs first
     assert _look_frames(Sweep(frames=5, span_deg=90.0)) == 0  # every frame within 100 deg: nothing left to save
-    assert _look_frames(Sweep(frames=36, continuous=True)) == 0
+    assert _look_frames(Sweep(frames=36, continuous=True)) == 11  # the turn is taken whole; the look decides what is segmented

@@ -21,14 +21,16 @@ _full_multi_orientation_collection = multi_orientation_collection  # noqa: F821 
             "sample_id": {"description": "pin (sample) id, mounted by sample_changer", "annotation": "str"},
             "orientations": {"description": "list of {'kappa_deg': K, 'phi_deg': P}", "annotation": "typing.List[typing.Dict[str, float]]"},
             "segmenter": {"description": "None: the shipped network", "annotation": "typing.Any"},
-            "geometry": {"description": "None: this beamline's spindle (the profile's geometry)", "annotation": "typing.Any"},
+            "geometry": {"description": "None: the camera's calibrated orientation (calibrate_camera)", "annotation": "typing.Any"},
+            "sweeps": {"description": "None: this beamline's sweeps and confidence limits", "annotation": "typing.Any"},
+            "uncalibrated": {"description": "'refuse' (a camera never calibrated) or 'allow'", "annotation": "str"},
             "md": {"description": "extra start-document keys, e.g. {'puck': 'P3'}", "annotation": "typing.Any"},
         },
     }
 )
 @functools.wraps(_full_multi_orientation_collection)
 def multi_orientation_collection(*args, **kwargs):
-    if kwargs.get("geometry") is None:
-        kwargs["geometry"] = geometry  # noqa: F821  (20-plans.py: this beamline's spindle)
+    if kwargs.get("sweeps") is None:
+        kwargs["sweeps"] = beamline.sweeps  # noqa: F821  (10-beamline.py: its [alignment] limits)
     outcome = yield from _full_multi_orientation_collection(*args, **kwargs)
     return outcome.summary()

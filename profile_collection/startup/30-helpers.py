@@ -21,7 +21,19 @@ def show_last_raster():
     return raster_figure(last_run("raster_extents"))
 
 
+def calibrate_and_save(**kwargs):
+    """``calibrate_camera`` on this beamline (keyword arguments go to it); the new calibration is used
+    from now on and written over the beamline file's zoom calibration, when it names one."""
+    calibration = RE(calibrate_camera(camera, gonio, zoom, **kwargs)).plan_result  # noqa: F821  (00-base.py, 10-beamline.py)
+    if beamline.calibration_file is None:  # noqa: F821
+        zoom.use_calibration(calibration)  # noqa: F821
+        print("this beamline names no zoom calibration file: the new calibration holds until the session ends")
+    else:
+        print(f"calibration written to {save_camera_calibration(calibration, beamline.calibration_file, zoom=zoom)}")  # noqa: F821
+    return calibration
+
+
 print(
-    f"mxsight ready on {beamline.name}: RE(auto_centre(camera, gonio, zoom, sample_id='...', geometry=geometry)), "  # noqa: F821
+    f"mxsight ready on {beamline.name}: RE(auto_centre(camera, gonio, zoom, sample_id='...')), calibrate_and_save(), "  # noqa: F821
     f"raster_extents, click_centre, multi_orientation_collection; show_last_alignment(); Tiled at {tiled.uri}"  # noqa: F821
 )

@@ -12,21 +12,17 @@ structure; a frame that fails carries the reason as ``Prediction.unsure_reason``
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
-from event_model import DocumentRouter
 
+from mxsight.callbacks.frames import FrameCallback, FrameReader
 from mxsight.devices.hdf5_store import read_frame
 from mxsight.vision.features import FrameFeatures, frame_features
 from mxsight.vision.prediction import Prediction
 from mxsight.vision.segmenter import Segmenter
 from mxsight.vision.self_check import SelfCheckSettings, check_frame
 
-FrameReader = Callable[[str, str, int], np.ndarray]
 
-
-class SegmentationCallback(DocumentRouter):
+class SegmentationCallback(FrameCallback):
     """Segments frames of ``image_key`` in stream ``stream_name``, pairing each with ``omega_key``."""
 
     def __init__(
@@ -41,20 +37,15 @@ class SegmentationCallback(DocumentRouter):
         empty_field: np.ndarray | None = None,
         self_check: SelfCheckSettings | None = SelfCheckSettings(),
     ):
-        super().__init__()
+        super().__init__(image_key=image_key, stream_name=stream_name, frame_reader=frame_reader)
         self.empty_field = empty_field
         self.self_check = self_check
         self.frames: list[FrameFeatures] = []
         self.predictions: list[Prediction] = []
         self.segmenter = segmenter
-        self.image_key = image_key
         self.omega_key = omega_key
-        self.stream_name = stream_name
         self.spindle = spindle
-        self.frame_reader = frame_reader
-        self._descriptors: set[str] = set()
-        self._resources: dict[str, dict] = {}
-        self._frame_by_seq_num: dict[int, tuple[str, int]] = {}
+        self._deferred: list[tuple[np.ndarray, dict]] | None = None
 
     @property
     def segmenter(self) -> Segmenter:
@@ -67,43 +58,32 @@ class SegmentationCallback(DocumentRouter):
         self._followed_from = len(self.predictions)
 
     def start(self, doc):
+        super().start(doc)
         self.frames.clear()
         self.predictions.clear()
         self._followed_from = 0
-        self._descriptors.clear()
-        self._resources.clear()
-        self._frame_by_seq_num.clear()
+        self._deferred = None
 
-    def descriptor(self, doc):
-        if doc.get("name") == self.stream_name and self.image_key in doc["data_keys"]:
-            self._descriptors.add(doc["uid"])
+    def defer(self) -> None:
+        """Queue frames from now on instead of segmenting them (a continuous sweep takes its frames at
+        the camera's pace while omega turns, then segments them with :meth:`segment_deferred`)."""
+        self._deferred = []
 
-    def stream_resource(self, doc):
-        if doc["data_key"] == self.image_key:
-            self._resources[doc["uid"]] = doc
+    def segment_deferred(self):
+        """Segment the queued frames in order, yielding each one's features; stops queueing. Frames
+        left when the caller stops are dropped unsegmented."""
+        queued, self._deferred = self._deferred or [], None
+        for image, event in queued:
+            self.frame(image, event)
+            yield self.frames[-1]
 
-    def stream_datum(self, doc):
-        if doc["stream_resource"] not in self._resources:
+    def frame(self, image: np.ndarray, event: dict) -> None:
+        if self._deferred is not None:
+            self._deferred.append((image, event))
             return
-        seq_nums = range(doc["seq_nums"]["start"], doc["seq_nums"]["stop"])
-        indices = range(doc["indices"]["start"], doc["indices"]["stop"])
-        for seq_num, index in zip(seq_nums, indices, strict=True):
-            self._frame_by_seq_num[seq_num] = (doc["stream_resource"], index)
-
-    def event(self, doc):
-        if doc["descriptor"] not in self._descriptors:
-            return
-        try:
-            resource_uid, index = self._frame_by_seq_num.pop(doc["seq_num"])
-        except KeyError:
-            raise RuntimeError(
-                f"event {doc['seq_num']} of stream {self.stream_name!r} has no stream datum for {self.image_key!r}"
-            ) from None
-        resource = self._resources[resource_uid]
-        frame = self.frame_reader(resource["uri"], resource["parameters"]["dataset"], index)
-        prediction = self.segmenter.track(frame, self.predictions[max(self._followed_from, len(self.predictions) - 2) :])
+        prediction = self.segmenter.track(image, self.predictions[max(self._followed_from, len(self.predictions) - 2) :])
         if self.self_check is not None and "unsure_reason" not in prediction.extras:  # not checked by the segmenter
-            prediction.extras["unsure_reason"] = check_frame(prediction, frame, self.empty_field, spindle=self.spindle, settings=self.self_check)
-        omega_deg = float(doc["data"][self.omega_key])
+            prediction.extras["unsure_reason"] = check_frame(prediction, image, self.empty_field, spindle=self.spindle, settings=self.self_check)
+        omega_deg = float(event["data"][self.omega_key])
         self.predictions.append(prediction)
         self.frames.append(frame_features(prediction, omega_deg, self.spindle))

@@ -1,4 +1,4 @@
-"""The simulated beamline: a camera that renders the sample at the goniometer's current positions."""
+"""The simulated beamline: goniometer, zoom and a camera that renders the sample where the motors put it."""
 
 from __future__ import annotations
 
@@ -7,109 +7,43 @@ from pathlib import Path
 
 import numpy as np
 
-from mxsight.devices.camera import OnAxisCamera
 from mxsight.devices.goniometer import SimGoniometer
-from mxsight.devices.zoom import Zoom, ZoomCalibration
-from mxsight.sim.backgrounds import BACKGROUND_SETS, background_for
-from mxsight.sim.render import (
-    CAMERA_SHAPE_PX,
-    CameraGeometry,
-    GoniometerPositions,
-    Optics,
-    RenderedFrame,
-    render,
-    sample_point_lab_mm,
-    sample_point_rotating_mm,
-)
+from mxsight.devices.sim_camera import FAULTS, SimOnAxisCamera
+from mxsight.devices.zoom import Zoom, ZoomCalibration, ZoomLevel
+from mxsight.geometry.centring import CentringGeometry
+from mxsight.sim.backgrounds import BACKGROUND_SETS
+from mxsight.sim.camera_mount import CameraMount, mount_for
+from mxsight.sim.clock import SimClock
+from mxsight.sim.render import CAMERA_SHAPE_PX, sample_point_lab_mm, sample_point_rotating_mm
 from mxsight.sim.scene import Sample, random_sample
 
-FAULTS = (None, "black", "saturated")
+__all__ = ["FAULTS", "RealisticMotion", "SimBeamline", "SimOnAxisCamera", "make_sim_beamline", "true_calibration"]
 
 
-class SimOnAxisCamera(OnAxisCamera):
-    """Renders ``sample`` (or an empty field when it is None) as the goniometer and zoom place it.
+@dataclass(frozen=True)
+class RealisticMotion:
+    """Speeds of a fast MX beamline: motors and zoom take time to move and the camera streams at a
+    fixed rate, so plans can be timed as at a beamline."""
 
-    ``last_render`` keeps the exact masks and the true loop centre of the latest frame, for tests and
-    benchmarks; ``fault`` makes the camera deliver black or saturated frames. With ``spindle``
-    "vertical" the camera is turned by 90 degrees (frames transposed), and its zoom calibration must be
-    too (``ZoomCalibration.transposed()``): the spindle then runs down the image.
-    """
+    omega_deg_s: float = 180.0
+    translation_mm_s: float = 1.0
+    acceleration_s: float = 0.1  # to full speed and back to rest, at either end of every move
+    zoom_levels_s: float = 5.0
+    frame_rate_hz: float = 30.0
 
-    def __init__(
-        self,
-        *args,
-        goniometer: SimGoniometer,
-        zoom: Zoom,
-        sample: Sample | None,
-        background_set: str = "older_background",
-        noise_seed: int = 0,
-        spindle: str = "horizontal",
-        **kwargs,
-    ):
-        if spindle not in ("horizontal", "vertical"):
-            raise ValueError(f"spindle must be 'horizontal' or 'vertical', got {spindle!r}")
-        shape = CAMERA_SHAPE_PX if spindle == "horizontal" else CAMERA_SHAPE_PX[::-1]
-        super().__init__(*args, frame_shape=shape, **kwargs)
-        self.spindle = spindle
-        self.optics = Optics(spindle=spindle)
-        self.goniometer = goniometer
-        self.zoom = zoom
-        self.sample = sample
-        self.background_set = background_set
-        self.fault: str | None = None
-        self.last_render: RenderedFrame | None = None
-        self._noise = np.random.default_rng(noise_seed)
 
-    def camera_geometry(self) -> CameraGeometry:
-        """The renderer's (horizontal-spindle) view of the current zoom level."""
-        level = self.zoom.current
-        beam = level.beam_position_px if self.spindle == "horizontal" else level.beam_position_px[::-1]
-        return CameraGeometry(level.pixel_size_um, beam, CAMERA_SHAPE_PX)
-
-    def positions(self) -> GoniometerPositions:
-        g = self.goniometer
-        return GoniometerPositions(
-            omega_deg=float(g.omega.position),
-            centring_x_mm=float(g.centring_x.position),
-            centring_y_mm=float(g.centring_y.position),
-            alignment_y_mm=float(g.alignment_y.position),
-            alignment_z_mm=float(g.alignment_z.position),
-            kappa_deg=float(g.kappa.position),
-            phi_deg=float(g.phi.position),
-        )
-
-    def reference_background(self) -> np.ndarray:
-        """The empty field recorded at the current zoom (``empty_fields``) when there is one, else the
-        renderer's own background."""
-        recorded = self.empty_fields.get(int(self.zoom.level.get()))
-        return recorded if recorded is not None else self._orient(self._horizontal_background())
-
-    def _horizontal_background(self) -> np.ndarray:
-        return background_for(int(self.zoom.level.get()), CAMERA_SHAPE_PX, self.background_set)
-
-    def _orient(self, image: np.ndarray) -> np.ndarray:
-        return image if self.spindle == "horizontal" else np.ascontiguousarray(np.swapaxes(image, 0, 1))
-
-    def acquire_frame(self) -> np.ndarray:
-        if self.fault == "black":
-            return self._noise.integers(0, 3, size=(*self.frame_shape, 3), dtype=np.uint8)
-        if self.fault == "saturated":
-            return np.full((*self.frame_shape, 3), 255, dtype=np.uint8)
-        background = self._horizontal_background()
-        if self.sample is None:
-            noise = self._noise.normal(0.0, 2.0, size=background.shape)
-            self.last_render = None
-            return self._orient(np.clip(background + noise, 0, 255).astype(np.uint8))
-        frame = render(
-            self.sample,
-            self.camera_geometry(),
-            self.positions(),
-            background,
-            noise_seed=int(self._noise.integers(2**31)),
-            optics=self.optics,
-        )
-        self.last_render = frame
-        return frame.image
+def true_calibration(mount: CameraMount) -> ZoomCalibration:
+    """The simulator's optics as a camera with ``mount`` sees them: pixel sizes, beam positions, the
+    rotation axis (on the beam) and the camera's orientation, exact."""
+    standard = ZoomCalibration.simulated()
+    perpendicular_sign, along_sign = mount.signs()
+    levels = {}
+    for key, level in standard.levels.items():
+        beam = mount.point(level.beam_position_px, CAMERA_SHAPE_PX)
+        axis = beam[0] if mount.spindle == "horizontal" else beam[1]
+        levels[key] = ZoomLevel(level.pixel_size_um, beam, rotation_axis_px=axis)
+    geometry = CentringGeometry(spindle=mount.spindle, perpendicular_sign=perpendicular_sign, along_sign=along_sign)
+    return ZoomCalibration(levels, geometry=geometry, calibrated="the simulator's own optics")
 
 
 @dataclass
@@ -178,23 +112,34 @@ def make_sim_beamline(
     sample: Sample | None | str = "random",
     zoom_level: int = 5,
     write_directory: Path | str,
-    realistic_motion: bool = False,
+    realistic_motion: bool | RealisticMotion = False,
     background_set: str | None = None,
     spindle: str = "horizontal",
+    mount: CameraMount | str | None = None,
+    calibration: ZoomCalibration | None = None,
 ) -> SimBeamline:
     """A simulated beamline. ``sample="random"`` draws one from ``seed``; None gives an empty pin-less
-    field. ``spindle="vertical"`` turns the camera (and its zoom calibration) by 90 degrees."""
+    field. ``spindle="vertical"`` turns the camera by 90 degrees (the "transposed" ``mount``); ``mount``
+    turns or mirrors it otherwise. The zoom holds ``calibration`` (what plans believe) when given, else
+    the simulator's true one as this camera sees it, marked as calibrated."""
     if isinstance(sample, str):
         if sample != "random":
             raise ValueError(f"sample must be a Sample, None or 'random', got {sample!r}")
         sample = random_sample(seed)
     if background_set is None:
         background_set = BACKGROUND_SETS[seed % len(BACKGROUND_SETS)]
+    clock = SimClock()
     goniometer = SimGoniometer(name="gonio")
-    if realistic_motion:
-        goniometer.set_velocities(omega_deg_s=90.0, translation_mm_s=1.0)
-    calibration = ZoomCalibration.simulated()
-    zoom = Zoom(name="zoom", calibration=calibration if spindle == "horizontal" else calibration.transposed(), initial_level=zoom_level)
+    goniometer.use_clock(clock)
+    motion = RealisticMotion() if realistic_motion is True else realistic_motion or None
+    if motion is not None:
+        goniometer.set_velocities(omega_deg_s=motion.omega_deg_s, translation_mm_s=motion.translation_mm_s, acceleration_s=motion.acceleration_s)
+    mount = mount_for(spindle, CameraMount.named(mount) if isinstance(mount, str) else mount)
+    zoom = Zoom(
+        name="zoom", calibration=calibration or true_calibration(mount), initial_level=zoom_level,
+        seconds_per_level=1.0 / motion.zoom_levels_s if motion is not None else 0.0,
+    )
+    zoom.clock = clock
     camera = SimOnAxisCamera(
         name="oav",
         goniometer=goniometer,
@@ -203,7 +148,9 @@ def make_sim_beamline(
         background_set=background_set,
         noise_seed=seed,
         write_directory=write_directory,
-        spindle=spindle,
+        mount=mount,
+        frame_rate_hz=motion.frame_rate_hz if motion is not None else None,
+        clock=clock,
         omega_source=goniometer.omega,
     )
     return SimBeamline(goniometer=goniometer, zoom=zoom, camera=camera, sample=sample)

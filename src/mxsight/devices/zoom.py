@@ -1,11 +1,16 @@
 """The on-axis microscope's zoom: a level plus its calibration (micrometres per pixel, beam position).
 
+The calibration file also says how the camera sees the goniometer (``[camera]``: which image axis the
+spindle runs along and the signs of both image axes) and whether that was ever measured
+(``calibrated``: written by ``calibrate_camera``); plans refuse to align on a camera never calibrated.
+
 ``Zoom`` holds the level in software (the simulated beamline moves its optics from it); ``EpicsZoom``
 moves real optics through a motor record and changes the calibration only once they have arrived.
 """
 
 from __future__ import annotations
 
+import threading
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
@@ -16,6 +21,8 @@ from ophyd import Device, EpicsMotor, Kind, Signal
 from ophyd.status import Status
 from ophyd.utils.errors import DisconnectedError
 
+from mxsight.geometry.centring import CentringGeometry
+from mxsight.sim.clock import REAL_TIME
 from mxsight.toml_files import read_toml
 
 
@@ -23,13 +30,19 @@ from mxsight.toml_files import read_toml
 class ZoomLevel:
     pixel_size_um: float
     beam_position_px: tuple[float, float]
+    # the rotation axis's image coordinate across the spindle, as calibrate_camera measured it
+    rotation_axis_px: float | None = None
 
 
 @dataclass(frozen=True)
 class ZoomCalibration:
-    """Calibration per zoom level, loaded from a plain TOML file (see ``config/zoom_sim.toml``)."""
+    """Calibration per zoom level, loaded from a plain TOML file (see ``config/zoom_sim.toml``), with
+    the camera's orientation (``geometry``) and where the calibration came from (``calibrated``; empty:
+    never measured)."""
 
     levels: dict[int, ZoomLevel]
+    geometry: CentringGeometry | None = None
+    calibrated: str = ""
 
     @classmethod
     def from_file(cls, path: Path | str) -> "ZoomCalibration":
@@ -41,28 +54,69 @@ class ZoomCalibration:
         for key, entry in table.get("levels", {}).items():
             try:
                 row, col = entry["beam_position_px"]
-                levels[int(key)] = ZoomLevel(float(entry["pixel_size_um"]), (float(row), float(col)))
+                axis = entry.get("rotation_axis_px")
+                levels[int(key)] = ZoomLevel(float(entry["pixel_size_um"]), (float(row), float(col)), None if axis is None else float(axis))
             except (KeyError, TypeError, ValueError) as error:
                 raise ValueError(f"{source}: zoom level {key!r} needs pixel_size_um and beam_position_px = [row, col]") from error
         if not levels:
             raise ValueError(f"{source}: no [levels.N] tables found")
-        return cls(levels)
+        camera = table.get("camera", {})
+        unknown = set(camera) - {"spindle", "perpendicular_sign", "along_sign", "calibrated"}
+        if unknown:
+            raise ValueError(f"{source}: [camera] has unknown keys {sorted(unknown)}")
+        geometry = None
+        if "spindle" in camera:
+            try:
+                geometry = CentringGeometry(
+                    spindle=camera["spindle"],
+                    perpendicular_sign=_sign(camera.get("perpendicular_sign", 1)),
+                    along_sign=_sign(camera.get("along_sign", 1)),
+                )
+            except ValueError as error:
+                raise ValueError(f"{source}: [camera] {error}") from None
+        return cls(levels, geometry=geometry, calibrated=str(camera.get("calibrated", "")))
+
+    def to_toml(self, header: str = "") -> str:
+        """The calibration as the TOML text :meth:`from_table` reads."""
+        lines = [f"# {line}" for line in header.splitlines()]
+        if self.geometry is not None or self.calibrated:
+            lines.append("[camera]")
+            if self.calibrated:
+                lines.append(f"calibrated = {_toml_string(self.calibrated)}")
+            if self.geometry is not None:
+                lines += [
+                    f'spindle = "{self.geometry.spindle}"',
+                    f"perpendicular_sign = {int(self.geometry.perpendicular_sign)}",
+                    f"along_sign = {int(self.geometry.along_sign)}",
+                ]
+        for key in sorted(self.levels):
+            level = self.levels[key]
+            lines += [f"[levels.{key}]", f"pixel_size_um = {level.pixel_size_um:.6g}",
+                      f"beam_position_px = [{level.beam_position_px[0]:.6g}, {level.beam_position_px[1]:.6g}]"]
+            if level.rotation_axis_px is not None:
+                lines.append(f"rotation_axis_px = {level.rotation_axis_px:.6g}")
+        return "\n".join(lines) + "\n"
 
     @classmethod
     def simulated(cls) -> "ZoomCalibration":
         text = resources.files("mxsight").joinpath("config/zoom_sim.toml").read_text()
         return cls.from_table(tomllib.loads(text), source="mxsight/config/zoom_sim.toml")
 
-    def transposed(self) -> "ZoomCalibration":
-        """The calibration of the same microscope with its camera turned by 90 degrees (rows and
-        columns swapped): how a vertical-spindle beamline sees the simulated one."""
-        return ZoomCalibration({key: ZoomLevel(level.pixel_size_um, level.beam_position_px[::-1]) for key, level in self.levels.items()})
-
     def __getitem__(self, level: int) -> ZoomLevel:
         try:
             return self.levels[int(level)]
         except KeyError:
             raise ValueError(f"zoom level {level} is not calibrated; known levels are {sorted(self.levels)}") from None
+
+
+def _sign(value) -> float:
+    if value not in (1, -1):
+        raise ValueError(f"signs must be 1 or -1, got {value!r}")
+    return float(value)
+
+
+def _toml_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 class Zoom(Device):
@@ -73,9 +127,11 @@ class Zoom(Device):
     beam_position_row_px = Cpt(Signal, value=0.0, kind=Kind.config)
     beam_position_col_px = Cpt(Signal, value=0.0, kind=Kind.config)
 
-    def __init__(self, *args, calibration: ZoomCalibration, initial_level: int = 1, **kwargs):
+    def __init__(self, *args, calibration: ZoomCalibration, initial_level: int = 1, seconds_per_level: float = 0.0, **kwargs):
         super().__init__(*args, **kwargs)
         self.calibration = calibration
+        self.seconds_per_level = seconds_per_level
+        self.clock = REAL_TIME
         self._apply(initial_level)
 
     def _apply(self, level: int) -> None:
@@ -86,10 +142,30 @@ class Zoom(Device):
         self.beam_position_col_px.put(entry.beam_position_px[1])
 
     def set(self, level: int) -> Status:
-        self._apply(level)
+        """Change the level; with ``seconds_per_level`` set (a simulated zoom with realistic motion),
+        the optics take that long per level and the calibration changes when they arrive."""
+        self.calibration[level]
         status = Status(obj=self)
-        status.set_finished()
+        duration = abs(int(level) - int(self.level.get())) * self.seconds_per_level
+        if duration <= 0:
+            self._apply(level)
+            status.set_finished()
+            return status
+
+        arrival = self.clock.now() + duration
+
+        def arrive() -> None:
+            self.clock.sleep_until(arrival)
+            self._apply(level)
+            status.set_finished()
+
+        threading.Thread(target=arrive, daemon=True, name=f"{self.name}-move").start()
         return status
+
+    def use_calibration(self, calibration: ZoomCalibration) -> None:
+        """Take a new calibration (``calibrate_camera``'s) for the level the zoom is at and every later one."""
+        self.calibration = calibration
+        self._apply(int(self.level.get()))
 
     @property
     def current(self) -> ZoomLevel:

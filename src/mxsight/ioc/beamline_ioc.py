@@ -17,16 +17,17 @@ its ``[simulated]`` table what stands behind them:
     translation_speed_mm_s = 1.0         #   centring and alignment tables
     zoom_speed_levels_s = 5.0            #   the zoom
     frame_rate_hz = 10                   # the camera's AcquirePeriod while it streams
+    camera_mount = "mirrored"            # the camera turned or mirrored (mxsight.sim.camera_mount.MOUNTS)
 
 Frames are rendered by :mod:`mxsight.sim` at the motors' positions at the instant of exposure. Writing
 ``{control_prefix}Seed`` mounts the random sample of that seed (motors back to zero, zoom to its start);
-``{control_prefix}Empty`` 1 takes the sample away (an empty field). The camera streams (Continuous) from
-start-up, as an on-axis camera feeding a beamline's video does.
+``{control_prefix}Empty`` 1 takes the sample away (an empty field); ``{control_prefix}Mount`` turns the
+camera (a mount that keeps the frame's shape). The camera streams (Continuous) from start-up, as an
+on-axis camera feeding a beamline's video does.
 """
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -34,8 +35,10 @@ from dataclasses import dataclass
 from caproto.server import PVGroup, SubGroup, pvproperty
 
 from mxsight.devices.sim import SimBeamline, make_sim_beamline
+from mxsight.sim.camera_mount import MOUNTS, CameraMount
 from mxsight.ioc.area_detector import area_detector_camera
 from mxsight.ioc.motor_record import SimMotorRecord
+from mxsight.sim.render import CAMERA_SHAPE_PX
 from mxsight.sim.scene import random_sample
 
 # Motor record name -> (simulated goniometer attribute, engineering unit, soft limits).
@@ -61,6 +64,7 @@ class IocSettings:
     seed: int = 0
     zoom: int = 5
     spindle: str = "horizontal"
+    camera_mount: str | None = None  # how the simulated camera is mounted (CameraMount names); None: by spindle
     realistic_motion: bool = False
     frame_rate_hz: float = 10.0
     background_set: str | None = None
@@ -80,7 +84,7 @@ class IocSettings:
         if missing:
             raise ValueError(f"{source}: [epics] needs {', '.join(missing)} to serve the simulated beamline")
         speeds = ("omega_speed_deg_s", "translation_speed_mm_s", "zoom_speed_levels_s")
-        unknown = set(simulated) - {"seed", "zoom", "realistic_motion", "frame_rate_hz", "background_set", "empty_pins", *speeds}
+        unknown = set(simulated) - {"seed", "zoom", "realistic_motion", "frame_rate_hz", "background_set", "empty_pins", "camera_mount", *speeds}
         if unknown:
             raise ValueError(f"{source}: [simulated] has unknown keys {sorted(unknown)}")
         frame_rate_hz = float(simulated.get("frame_rate_hz", 10.0))
@@ -97,6 +101,7 @@ class IocSettings:
             seed=int(simulated.get("seed", 0)),
             zoom=int(simulated.get("zoom", 5)),
             spindle=str(table.get("beamline", {}).get("spindle", "horizontal")),
+            camera_mount=_mount_name(simulated.get("camera_mount"), source),
             realistic_motion=bool(simulated.get("realistic_motion", False)),
             frame_rate_hz=frame_rate_hz,
             background_set=simulated.get("background_set"),
@@ -104,11 +109,25 @@ class IocSettings:
         )
 
 
+def _mount_name(name, source: str) -> str | None:
+    if name is not None and name not in MOUNTS:
+        raise ValueError(f"{source}: [simulated] camera_mount must be one of {sorted(MOUNTS)}, got {name!r}")
+    return name
+
+
 class SimulatorControls(PVGroup):
-    """``{control_prefix}``: which sample is mounted (``Seed``) and whether any is (``Empty``)."""
+    """``{control_prefix}``: which sample is mounted (``Seed``), whether any is (``Empty``), and how
+    the camera is mounted (``Mount``: a name of ``mxsight.sim.camera_mount.MOUNTS`` that keeps the
+    frame's shape, to rehearse ``calibrate_camera`` on a mirrored camera)."""
 
     seed = pvproperty(name="Seed", value=0)
     empty = pvproperty(name="Empty", value=0)
+    camera_mount = pvproperty(name="Mount", value="standard", dtype=str, max_length=40)
+
+    @camera_mount.putter
+    async def camera_mount(self, instance, value):
+        self.parent.turn_camera(str(value))
+        return value
 
     @seed.putter
     async def seed(self, instance, value):
@@ -129,6 +148,7 @@ def beamline_ioc(settings: IocSettings) -> "BeamlineIOC":
         write_directory=tempfile.mkdtemp(prefix="mxsight-ioc-"),
         background_set=settings.background_set,
         spindle=settings.spindle,
+        mount=settings.camera_mount,
     )
     levels = sorted(simulation.zoom.calibration.levels)
     speed = settings.speeds()
@@ -170,6 +190,15 @@ class BeamlineIOC(PVGroup):
         with self._render_lock:
             self.simulation.sample = self.simulation.camera.sample = sample
 
+    def turn_camera(self, name: str) -> None:
+        """Mount the camera as ``name`` says (it must keep the frame's shape: the PVs' sizes are fixed)."""
+        mount = CameraMount.named(name)
+        camera = self.simulation.camera
+        if mount.shape(CAMERA_SHAPE_PX) != camera.frame_shape:
+            raise ValueError(f"camera mount {name!r} changes the frame's shape from {camera.frame_shape}; start the IOC with it instead")
+        with self._render_lock:
+            camera.mount = mount
+
     async def mount(self, seed: int) -> None:
         """Mount the random sample of ``seed``: motors back to zero, zoom to its start level."""
         self.put_sample(random_sample(seed))
@@ -193,7 +222,6 @@ def run_ioc(settings: IocSettings, *, interfaces: list[str] | None = None) -> No
     ioc = beamline_ioc(settings)
 
     async def startup(async_lib) -> None:
-        await asyncio.sleep(0)
         await ioc.start_streaming()
 
     run(ioc.pvdb, interfaces=interfaces or ["127.0.0.1"], startup_hook=startup)

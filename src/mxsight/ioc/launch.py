@@ -83,3 +83,18 @@ def served_beamline(beamline_file: Path | str, log_path: Path | str, *, port: in
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
+
+
+def load_served_beamline(beamline_file: Path | str, write_directory: Path | str, timeout_s: float = 30.0):
+    """The EPICS beamline of ``beamline_file`` once its IOC (just started) answers: loading is retried
+    until every PV connects or ``timeout_s`` passes."""
+    from mxsight.beamline import load_beamline
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return load_beamline(beamline_file, write_directory)
+        except ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.25)

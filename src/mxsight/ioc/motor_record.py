@@ -114,6 +114,7 @@ class SimMotorRecord(PVGroup):
             await instance.field_inst.limit_violation.write(1)
             return instance.value  # a motor record refuses a target beyond its soft limits
         await instance.field_inst.limit_violation.write(0)
+        await instance.field_inst.stop.write(0)  # STOP is momentary: one written while at rest must not cancel this move
         now = time.time()
         self._move = Move(self._move.position_at(now), float(value), now, float(instance.field_inst.velocity.value))
         self._done = False

@@ -31,7 +31,7 @@ from mxsight.plans.errors import (
     SampleOffScreen,
     SegmentationNotTrusted,
 )
-from mxsight.plans.reads import read_positions, read_zoom
+from mxsight.plans.reads import camera_geometry, read_limits, read_positions, read_zoom
 from mxsight.plans.records import RecordReadable, alignment_metadata
 from mxsight.plans.sweeps import COARSE_IF_NEEDED_THEN_FINE, LOOK_SPAN_DEG, MIN_LOOK_FRAMES, FrameTaker, Sweep, look_verdict, present_in
 from mxsight.vision.features import FrameFeatures
@@ -68,11 +68,11 @@ class AlignmentOutcome:
         return self.solutions[-1].target if self.solutions else ""
 
 
-def check_limits(goniometer, targets: dict[str, float], solution: CentringSolution | None = None) -> None:
-    """Raise a named error, before anything moves, if a target lies outside its motor's limits."""
+def check_limits(goniometer, targets: dict[str, float], solution: CentringSolution | None = None):
+    """Raise a named error, before anything moves, if a target lies outside its motor's limits (plan)."""
     for motor_name, target in targets.items():
         motor = getattr(goniometer, motor_name)
-        low, high = motor.limits
+        low, high = yield from read_limits(motor)
         if low < high and not low <= target <= high:
             where = f"{motor.name} would move to {target:.4f}, outside its limits [{low}, {high}]"
             if motor_name == "alignment_y":
@@ -99,7 +99,7 @@ def search_sample(taker: FrameTaker, settings: SearchSettings):
     _, level = yield from read_zoom(taker.zoom)
     field_mm = max(taker.camera.frame_shape) * level.pixel_size_um / 1000.0
     step_mm = settings.step_fraction * field_mm
-    low, high = goniometer.alignment_y.limits
+    low, high = yield from read_limits(goniometer.alignment_y)
     steps = max(1, int(np.ceil(settings.max_travel_mm / step_mm)))
     step_mm = settings.max_travel_mm / steps
     offsets = [0.0]
@@ -125,10 +125,11 @@ def auto_centre(
     sweeps: Sequence[Sweep] = COARSE_IF_NEEDED_THEN_FINE,
     target: Target = "auto",
     segmenter: Segmenter | None = None,
-    geometry: CentringGeometry = CentringGeometry(),
+    geometry: CentringGeometry | None = None,
     search: SearchSettings | None = SearchSettings(),
     beamline: str | None = None,
     on_untrusted: Literal["refuse", "classical"] = "refuse",
+    uncalibrated: Literal["refuse", "allow"] = "refuse",
     md: dict | None = None,
 ):
     """Centre the sample on the rotation axis and the beam.
@@ -148,23 +149,26 @@ def auto_centre(
     and a sweep with too many of them raises ``SegmentationNotTrusted`` or, with
     ``on_untrusted="classical"`` and an empty field recorded for the zoom, is taken again with the
     classical segmenter against that field (recorded as outcome ``fallback``).
+
+    How the camera sees the goniometer (``geometry``) comes from the zoom's calibration; on a camera
+    never calibrated (``calibrate_camera``) the plan raises ``CameraNotCalibrated`` before anything is
+    taken, unless ``uncalibrated="allow"``.
     """
+    geometry = camera_geometry(zoom, geometry, uncalibrated)
     if on_untrusted not in ("refuse", "classical"):
         raise ValueError(f"on_untrusted must be 'refuse' or 'classical', got {on_untrusted!r}")
     sweeps = tuple(sweeps)
     if not sweeps:
         raise ValueError("auto_centre needs at least one sweep")
     for sweep in sweeps:
-        if not sweep.continuous and sweep.frames < sweep.limits.min_frames:
+        if sweep.frames < sweep.limits.min_frames:
             raise ValueError(f"a sweep of {sweep.frames} frames is too short: at least {sweep.limits.min_frames} are needed")
     segmenter = segmenter or Segmenter.default(background=camera.reference_background(), spindle=geometry.spindle)
     taker = FrameTaker(camera, goniometer, zoom, segmenter, geometry.spindle)
     metadata = {
-        **(yield from alignment_metadata("auto_centre", sample_id, zoom, geometry.spindle, beamline)),
+        **(yield from alignment_metadata("auto_centre", sample_id, zoom, geometry, beamline)),
         "target_choice": target,
         "on_untrusted": on_untrusted,
-        "perpendicular_sign": geometry.perpendicular_sign,
-        "along_sign": geometry.along_sign,
         "sweeps": [_describe_sweep(sweep) for sweep in sweeps],
         "passes": len(sweeps),
         **segmenter.describe(),
@@ -210,7 +214,7 @@ def auto_centre(
                 move = solution.move.as_dict()
                 positions = yield from read_positions(goniometer, MOVED_MOTORS)
                 targets = {name: positions[name] + move[f"{name}_mm"] for name in MOVED_MOTORS}
-                check_limits(goniometer, targets, solution)
+                yield from check_limits(goniometer, targets, solution)
             except AlignmentError as error:
                 empty_field = camera.reference_background()
                 if isinstance(error, SegmentationNotTrusted) and on_untrusted == "classical" and not classical and empty_field is not None:
@@ -249,9 +253,8 @@ def auto_centre(
 
 def _look_frames(sweep: Sweep) -> int:
     """How many of ``sweep``'s first frames decide whether the loop stays in view: those within
-    ``LOOK_SPAN_DEG`` of its start; 0 (no look) for a continuous sweep or too few frames."""
-    if sweep.continuous:
-        return 0
+    ``LOOK_SPAN_DEG`` of its start; 0 (no look) for too few frames. A continuous sweep takes all its
+    frames in one turn, and the look then decides whether the rest are segmented."""
     count = int(np.sum(sweep.omegas_deg() - sweep.start_deg <= LOOK_SPAN_DEG + 1e-9))
     return count if MIN_LOOK_FRAMES <= count < sweep.frames else 0
 

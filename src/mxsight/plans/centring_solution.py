@@ -9,6 +9,7 @@ prefers (``"auto"``); the coordinate along the spindle, which rotation does not 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -31,61 +32,56 @@ Model = Literal["auto", "circle", "slab"]
 class ConfidenceLimits:
     """When a fit is good enough to move motors, and when the crystal is seen often enough to centre it.
 
-    Calibrated on the shipped network's fine sweeps (docs/evaluation/centring-network.md): a target
-    whose mask is right moves with a residual of 0.1-1.0 px about its model, one whose mask is wrong
-    (ice or a large crystal taken for loop, ice taken for crystal) with 1.4-5.6 px; a real crystal is
-    seen in 89-100 % of the frames, one the network imagines in 56-72 %.
+    Lengths are in micrometres at the sample, converted to pixels with the zoom's calibration, so one
+    set of limits holds at every zoom and camera; a beamline sets its own in its beamline file
+    (``[alignment]``, :meth:`from_table`). The defaults are the limits set on the simulated camera's fine
+    zooms with the shipped network (docs/alignment.md, "How the limits were set"), taken at 1.39 um per
+    pixel (zoom 6, the middle of those zooms).
 
-    A loop whose outline lies on ice and runs along the ice's edge (medians over the frames above both
-    ``max_loop_edge_on_ice`` and ``max_loop_edge_along_ice_edge``, see
-    :func:`mxsight.vision.features.iced_outline`) was drawn around an ice crust, not the wire: its
-    centre is off by the crust's thickness (2-15 px on seeds 1000-1091) however well it fits, so it is
-    not centred. A sweep's residual does not see this: the crust turns with the loop.
-
-    Rotation does not move a point along the spindle (nor does the film's refraction, whose shifts
-    lie across it): a target whose along-spindle coordinate lies more than ``max_along_deviation_px``
-    from its median in more than ``1 - min_along_agreement`` of the frames it is fitted on was not the
-    same thing in every view. Crystal masks that take in ice or part of the loop in some views put it
-    10-50 px off there and were confident moves 12-25 um off (seeds 3051, 3069, 3127 of the centring
-    benchmark: 67-75% of the frames agree); 84 of the 89 crystals centred within 10 um on seeds
-    3000-3199 agree in at least 80% (the other 5 are then centred on their loop), and every centred
-    loop in at least 90%.
-
-    A loop whose outline lies on ice (median share above ``max_loop_edge_on_ice``) but not along
-    its edge has a crust the segmenter drew in part: the crust's outline changes with the view, so
-    the loop moves about its circle with a residual of up to 3.6 px whatever its centre's error, and
-    ``max_iced_loop_residual_rms_px`` holds for it. With network 2026.12.04.1 over seeds 2000-2499
-    and 3000-3499 of the centring benchmark, every loop fit with a residual above 1.0 px had a crust
-    on its rim (53 of them); the 32 above 1.25 px with their outline on ice were 3.9 um off (median,
-    at most 11.3), as far as the 99 crusted loops below it (2.9, at most 13.0), while the 574 without a crust
-    left at most 0.89 px and were 0.6 um off. A loop without ice on its outline keeps
-    ``max_residual_rms_px``: there a residual means ice or a crystal taken for the loop.
-
-    A crystal is centred only when its move is known to ``max_crystal_move_sigma_um`` (else the loop
-    is): its mask's errors are the network's and systematic, so they reach the move at several times
-    its fitted uncertainty. Over seeds 3000-3499 of the centring benchmark the 52 crystals centred with
-    an uncertainty of 1.5-3 um had been 2-3 um off (median) and 4 of them 13-59 um off, the 168 below
-    1.5 um 1 um off (3 over 10 um); with this limit 49 of the 52 are centred on their loop within
-    10 um and 3 refused (crusted loops): 3 confident misses against 7, 95th percentile 3.35 against
-    4.77 um, 443 centred against 442.
+    - The fit: at least ``min_frames`` frames see the target, ``min_inlier_fraction`` of them agree with
+      the movement model, leaving an RMS residual of at most ``max_residual_rms_um`` (a correct mask
+      leaves about a pixel; ice or a crystal taken for the loop several), or ``max_iced_loop_residual_rms_um``
+      for a loop whose outline lies on ice (a crust drawn in part changes with the view).
+    - The move: known to ``max_move_sigma_um`` (``max_crystal_move_sigma_um`` for a crystal, whose
+      mask errors are systematic and reach the move at several times its fitted uncertainty).
+    - A loop whose outline lies on ice (share above ``max_loop_edge_on_ice``) and runs along the ice's
+      edge (above ``max_loop_edge_along_ice_edge``) was drawn around an ice crust: never centred.
+    - Rotation does not move a point along the spindle: the target must lie within
+      ``max_along_deviation_um`` of its median position there in ``min_along_agreement`` of the frames.
+    - The crystal is the target when seen in ``min_crystal_fraction`` of the frames that show the sample.
     """
 
     min_frames: int = 5
     min_inlier_fraction: float = 0.7
-    max_residual_rms_px: float = 1.25
-    max_iced_loop_residual_rms_px: float = 2.5
+    max_residual_rms_um: float = 1.75
+    max_iced_loop_residual_rms_um: float = 3.5
     max_move_sigma_um: float = 3.0
     max_crystal_move_sigma_um: float = 1.5
     max_off_screen_fraction: float = 0.3
     min_crystal_fraction: float = 0.8
     max_loop_edge_on_ice: float = 0.3
     max_loop_edge_along_ice_edge: float = 0.08
-    max_along_deviation_px: float = 5.0
+    max_along_deviation_um: float = 7.0
     min_along_agreement: float = 0.8
     # Most share of a sweep's frames that may fail the segmentation self-check (their foreground
     # disagrees with the empty field, or their labels do not look like a mounted sample); the frames
     # that fail are never fitted, and above this share the sweep is refused (SegmentationNotTrusted).
     max_untrusted_fraction: float = 0.25
+
+    @classmethod
+    def from_table(cls, table: dict, base: "ConfidenceLimits | None" = None, source: str = "[alignment]") -> "ConfidenceLimits":
+        """``base`` (default: the defaults) with the values of a beamline file's table replaced."""
+        base = base or cls()
+        known = {f.name: f.type for f in dataclasses.fields(cls)}
+        unknown = sorted(set(table) - set(known))
+        if unknown:
+            raise ValueError(f"{source}: unknown confidence limits {unknown}; known: {sorted(known)}")
+        values = {}
+        for key, value in table.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"{source}: {key} must be a number >= 0, got {value!r}")
+            values[key] = int(value) if key == "min_frames" else float(value)
+        return dataclasses.replace(base, **values)
 
 
 @dataclass(frozen=True)
@@ -224,12 +220,12 @@ def _check_loop_edge(seen: list[FrameFeatures], limits: ConfidenceLimits) -> Non
         )
 
 
-def _residual_limit(seen: list[FrameFeatures], target: str, limits: ConfidenceLimits) -> float:
-    """The residual a fit of ``target`` may leave: ``max_iced_loop_residual_rms_px`` for a loop whose
-    outline lies on ice (:class:`ConfidenceLimits`), else ``max_residual_rms_px``."""
+def _residual_limit_um(seen: list[FrameFeatures], target: str, limits: ConfidenceLimits) -> float:
+    """The residual a fit of ``target`` may leave: ``max_iced_loop_residual_rms_um`` for a loop whose
+    outline lies on ice (:class:`ConfidenceLimits`), else ``max_residual_rms_um``."""
     if target == "loop" and loop_edge_medians(seen)[0] > limits.max_loop_edge_on_ice:
-        return max(limits.max_residual_rms_px, limits.max_iced_loop_residual_rms_px)
-    return limits.max_residual_rms_px
+        return max(limits.max_residual_rms_um, limits.max_iced_loop_residual_rms_um)
+    return limits.max_residual_rms_um
 
 
 def _fit_model(omega: np.ndarray, perpendicular: np.ndarray, model: Model, geometry: CentringGeometry) -> MovementModelChoice:
@@ -313,13 +309,16 @@ def _solve_for(
     inlier_fraction = fit.n_inliers / len(seen)
     if inlier_fraction < limits.min_inlier_fraction:
         raise FitNotConfident(f"only {fit.n_inliers} of {len(seen)} frames agree with the {choice.model} model")
-    residual_limit = _residual_limit(seen, chosen, limits)
-    if fit.residual_rms > residual_limit:
-        raise FitNotConfident(f"{choice.model} model residual {fit.residual_rms:.2f} px exceeds {residual_limit} px")
-    along_px, along_sigma_px, along_agreement = _along_spindle(seen, chosen, geometry, limits.max_along_deviation_px)
+    residual_limit_um = _residual_limit_um(seen, chosen, limits)
+    if fit.residual_rms * zoom.pixel_size_um > residual_limit_um:
+        raise FitNotConfident(
+            f"{choice.model} model residual {fit.residual_rms:.2f} px ({fit.residual_rms * zoom.pixel_size_um:.2f} um) exceeds {residual_limit_um:g} um"
+        )
+    max_deviation_px = limits.max_along_deviation_um / zoom.pixel_size_um
+    along_px, along_sigma_px, along_agreement = _along_spindle(seen, chosen, geometry, max_deviation_px)
     if along_agreement < limits.min_along_agreement:
         raise FitNotConfident(
-            f"the {chosen} lies within {limits.max_along_deviation_px:g} px of its median position along the spindle in only "
+            f"the {chosen} lies within {limits.max_along_deviation_um:g} um ({max_deviation_px:.1f} px) of its median position along the spindle in only "
             f"{100 * along_agreement:.0f}% of the frames (rotation does not move it along the spindle): its mask is not the "
             "same thing in every view"
         )

@@ -6,6 +6,7 @@ stored clicks become training labels (``mxsight dataset export``).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Literal
 
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
@@ -15,7 +16,7 @@ from mxsight.geometry.centring import CentringGeometry, centring_move
 from mxsight.geometry.circle import CircleFitError, circle_through_points
 from mxsight.plans.auto_centre import MOVED_MOTORS, check_limits
 from mxsight.plans.errors import AlignmentError, FitNotConfident
-from mxsight.plans.reads import read_positions, read_zoom
+from mxsight.plans.reads import camera_geometry, read_positions, read_zoom
 from mxsight.plans.records import RecordReadable, alignment_metadata
 
 ClickSource = Callable[[np.ndarray, float], "tuple[float, float] | None"]
@@ -33,8 +34,9 @@ def click_centre(
     ask: ClickSource | None = None,
     click_sigma_px: float = CLICK_SIGMA_PX,
     max_move_sigma_um: float = 10.0,
-    geometry: CentringGeometry = CentringGeometry(),
+    geometry: CentringGeometry | None = None,
     beamline: str | None = None,
+    uncalibrated: Literal["refuse", "allow"] = "refuse",
     md: dict | None = None,
 ):
     """Centre from an operator's clicks: at each of ``omegas`` take a frame and get a (row, col) click,
@@ -43,6 +45,7 @@ def click_centre(
     applied only when its uncertainty is below ``max_move_sigma_um`` and within the motors' limits.
     Returns the move in mm.
     """
+    geometry = camera_geometry(zoom, geometry, uncalibrated)
     if (clicks is None) == (ask is None):
         raise ValueError("give the clicks either as clicks={omega: (row, col)} or through ask=callback, not both or neither")
     if clicks is not None:
@@ -51,7 +54,7 @@ def click_centre(
         raise ValueError(f"click_centre needs clicks at 3 or more omegas, got {len(omegas)}")
     _, level = yield from read_zoom(zoom)
     metadata = {
-        **(yield from alignment_metadata("click_centre", sample_id, zoom, geometry.spindle, beamline)),
+        **(yield from alignment_metadata("click_centre", sample_id, zoom, geometry, beamline)),
         "omegas_deg": [float(o) for o in omegas],
         "click_sigma_px": click_sigma_px,
         **(md or {}),
@@ -96,7 +99,7 @@ def click_centre(
             moves = move.as_dict()
             positions = yield from read_positions(goniometer, MOVED_MOTORS)
             targets = {name: positions[name] + moves[f"{name}_mm"] for name in MOVED_MOTORS}
-            check_limits(goniometer, targets)
+            yield from check_limits(goniometer, targets)
         except AlignmentError as error:
             yield from bps.trigger_and_read([result.update({"outcome": type(error).__name__, "message": str(error)})], name="results")
             raise

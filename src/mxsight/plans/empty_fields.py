@@ -18,6 +18,7 @@ import bluesky.preprocessors as bpp
 import numpy as np
 
 from mxsight.plans.errors import MoveOutOfLimits
+from mxsight.plans.reads import read_limits
 from mxsight.storage.empty_fields import PLAN_NAME
 
 
@@ -53,7 +54,7 @@ def record_empty_fields(
     start = {}
     for name, motor in motors.items():
         start[name] = float((yield from bps.rd(motor)))
-        low, high = motor.limits
+        low, high = yield from read_limits(motor)
         target = start[name] + float(move_out_mm[name])
         if low < high and not low <= target <= high:
             raise MoveOutOfLimits(f"{motor.name} would move to {target:.4f} to take the sample out, outside its limits [{low}, {high}]")

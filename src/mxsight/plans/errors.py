@@ -47,3 +47,8 @@ class PinNotCentrable(MoveOutOfLimits):
 class RasterNotPossible(AlignmentError):
     """No raster grid can be drawn: the loop is not seen at the face-on or edge-on angle, or the grid
     would take a motor beyond its limits."""
+
+
+class CameraNotCalibrated(AlignmentError):
+    """The zoom calibration in use was never measured on this camera (``calibrate_camera``), or
+    contradicts the orientation a plan was given: a move derived from it could go the wrong way."""

@@ -8,6 +8,8 @@ is centred again from scratch; a failure at one orientation is recorded and the 
 
 from __future__ import annotations
 
+from typing import Literal
+
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,6 +21,8 @@ from mxsight.geometry.centring import CentringGeometry
 from mxsight.plans.auto_centre import AlignmentOutcome, auto_centre
 from mxsight.plans.errors import AlignmentError
 from mxsight.plans.raster_extents import RasterExtents, raster_extents
+from mxsight.plans.reads import camera_geometry
+from mxsight.plans.sweeps import COARSE_IF_NEEDED_THEN_FINE, Sweep
 from mxsight.plans.records import alignment_metadata
 from mxsight.toml_files import read_toml
 from mxsight.vision.segmenter import Segmenter
@@ -79,13 +83,13 @@ class CollectionOutcome:
         }
 
 
-def collect(detector, goniometer, zoom, *, sample_id: str, start_deg: float, range_deg: float, images: int, spindle: str = "horizontal", beamline: str | None = None, md: dict | None = None):
+def collect(detector, goniometer, zoom, *, sample_id: str, start_deg: float, range_deg: float, images: int, geometry: CentringGeometry = CentringGeometry(), beamline: str | None = None, md: dict | None = None):
     """A rotation data collection: ``images`` exposures over ``range_deg`` from ``start_deg``, each
     recorded with the detector's signal and the goniometer's positions. Returns the mean signal."""
     if images < 1 or range_deg <= 0:
         raise ValueError(f"a collection needs images >= 1 and range_deg > 0, got {images} and {range_deg}")
     metadata = {
-        **(yield from alignment_metadata("collect", sample_id, zoom, spindle, beamline)),
+        **(yield from alignment_metadata("collect", sample_id, zoom, geometry, beamline)),
         "start_deg": start_deg,
         "range_deg": range_deg,
         "images": images,
@@ -117,16 +121,19 @@ def multi_orientation_collection(
     step_um: float = 10.0,
     segmenter: Segmenter | None = None,
     geometry: CentringGeometry | None = None,
+    sweeps: Sequence[Sweep] | None = None,
     sample_changer=None,
     beamline: str | None = None,
+    uncalibrated: Literal["refuse", "allow"] = "refuse",
     md: dict | None = None,
 ):
     """Mount ``sample_id`` when a ``sample_changer`` is given, then reorient (kappa, phi),
     ``auto_centre``, ``raster_extents`` and ``collect`` (starting at the face-on angle) for each
-    orientation (``geometry`` None: the camera's spindle, else horizontal). All runs share ``collection_group`` and carry ``orientation_index``, ``kappa_deg`` and
+    orientation (``geometry`` None: the camera's calibrated orientation, see ``auto_centre``; ``sweeps``
+    None: auto_centre's default). All runs share ``collection_group`` and carry ``orientation_index``, ``kappa_deg`` and
     ``phi_deg`` in their start documents. A failed orientation is recorded and the next one goes on;
     when none succeeds, the first failure is raised (a queue then marks the item failed, with it)."""
-    geometry = geometry or CentringGeometry(spindle=getattr(camera, "spindle", "horizontal"))
+    geometry = camera_geometry(zoom, geometry, uncalibrated)
     orientations = [o if isinstance(o, Orientation) else Orientation(**o) for o in orientations]
     if not orientations:
         raise ValueError("multi_orientation_collection needs at least one orientation")
@@ -151,11 +158,11 @@ def multi_orientation_collection(
         outcome.results.append(result)
         yield from bps.mv(goniometer.kappa, orientation.kappa_deg, goniometer.phi, orientation.phi_deg)
         try:
-            result.centring = yield from auto_centre(camera, goniometer, zoom, sample_id=sample_id, segmenter=segmenter, geometry=geometry, beamline=beamline, md=linked)
-            result.extents = yield from raster_extents(camera, goniometer, zoom, sample_id=sample_id, step_um=step_um, segmenter=segmenter, geometry=geometry, beamline=beamline, md=linked)
+            result.centring = yield from auto_centre(camera, goniometer, zoom, sample_id=sample_id, sweeps=sweeps or COARSE_IF_NEEDED_THEN_FINE, segmenter=segmenter, geometry=geometry, beamline=beamline, uncalibrated=uncalibrated, md=linked)
+            result.extents = yield from raster_extents(camera, goniometer, zoom, sample_id=sample_id, step_um=step_um, segmenter=segmenter, geometry=geometry, beamline=beamline, uncalibrated=uncalibrated, md=linked)
             result.mean_signal = yield from collect(
                 detector, goniometer, zoom, sample_id=sample_id, start_deg=result.extents.area.face_on_deg if result.extents.area.determined else 0.0,
-                range_deg=range_deg, images=images, spindle=geometry.spindle, beamline=beamline, md=linked,
+                range_deg=range_deg, images=images, geometry=geometry, beamline=beamline, md=linked,
             )
         except AlignmentError as error:
             result.failure = str(error)

@@ -8,6 +8,8 @@ area) and the edge-on angle (smallest) a frame is taken and the raster grid cove
 
 from __future__ import annotations
 
+from typing import Literal
+
 from dataclasses import dataclass
 
 import bluesky.plan_stubs as bps
@@ -18,7 +20,7 @@ from mxsight.geometry.centring import CentringGeometry
 from mxsight.geometry.projected_area import AreaFit, AreaFitError, FlatAreaError, fit_projected_area
 from mxsight.geometry.raster import RasterError, RasterGrid, RasterOutOfLimits, check_within_limits, raster_grid
 from mxsight.plans.errors import RasterNotPossible, SampleNotFound
-from mxsight.plans.reads import read_positions, read_zoom
+from mxsight.plans.reads import camera_geometry, read_limits, read_positions, read_zoom
 from mxsight.plans.records import RecordReadable, alignment_metadata
 from mxsight.plans.sweeps import FrameTaker
 from mxsight.vision.segmenter import Segmenter
@@ -67,7 +69,9 @@ def _grid_at(taker: FrameTaker, omega_deg: float, name: str, step_um: float, mar
             exclude=masks["stem"] | masks["pin"],
             mask_name=f"loop at the {name} angle",
         )
-        limits = {motor: tuple(getattr(taker.goniometer, motor).limits) for motor in GRID_MOTORS}
+        limits = {}
+        for motor in GRID_MOTORS:
+            limits[motor] = yield from read_limits(getattr(taker.goniometer, motor))
         check_within_limits(grid.motor_positions(current), limits)
     except (RasterError, RasterOutOfLimits) as error:
         raise RasterNotPossible(f"{name} grid: {error}") from error
@@ -84,19 +88,21 @@ def raster_extents(
     margin_um: float = 10.0,
     frames: int = 12,
     segmenter: Segmenter | None = None,
-    geometry: CentringGeometry = CentringGeometry(),
+    geometry: CentringGeometry | None = None,
     beamline: str | None = None,
+    uncalibrated: Literal["refuse", "allow"] = "refuse",
     md: dict | None = None,
 ):
     """Record the area sweep, the face-on and edge-on frames and both grids (stream ``results``);
     return :class:`RasterExtents`. ``step_um`` is the beam size; omega is left at the face-on angle."""
     if frames < 6:
         raise ValueError(f"the area sweep needs at least 6 frames, got {frames}")
+    geometry = camera_geometry(zoom, geometry, uncalibrated)
     segmenter = segmenter or Segmenter.default(background=camera.reference_background(), spindle=geometry.spindle)
     taker = FrameTaker(camera, goniometer, zoom, segmenter, geometry.spindle)
     taker.callback.segmenter = segmenter.for_background(camera.reference_background())
     metadata = {
-        **(yield from alignment_metadata("raster_extents", sample_id, zoom, geometry.spindle, beamline)),
+        **(yield from alignment_metadata("raster_extents", sample_id, zoom, geometry, beamline)),
         "step_um": step_um,
         "margin_um": margin_um,
         "frames": frames,

@@ -53,10 +53,11 @@ def _describe(value: object, source: str) -> dict:
     return {"source": source, "dtype": "array", "shape": list(array.shape), "dtype_numpy": array.dtype.str}
 
 
-def alignment_metadata(plan_name: str, sample_id: str, zoom, spindle: str, beamline: str | None):
+def alignment_metadata(plan_name: str, sample_id: str, zoom, geometry, beamline: str | None):
     """The start-document keys every alignment plan records, so runs can be queried alike (plan:
-    reads the zoom through the RunEngine; returns the dict). ``beamline`` None leaves the beamline's
-    name to the RunEngine's metadata (``RE.md["beamline"]``, set by the IPython profile and the demo)."""
+    reads the zoom through the RunEngine; returns the dict): the zoom's calibration, the camera's
+    orientation (``geometry``) and where that calibration came from. ``beamline`` None leaves the
+    beamline's name to the RunEngine's metadata (``RE.md["beamline"]``, set by the IPython profile)."""
     zoom_level, level = yield from read_zoom(zoom)
     return {
         "plan_name": plan_name,
@@ -65,5 +66,8 @@ def alignment_metadata(plan_name: str, sample_id: str, zoom, spindle: str, beaml
         "zoom": zoom_level,
         "pixel_size_um": level.pixel_size_um,
         "beam_position_px": list(level.beam_position_px),
-        "spindle": spindle,
+        "spindle": geometry.spindle,
+        "perpendicular_sign": geometry.perpendicular_sign,
+        "along_sign": geometry.along_sign,
+        "camera_calibrated": zoom.calibration.calibrated,
     }

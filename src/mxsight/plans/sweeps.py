@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 import dataclasses
+import uuid
 from dataclasses import dataclass
 
 import bluesky.plan_stubs as bps
@@ -18,10 +19,13 @@ from mxsight.devices.prediction_recorder import PredictionRecorder
 from mxsight.geometry.centring import CentringGeometry
 from mxsight.geometry.circle import CircleFitError, fit_circle
 from mxsight.plans.centring_solution import ConfidenceLimits, Model, Target
+from mxsight.plans.reads import read_limits, read_position
 from mxsight.vision.features import FrameFeatures
 from mxsight.vision.segmenter import Segmenter
 
 LOWEST = "lowest"
+POLL_S = 0.005  # how often a continuous sweep reads omega while waiting for its next angle
+TURN_END_TIMEOUT_S = 60.0  # after its frames are segmented, omega must have ended its turn within this
 
 
 @dataclass(frozen=True)
@@ -33,8 +37,9 @@ class Sweep:
     target choice for this sweep (a coarse sweep centres the loop, which is large and always seen).
     ``only_if_needed`` marks a sweep whose only job is to bring the sample into the next sweep's view
     (the coarse one): the plan first takes the next sweep, and comes back to this one only when that
-    sweep's first frames show the loop leaving the view over the turn (:func:`look_verdict`). It
-    applies when the next sweep is stepped."""
+    sweep's first frames show the loop leaving the view over the turn (:func:`look_verdict`); when
+    that sweep is continuous, its whole turn is taken first and the look decides whether the rest of
+    its frames are segmented. A continuous sweep takes one frame as omega passes each of its angles."""
 
     frames: int = 18
     zoom_level: int | str | None = None
@@ -77,7 +82,7 @@ COARSE_SWEEP = Sweep(
     frames=8,
     zoom_level=LOWEST,
     model="circle",
-    limits=ConfidenceLimits(max_move_sigma_um=10.0, max_residual_rms_px=3.0, max_loop_edge_on_ice=float("inf")),
+    limits=ConfidenceLimits(max_move_sigma_um=10.0, max_residual_rms_um=15.0, max_loop_edge_on_ice=float("inf")),
     target="loop",
     required=False,
 )
@@ -89,6 +94,12 @@ COARSE_THEN_FINE: tuple[Sweep, ...] = (COARSE_SWEEP, FINE_SWEEP)
 # the centring benchmark it centred 432 samples with 14 confident misses, against 430 and 20 for
 # coarse then 18 fine frames, in half the frames (docs/evaluation/centring-network.md).
 COARSE_IF_NEEDED_THEN_FINE: tuple[Sweep, ...] = (dataclasses.replace(COARSE_SWEEP, only_if_needed=True), FINE_SWEEP)
+
+
+def with_limits(limits: ConfidenceLimits, sweeps: Sequence[Sweep] = COARSE_IF_NEEDED_THEN_FINE) -> tuple[Sweep, ...]:
+    """``sweeps`` with ``limits`` (a beamline's, from its beamline file) on each required sweep (the
+    fine one); the coarse sweep keeps its bounds of sanity."""
+    return tuple(dataclasses.replace(sweep, limits=limits) if sweep.required else sweep for sweep in sweeps)
 
 
 class FrameTaker:
@@ -123,10 +134,18 @@ class FrameTaker:
 
     def take(self):
         """One frame, its prediction recorded; returns its features."""
-        reading = yield from bps.trigger_and_read([self.camera, self.goniometer, self.zoom], name="primary")
-        self.recorder.load(self.callback.predictions[-1], self.callback.frames[-1], reading[self.camera.frame_number.name]["value"])
-        yield from bps.trigger_and_read([self.recorder], name="predictions")
+        frame_number = yield from self._acquire()
+        yield from self._record_prediction(frame_number)
         return self.callback.frames[-1]
+
+    def _acquire(self):
+        """One frame recorded in ``primary``; returns its frame number."""
+        reading = yield from bps.trigger_and_read([self.camera, self.goniometer, self.zoom], name="primary")
+        return reading[self.camera.frame_number.name]["value"]
+
+    def _record_prediction(self, frame_number: int):
+        self.recorder.load(self.callback.predictions[-1], self.callback.frames[-1], frame_number)
+        yield from bps.trigger_and_read([self.recorder], name="predictions")
 
     def stepped(self, omegas_deg: Sequence[float], keep_going: Callable[[list[FrameFeatures]], bool] | None = None):
         """Frames at each of ``omegas_deg``; stops early when ``keep_going`` (given the features so
@@ -139,18 +158,44 @@ class FrameTaker:
                 break
         return features
 
-    def continuous(self, start_deg: float, span_deg: float, min_frames: int):
-        """Frames taken while omega turns through ``span_deg`` without stopping."""
+    def continuous(self, sweep: Sweep, keep_going: Callable[[list[FrameFeatures]], bool] | None = None):
+        """Frames taken while omega turns through the sweep's span without stopping: one as omega passes
+        each of the sweep's angles, at the camera's pace and not segmented yet (only exposures happen
+        during the turn); then segmented and recorded in order, stopping early when ``keep_going``
+        says False. Each frame's omega is the camera's at exposure."""
         if self.camera.omega_source is None:
             raise ValueError(f"a continuous sweep needs the camera {self.camera.name!r} to read omega at exposure (omega_source)")
-        yield from bps.mv(self.goniometer.omega, start_deg)
-        status = yield from bps.abs_set(self.goniometer.omega, start_deg + span_deg, wait=False)
+        omega = self.goniometer.omega
+        targets = list((yield from self._nearest_turn(sweep)))
+        start_deg = targets[0]
+        if abs((yield from read_position(omega)) - start_deg) > 1e-6:  # a move to where it is: no DMOV to wait for
+            yield from bps.mv(omega, start_deg)
+        group = f"continuous-turn-{uuid.uuid4()}"
+        turn = yield from bps.abs_set(omega, start_deg + sweep.span_deg, group=group, wait=False)
+        self.callback.defer()
+        frame_numbers = []
+        while targets:
+            if (yield from read_position(omega)) + 1e-9 >= targets[0]:
+                reading = yield from bps.trigger_and_read([self.camera, self.goniometer, self.zoom], name="primary")
+                frame_numbers.append(reading[self.camera.frame_number.name]["value"])
+                exposed_deg = float(reading[self.callback.omega_key]["value"])
+                while targets and targets[0] <= exposed_deg + 1e-9:  # a slow camera skips angles it passed
+                    targets.pop(0)
+            elif turn.done:
+                break
+            else:
+                yield from bps.sleep(POLL_S)
         features = []
-        while not status.done:
-            features.append((yield from self.take()))
-        if len(features) < min_frames:
+        for frame_number, frame in zip(frame_numbers, self.callback.segment_deferred()):
+            yield from self._record_prediction(frame_number)
+            features.append(frame)
+            if keep_going is not None and not keep_going(features):
+                break
+        yield from bps.wait(group, timeout=TURN_END_TIMEOUT_S)
+        if len(frame_numbers) < sweep.limits.min_frames:
             raise ValueError(
-                f"the continuous sweep of {span_deg} deg gave {len(features)} frames, fewer than {min_frames}: slow omega down"
+                f"the continuous sweep of {sweep.span_deg} deg gave {len(frame_numbers)} frames, fewer than "
+                f"{sweep.limits.min_frames}: slow omega down or speed the camera up"
             )
         return features
 
@@ -160,8 +205,21 @@ class FrameTaker:
             self.start_level = int((yield from bps.rd(self.zoom.level)))
         yield from self.set_zoom(sweep.level(self.zoom, self.start_level))
         if sweep.continuous:
-            return (yield from self.continuous(sweep.start_deg, sweep.span_deg, sweep.limits.min_frames))
-        return (yield from self.stepped(sweep.omegas_deg(), keep_going))
+            return (yield from self.continuous(sweep, keep_going))
+        return (yield from self.stepped((yield from self._nearest_turn(sweep)), keep_going))
+
+    def _nearest_turn(self, sweep: Sweep):
+        """The sweep's angles shifted by whole turns to start nearest omega's position (after a sweep
+        that ended at 330 deg, the next starts at 360, not back at 0), unless that leaves omega's limits
+        (plan; returns the angles)."""
+        omegas = sweep.omegas_deg()
+        now = yield from read_position(self.goniometer.omega)
+        shifted = omegas + 360.0 * round((now - sweep.start_deg) / 360.0)
+        low, high = yield from read_limits(self.goniometer.omega)
+        end = shifted[0] + sweep.span_deg
+        if low < high and not (low <= shifted.min() and end <= high):
+            return omegas
+        return shifted
 
 
 def present_in(features: Sequence[FrameFeatures]) -> bool:
