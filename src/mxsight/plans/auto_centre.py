@@ -33,7 +33,8 @@ from mxsight.plans.errors import (
 )
 from mxsight.plans.reads import camera_geometry, read_limits, read_positions, read_zoom
 from mxsight.plans.records import RecordReadable, alignment_metadata
-from mxsight.plans.sweeps import COARSE_IF_NEEDED_THEN_FINE, LOOK_SPAN_DEG, MIN_LOOK_FRAMES, FrameTaker, Sweep, look_verdict, present_in
+from mxsight.plans.frame_taker import FrameTaker
+from mxsight.plans.sweeps import COARSE_IF_NEEDED_THEN_FINE, LOOK_SPAN_DEG, MIN_LOOK_FRAMES, Sweep, look_verdict, present_in
 from mxsight.vision.features import FrameFeatures
 from mxsight.vision.segmenter import Segmenter
 

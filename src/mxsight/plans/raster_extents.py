@@ -22,7 +22,7 @@ from mxsight.geometry.raster import RasterError, RasterGrid, RasterOutOfLimits, 
 from mxsight.plans.errors import RasterNotPossible, SampleNotFound
 from mxsight.plans.reads import camera_geometry, read_limits, read_positions, read_zoom
 from mxsight.plans.records import RecordReadable, alignment_metadata
-from mxsight.plans.sweeps import FrameTaker
+from mxsight.plans.frame_taker import FrameTaker
 from mxsight.vision.segmenter import Segmenter
 
 GRID_MOTORS = ("alignment_y", "centring_x", "centring_y")
