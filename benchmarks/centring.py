@@ -3,6 +3,8 @@ for (a) the circle model, (b) the refraction-aware slab model, (c) a 3-click ope
 
     python benchmarks/centring.py --samples 500 [--segmenter default|truth] [--sweeps coarse-if-needed|coarse-then-fine]
                                   [--first-seed 1000 | --seeds S [S ...]] [--out FILE] [--keep-frames] [--fine-frames N] [--model FILE]
+    python benchmarks/centring.py --realistic-motion --samples 20 --first-seed 6000   (timing: benchmarks/alignment_time.py)
+    python benchmarks/centring.py --epics --samples 100 --first-seed 8000             (over Channel Access: benchmarks/epics_centring.py)
 
 Samples are drawn with random loop sizes and offsets, refraction on (film index 1.31-1.34, crystals at
 any depth in the film), ice and bubbles on a third of them, dust on the lens, both spindle orientations
@@ -64,7 +66,7 @@ SUCCESS_RADIUS_UM = 10.0
 CLICK_NOISE_PX = 2.0
 MOTORS = ("centring_x", "centring_y", "alignment_y")
 METHODS = ("plan (auto)", "circle", "slab", "3-click", "circle forced")
-FORCED = ConfidenceLimits(min_inlier_fraction=0.0, max_residual_rms_px=1e9, max_move_sigma_um=1e9, max_crystal_move_sigma_um=1e9, max_loop_edge_on_ice=float("inf"), min_along_agreement=0.0)
+FORCED = ConfidenceLimits(min_inlier_fraction=0.0, max_residual_rms_um=1e9, max_move_sigma_um=1e9, max_crystal_move_sigma_um=1e9, max_loop_edge_on_ice=float("inf"), min_along_agreement=0.0)
 
 
 def _errors_after(beamline, start: dict[str, float], move: dict[str, float], target: str) -> float:
@@ -113,7 +115,7 @@ def one_sample(seed: int, segmenter_name: str, network, directory: str, RE, swee
     zoom_level = int(rng.choice([5, 6, 7]))
     sample = random_sample(seed, crystal_anywhere_in_film=True, ice_probability=0.3)
     beamline = make_sim_beamline(sample=sample, zoom_level=zoom_level, write_directory=directory, spindle=spindle, seed=seed)
-    beamline.camera.optics = Optics(spindle=spindle, dust_specks=int(rng.integers(0, 6)))
+    beamline.camera.optics = Optics(dust_specks=int(rng.integers(0, 6)))
     geometry = CentringGeometry(spindle=spindle)
     segmenter = TruthSegmenter(beamline.camera) if segmenter_name == "truth" else network
     if isinstance(network, CheckedSegmenter):  # its self-check and fallback are told the camera's orientation
@@ -241,6 +243,10 @@ def main() -> None:
     parser.add_argument("--keep-frames", action="store_true", help="keep the fine sweep's per-frame features in each record")
     parser.add_argument("--fine-frames", type=int, help="frames of the fine sweep (default: the plan's, 12)")
     parser.add_argument("--model", type=Path, help="a .keras network to use instead of the shipped one (with --segmenter default)")
+    parser.add_argument("--epics", action="store_true",
+                        help="instead: the same seeds over EPICS Channel Access (mxsight ioc) and in process (benchmarks/epics_centring.py)")
+    parser.add_argument("--realistic-motion", action="store_true",
+                        help="instead: wall time per alignment with motors, zoom and camera taking real time, stepped against continuous sweeps (benchmarks/alignment_time.py)")
     args = parser.parse_args()
     sweeps = SWEEPS[args.sweeps]
     if args.fine_frames is not None:
@@ -252,6 +258,25 @@ def main() -> None:
     network = None if args.segmenter != "default" else candidate_network(args.model) if args.model else Segmenter.default()
     RE = RunEngine({}, call_returns_result=True)
     seeds = args.seeds or list(range(args.first_seed, args.first_seed + args.samples))
+    if args.epics:
+        import epics_centring
+
+        if network is None:
+            parser.error("--epics needs the network (--segmenter default): the IOC's frames carry no exact masks")
+        records = epics_centring.compare(seeds, lambda beamline: network, RE)
+        epics_centring.print_report(records, f"auto_centre over Channel Access and in process, segmenter {network.version}, seeds {seeds[0]}..{seeds[-1]}")
+        return
+    if args.realistic_motion:
+        import alignment_time
+
+        def make_segmenter(beamline, spindle):
+            if network is None:
+                return TruthSegmenter(beamline.camera)
+            return Segmenter.default(spindle=spindle) if isinstance(network, CheckedSegmenter) else network
+
+        records = alignment_time.run(seeds, make_segmenter, RE)
+        alignment_time.print_report(records, f"auto_centre with realistic motion, segmenter {args.segmenter}, seeds {seeds[0]}..{seeds[-1]}")
+        return
     for seed in seeds:
         if seed in done:
             continue
