@@ -2,6 +2,7 @@
 
 import pytest
 
+from mxsight.devices.camera import CameraTimeout
 from mxsight.devices.sim import make_sim_beamline
 from mxsight.plans.auto_centre import auto_centre
 from mxsight.plans.errors import FitNotConfident, FrameUnusable, SampleNotFound
@@ -71,3 +72,16 @@ def test_too_few_angles_is_refused_before_anything_runs(RE, tiled):
     beamline = make_sim_beamline(seed=1, write_directory=tiled.frames_directory)
     with pytest.raises(ValueError, match="at least 5"):
         RE(auto_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id="x", sweeps=(Sweep(frames=3),)))
+
+
+def test_a_camera_that_delivers_no_frame_times_out_by_name_and_nothing_moves(RE, tiled):
+    beamline = make_sim_beamline(seed=1, write_directory=tiled.frames_directory)
+    beamline.camera.fault, beamline.camera.frame_timeout_s = "stuck", 0.3
+    before = _positions(beamline.goniometer)
+    with pytest.raises(CameraTimeout, match="no frame within 0.3 s"):
+        RE(auto_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id="stuck-camera"))
+    assert _positions(beamline.goniometer) == before
+    (uid,) = list(find_alignments(tiled.client, sample_id="stuck-camera"))
+    stop = tiled.client[uid].metadata["stop"]
+    assert stop["exit_status"] == "fail" and stop["reason"].startswith("CameraTimeout: oav: no frame")
+

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 from ophyd.status import DeviceStatus
 
-from mxsight.devices.camera import OnAxisCamera
+from mxsight.devices.camera import CameraTimeout, OnAxisCamera
 from mxsight.devices.goniometer import SimGoniometer
 from mxsight.devices.zoom import Zoom, ZoomCalibration
 from mxsight.sim.backgrounds import background_for
@@ -16,14 +16,15 @@ from mxsight.sim.clock import REAL_TIME, SimClock
 from mxsight.sim.render import CAMERA_SHAPE_PX, CameraGeometry, GoniometerPositions, Optics, RenderedFrame, render
 from mxsight.sim.scene import Sample
 
-FAULTS = (None, "black", "saturated")
+FAULTS = (None, "black", "saturated", "stuck")
 
 
 class SimOnAxisCamera(OnAxisCamera):
     """Renders ``sample`` (or an empty field when it is None) as the goniometer and zoom place it.
 
     ``last_render`` keeps the exact masks and the true loop centre of the latest frame, for tests and
-    benchmarks; ``fault`` makes the camera deliver black or saturated frames. ``mount`` turns or
+    benchmarks; ``fault`` makes the camera deliver black or saturated frames, or none ("stuck": the
+    trigger fails with :class:`CameraTimeout` after ``frame_timeout_s``). ``mount`` turns or
     mirrors the renderer's view as a real camera may be mounted (:class:`CameraMount`); ``spindle``
     "vertical" alone means the "transposed" mount (the spindle runs down the image). The optics' true
     magnification and beam position per level are the simulator's own (``ZoomCalibration.simulated()``,
@@ -43,6 +44,7 @@ class SimOnAxisCamera(OnAxisCamera):
         mount: CameraMount | None = None,
         frame_rate_hz: float | None = None,
         clock: SimClock = REAL_TIME,
+        frame_timeout_s: float = 2.0,
         **kwargs,
     ):
         self.mount = mount_for(spindle, mount)
@@ -51,6 +53,7 @@ class SimOnAxisCamera(OnAxisCamera):
         self.optics = Optics()
         self.true_calibration = ZoomCalibration.simulated()
         self.frame_rate_hz = frame_rate_hz
+        self.frame_timeout_s = frame_timeout_s
         self.clock = clock
         self._exposure_instant: float | None = None  # on ``clock``
         self.goniometer = goniometer
@@ -86,6 +89,8 @@ class SimOnAxisCamera(OnAxisCamera):
         """Without a frame rate, a frame now. With ``frame_rate_hz``, as a streaming camera: the first
         frame exposed after the trigger, at the next tick of the camera's clock, rendered at the motors'
         positions at that instant; the Status completes from a worker thread once it is written."""
+        if self.fault == "stuck":
+            return self._timed_out()
         if not self.frame_rate_hz:
             return super().trigger()
         status = DeviceStatus(self)
@@ -104,6 +109,12 @@ class SimOnAxisCamera(OnAxisCamera):
                 self._exposure_instant = None
 
         threading.Thread(target=expose, daemon=True, name=f"{self.name}-exposure").start()
+        return status
+
+    def _timed_out(self) -> DeviceStatus:
+        status = DeviceStatus(self)
+        message = f"{self.name}: no frame within {self.frame_timeout_s} s of the trigger"
+        threading.Timer(self.frame_timeout_s, lambda: status.set_exception(CameraTimeout(message))).start()
         return status
 
     def reference_background(self) -> np.ndarray:

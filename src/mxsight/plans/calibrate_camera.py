@@ -30,6 +30,7 @@ from mxsight.geometry.camera_calibration import (
     common_geometry,
     level_calibration,
 )
+from mxsight.plans.frame_taker import trigger_and_read_frame
 from mxsight.plans.reads import read_positions
 from mxsight.plans.records import RecordReadable
 from mxsight.vision.image_shift import mirror_axis_px, step_displacement
@@ -86,7 +87,7 @@ def calibrate_camera(
     measured: dict[int, tuple] = {}
 
     def take():
-        yield from bps.trigger_and_read([camera, goniometer, zoom], name="primary")
+        yield from trigger_and_read_frame([camera, goniometer, zoom])
         return frames.images.pop()
 
     def stepped(motor_name: str, start: float, step_mm: float):

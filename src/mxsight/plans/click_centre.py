@@ -16,6 +16,7 @@ from mxsight.geometry.centring import CentringGeometry, centring_move
 from mxsight.geometry.circle import CircleFitError, circle_through_points
 from mxsight.plans.auto_centre import MOVED_MOTORS, check_limits
 from mxsight.plans.errors import AlignmentError, FitNotConfident
+from mxsight.plans.frame_taker import trigger_and_read_frame
 from mxsight.plans.reads import camera_geometry, read_positions, read_zoom
 from mxsight.plans.records import RecordReadable, alignment_metadata
 
@@ -74,7 +75,7 @@ def click_centre(
         points = []
         for omega in omegas:
             yield from bps.mv(goniometer.omega, float(omega))
-            reading = yield from bps.trigger_and_read([camera, goniometer], name="primary")
+            reading = yield from trigger_and_read_frame([camera, goniometer])
             point = clicks[omega] if clicks is not None else ask(camera.last_frame, float(omega))
             if point is None:
                 continue

@@ -18,6 +18,7 @@ import bluesky.preprocessors as bpp
 import numpy as np
 
 from mxsight.plans.errors import MoveOutOfLimits
+from mxsight.plans.frame_taker import trigger_and_read_frame
 from mxsight.plans.reads import read_limits
 from mxsight.storage.empty_fields import PLAN_NAME
 
@@ -76,7 +77,7 @@ def record_empty_fields(
         for level in levels:
             yield from bps.mv(zoom, int(level))
             for _ in range(frames_per_level):
-                yield from bps.trigger_and_read([camera, zoom], name="primary")
+                yield from trigger_and_read_frame([camera, zoom])
                 frames[int(level)].append(np.array(camera.last_frame, copy=True))
 
     def put_back():

@@ -13,13 +13,26 @@ from collections.abc import Callable, Sequence
 
 import bluesky.plan_stubs as bps
 import numpy as np
+from bluesky.utils import FailedStatus
 
 from mxsight.callbacks.segmentation import SegmentationCallback
+from mxsight.devices.camera import CameraTimeout
 from mxsight.devices.prediction_recorder import PredictionRecorder
 from mxsight.plans.reads import read_limits, read_position
 from mxsight.plans.sweeps import Sweep
 from mxsight.vision.features import FrameFeatures
 from mxsight.vision.segmenter import Segmenter
+
+def trigger_and_read_frame(devices, name: str = "primary"):
+    """``bps.trigger_and_read`` of a camera with other devices, a camera that delivers no frame raising
+    its own :class:`CameraTimeout` (so the run's stop document names it) instead of a bare FailedStatus."""
+    try:
+        return (yield from bps.trigger_and_read(devices, name=name))
+    except FailedStatus as error:
+        if isinstance(error.__cause__, CameraTimeout):
+            raise error.__cause__ from error
+        raise
+
 
 POLL_S = 0.005  # how often a continuous sweep reads omega while waiting for its next angle
 TURN_END_TIMEOUT_S = 60.0  # after its frames are segmented, omega must have ended its turn within this
@@ -63,7 +76,7 @@ class FrameTaker:
 
     def _acquire(self):
         """One frame recorded in ``primary``; returns its frame number."""
-        reading = yield from bps.trigger_and_read([self.camera, self.goniometer, self.zoom], name="primary")
+        reading = yield from trigger_and_read_frame([self.camera, self.goniometer, self.zoom])
         return reading[self.camera.frame_number.name]["value"]
 
     def _record_prediction(self, frame_number: int):
@@ -99,7 +112,7 @@ class FrameTaker:
         frame_numbers = []
         while targets:
             if (yield from read_position(omega)) + 1e-9 >= targets[0]:
-                reading = yield from bps.trigger_and_read([self.camera, self.goniometer, self.zoom], name="primary")
+                reading = yield from trigger_and_read_frame([self.camera, self.goniometer, self.zoom])
                 frame_numbers.append(reading[self.camera.frame_number.name]["value"])
                 exposed_deg = float(reading[self.callback.omega_key]["value"])
                 if not np.isfinite(exposed_deg):  # no omega at exposure: count the frame for the angle it was taken at
