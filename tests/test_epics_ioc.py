@@ -215,3 +215,44 @@ def test_a_mirrored_camera_is_refused_until_calibrated_over_channel_access(serve
     finally:
         mount.put("standard", wait=True)
         beamline.zoom.use_calibration(calibrated)
+
+
+def test_the_cameras_hdf5_plugin_writes_exactly_the_triggered_frames(served, RE, tiled, tmp_path):
+    import h5py
+
+    beamline, path = served
+    hdf5_file = path.with_name("beamline-hdf5.toml")
+    hdf5_file.write_text(path.read_text().replace("[epics]\n", '[epics]\nhdf5_plugin = "HDF1:"\n'))
+    hdf5_beamline = load_served_beamline(hdf5_file, tiled.frames_directory)
+    camera = hdf5_beamline.camera
+    served_frames = ServedFrames("SIM:OAV:image1:ArrayData")
+    try:
+        _mount(beamline, path, 27)
+        result = RE(auto_centre(camera, hdf5_beamline.goniometer, hdf5_beamline.zoom, sample_id="ca-hdf5", beamline=hdf5_beamline.name))
+        assert _errors_um(beamline, 27, result.plan_result.target, tmp_path)["from_beam_um"] < 10.0
+        time.sleep(0.5)  # the last frames' monitor updates
+        run = tiled.client[list(find_alignments(tiled.client, sample_id="ca-hdf5"))[0]]
+        frames = np.asarray(run["primary"]["oav_image"].read())
+        digests = [hashlib.sha1(np.ascontiguousarray(frame).tobytes()).hexdigest() for frame in frames]
+        assert len(set(digests)) == len(frames) >= 12 and set(digests) <= served_frames.digests
+        (source,) = run["primary"]["oav_image"].data_sources()
+        with h5py.File(source.assets[0].data_uri.split("localhost", 1)[1], "r") as written:  # the IOC's file
+            unique_ids = np.asarray(written["/entry/instrument/NDAttributes/NDArrayUniqueId"])
+            assert len(unique_ids) == len(frames) and np.all(np.diff(unique_ids) > 0)
+        exposure = np.asarray(run["primary"]["oav_exposure_time"].read())
+        assert np.all(np.diff(exposure) > 0)
+        assert (camera.image_mode.get(), int(camera.acquire.get())) == ("Continuous", 1)  # streaming again
+    finally:
+        served_frames.close()
+
+
+def test_an_hdf5_plugin_that_cannot_write_is_named_and_the_camera_given_back(served, tmp_path):
+    beamline, path = served
+    hdf5_file = path.with_name("beamline-hdf5-nowhere.toml")
+    nowhere = tmp_path / "not-on-the-ioc"
+    hdf5_file.write_text(path.read_text().replace("[epics]\n", f'[epics]\nhdf5_plugin = "HDF1:"\nioc_write_directory = "{nowhere}"\n'))
+    camera = load_served_beamline(hdf5_file, tmp_path).camera
+    camera.control_timeout_s = 1.0
+    with pytest.raises(RuntimeError, match="does not exist on the IOC"):
+        camera.stage()
+    assert (camera.image_mode.get(), int(camera.acquire.get())) == ("Continuous", 1)

@@ -17,6 +17,8 @@
     goniometer_prefix = "BL:GONIO:"  # motor records Omega, CentringX, CentringY, AlignmentY, AlignmentZ
     kappa = false               # true: KappaGoniometer (Kappa, Phi motors)
     camera_prefix = "BL:OAV:"   # areaDetector cam1: and image1: (RGB1)
+    hdf5_plugin = "HDF1:"       # optional: the camera's NDFileHDF5 plugin writes the frames (else image1: is read)
+    ioc_write_directory = "/data/oav"  # optional: the data folder as the camera IOC's host sees it
     frame_shape = [1024, 1360]
     zoom_pv = "BL:OAV:Zoom"     # motor record whose position is the zoom level
     zoom_calibration = "zoom.toml"   # relative to this file: micrometres per pixel, beam, per level,
@@ -128,11 +130,19 @@ def _epics(options: dict, name: str, spindle: str, base: Path, write_directory, 
         raise RuntimeError(f"EPICS devices need a control layer: pip install pyepics (or caproto) ({error})") from error
     calibration = _with_spindle(ZoomCalibration.from_file(base / options["zoom_calibration"]), spindle)
     zoom = EpicsZoom(options["zoom_pv"], name="zoom", calibration=calibration)
-    camera = EpicsOnAxisCamera(
-        options["camera_prefix"], name="oav", frame_shape=tuple(options.get("frame_shape", (1024, 1360))),
+    camera_options = dict(
+        name="oav", frame_shape=tuple(options.get("frame_shape", (1024, 1360))),
         write_directory=write_directory, omega_source=goniometer.omega, zoom_source=zoom,
         new_frame_timeout_s=float(options.get("frame_timeout_s", 2.0)),
     )
+    if "hdf5_plugin" in options:
+        from mxsight.devices.epics_hdf5_camera import EpicsHdf5OnAxisCamera
+
+        camera = EpicsHdf5OnAxisCamera(
+            options["camera_prefix"], hdf5_plugin=str(options["hdf5_plugin"]), ioc_write_directory=options.get("ioc_write_directory"), **camera_options
+        )
+    else:
+        camera = EpicsOnAxisCamera(options["camera_prefix"], **camera_options)
     timeout_s = float(options.get("connection_timeout_s", 5.0))
     for device in (goniometer, zoom, camera):
         _connect(device, timeout_s, path)

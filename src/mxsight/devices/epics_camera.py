@@ -79,15 +79,20 @@ class EpicsOnAxisCamera(OnAxisCamera):
 
     def _take(self, status: DeviceStatus, triggered_at: float) -> None:
         try:
-            frame, exposed_at = self._frame_exposed_after(triggered_at)
+            index, exposed_at = self._next_frame(triggered_at)
             self.exposure_time.put(exposed_at)
             self.exposure_omega_deg.put(self._omega_at(exposed_at))
-            self.last_frame = frame
-            self.frame_number.put(self._store.append(frame))
+            self.frame_number.put(index)
         except Exception as error:  # the Status carries it to the RunEngine
             status.set_exception(error)
         else:
             status.set_finished()
+
+    def _next_frame(self, triggered_at: float) -> tuple[int, float]:
+        """Fetch the first frame exposed after the trigger and write it: its index in the file, its exposure time."""
+        frame, exposed_at = self._frame_exposed_after(triggered_at)
+        self.last_frame = frame
+        return self._store.append(frame), exposed_at
 
     def _frame_exposed_after(self, triggered_at: float) -> tuple[np.ndarray, float]:
         """The first frame exposed at or after ``triggered_at`` (POSIX seconds), and its exposure time."""

@@ -19,24 +19,79 @@ DATASET = "/entry/data"
 HDF5_MIMETYPE = "application/x-hdf5"
 
 
+class FrameAnnouncer:
+    """The stream resource and stream datum documents for frames in one HDF5 dataset, whoever writes
+    the file (this process, or an areaDetector file plugin): ``start`` names the file, ``announce``
+    each frame's row, in the order the events that carry them are emitted."""
+
+    def __init__(self, data_key: str, frame_shape: tuple[int, ...], dtype: str | np.dtype):
+        self.data_key = data_key
+        self.frame_shape = tuple(int(n) for n in frame_shape)
+        self.dtype = np.dtype(dtype)
+        self._compose_datum = None
+        self._pending: list[tuple[str, dict]] = []
+
+    def start(self, path: Path, dataset: str = DATASET) -> None:
+        bundle = compose_stream_resource(
+            mimetype=HDF5_MIMETYPE,
+            uri=f"file://localhost{Path(path).resolve()}",
+            data_key=self.data_key,
+            parameters={"dataset": dataset, "chunk_shape": (1, *self.frame_shape)},
+        )
+        self._compose_datum = bundle.compose_stream_datum
+        self._pending = [("stream_resource", bundle.stream_resource_doc)]
+
+    def announce(self, index: int) -> None:
+        if self._compose_datum is None:
+            raise RuntimeError(f"{self.data_key}: stage the device before triggering it (no file is open)")
+        self._pending.append(("stream_datum", self._compose_datum(indices={"start": index, "stop": index + 1})))
+
+    def stop(self) -> None:
+        self._compose_datum = None
+
+    def collect_asset_docs(self) -> Iterator[tuple[str, dict]]:
+        pending, self._pending = self._pending, []
+        yield from pending
+
+    def describe(self, source: str) -> dict[str, dict]:
+        return {
+            self.data_key: {
+                "source": source,
+                "dtype": "array",
+                "dtype_numpy": self.dtype.str,
+                "shape": list(self.frame_shape),
+                "external": "STREAM:",
+            }
+        }
+
+
 class Hdf5FrameStore:
-    """One HDF5 file per staging; each ``append`` adds one frame and queues one stream datum.
-    ``gzip_level`` compresses each frame (HDF5's deflate filter, read back transparently by h5py and
-    Tiled): worth it for sparse arrays such as masks, not for noisy camera frames."""
+    """One HDF5 file per staging, written by this process; each ``append`` adds one frame and queues
+    one stream datum. ``gzip_level`` compresses each frame (HDF5's deflate filter, read back
+    transparently by h5py and Tiled): worth it for sparse arrays such as masks, not for noisy camera
+    frames."""
 
     def __init__(self, directory: Path | str, data_key: str, frame_shape: tuple[int, ...], dtype: str | np.dtype, gzip_level: int | None = None):
         if gzip_level is not None and not 0 <= gzip_level <= 9:
             raise ValueError(f"gzip_level must be 0-9 or None, got {gzip_level}")
         self.gzip_level = gzip_level
         self.directory = Path(directory)
-        self.data_key = data_key
-        self.frame_shape = tuple(int(n) for n in frame_shape)
-        self.dtype = np.dtype(dtype)
+        self.announcer = FrameAnnouncer(data_key, frame_shape, dtype)
         self.path: Path | None = None
         self._file: h5py.File | None = None
-        self._compose_datum = None
-        self._pending: list[tuple[str, dict]] = []
         self._count = 0
+
+    @property
+    def data_key(self) -> str:
+        return self.announcer.data_key
+
+    @property
+    def frame_shape(self) -> tuple[int, ...]:
+        return self.announcer.frame_shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.announcer.dtype
 
     @property
     def is_open(self) -> bool:
@@ -57,14 +112,7 @@ class Hdf5FrameStore:
             **({"compression": "gzip", "compression_opts": self.gzip_level} if self.gzip_level is not None else {}),
         )
         self._file.swmr_mode = True
-        bundle = compose_stream_resource(
-            mimetype=HDF5_MIMETYPE,
-            uri=f"file://localhost{self.path.resolve()}",
-            data_key=self.data_key,
-            parameters={"dataset": DATASET, "chunk_shape": (1, *self.frame_shape)},
-        )
-        self._compose_datum = bundle.compose_stream_datum
-        self._pending = [("stream_resource", bundle.stream_resource_doc)]
+        self.announcer.start(self.path)
         self._count = 0
 
     def append(self, frame: np.ndarray) -> int:
@@ -83,28 +131,20 @@ class Hdf5FrameStore:
         dataset[index] = frame
         dataset.flush()
         self._count += 1
-        self._pending.append(("stream_datum", self._compose_datum(indices={"start": index, "stop": index + 1})))
+        self.announcer.announce(index)
         return index
 
     def collect_asset_docs(self) -> Iterator[tuple[str, dict]]:
-        pending, self._pending = self._pending, []
-        yield from pending
+        yield from self.announcer.collect_asset_docs()
 
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
         self._file = None
+        self.announcer.stop()
 
     def describe(self, source: str) -> dict[str, dict]:
-        return {
-            self.data_key: {
-                "source": source,
-                "dtype": "array",
-                "dtype_numpy": self.dtype.str,
-                "shape": list(self.frame_shape),
-                "external": "STREAM:",
-            }
-        }
+        return self.announcer.describe(source)
 
 
 def read_frame(uri: str, dataset: str, index: int) -> np.ndarray:

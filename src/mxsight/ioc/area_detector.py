@@ -4,7 +4,8 @@ The records are those a client of a real areaDetector RGB camera reads: ``cam1:A
 ``cam1:ImageMode`` (Single / Multiple / Continuous), ``cam1:NumImages``, ``cam1:AcquireTime``,
 ``cam1:AcquirePeriod``, ``cam1:ArrayCounter_RBV``; ``image1:ArrayData`` (RGB1: rows x cols x 3 uint8,
 flattened), ``image1:ArrayCounter_RBV``, ``image1:UniqueId_RBV``, ``image1:TimeStamp_RBV`` and the
-array's dimensions. Each frame is rendered by ``render(exposure_time)`` (POSIX seconds) and published
+array's dimensions; and an ``HDF1:`` file plugin (:mod:`mxsight.ioc.hdf5_plugin`) that writes the
+frames to HDF5 files when asked to capture. Each frame is rendered by ``render(exposure_time)`` (POSIX seconds) and published
 with that time as the timestamp of ``ArrayData`` and both array counters, as an areaDetector IOC does
 with ``TSE = -2``: a client learns when a frame was exposed, not when it arrived.
 """
@@ -19,7 +20,8 @@ import numpy as np
 from caproto import ChannelType
 from caproto.server import PVGroup, SubGroup, pvproperty
 
-EPICS_EPOCH_OFFSET_S = 631152000.0  # EPICS time counts from 1990-01-01, POSIX time from 1970-01-01
+from mxsight.ioc.hdf5_plugin import EPICS_EPOCH_OFFSET_S, Hdf5FilePlugin
+
 IMAGE_MODES = ("Single", "Multiple", "Continuous")
 
 
@@ -57,14 +59,21 @@ class CamControls(PVGroup):
             while self.started.is_set():
                 exposure = time.time()
                 frame = await loop.run_in_executor(None, self.parent.render, exposure)
-                await self.parent.publish(np.ascontiguousarray(frame, dtype=np.uint8).ravel(), exposure)
                 taken += 1
-                if mode == "Single" or (mode == "Multiple" and taken >= wanted):
+                last = mode == "Single" or (mode == "Multiple" and taken >= wanted)
+                if last:  # done before the frame is out: a client acquiring again on it is not lost
+                    await self._done()
+                await self.parent.publish(np.ascontiguousarray(frame, dtype=np.uint8).ravel(), exposure)
+                if last:
                     break
                 await asyncio.sleep(max(0.0, exposure + float(self.acquire_period.value) - time.time()))
-            self.started.clear()
-            await self.acquire.write(0)
-            await self.detector_state.write("Idle")
+            if self.detector_state.value != "Idle":
+                await self._done()
+
+    async def _done(self) -> None:
+        self.started.clear()
+        await self.acquire.write(0, verify_value=False)
+        await self.detector_state.write("Idle")
 
 
 class ImagePlugin(PVGroup):
@@ -108,6 +117,7 @@ class AreaDetectorCamera(PVGroup):
         await image.time_stamp.write(exposure - EPICS_EPOCH_OFFSET_S, timestamp=exposure)
         await self.cam1.array_counter.write(self.frames_served, timestamp=exposure)
         await image.array_counter.write(self.frames_served, timestamp=exposure)
+        await self.hdf1.receive(data.reshape(*image.frame_shape, 3), self.frames_served, exposure)
 
 
 def area_detector_camera(frame_shape: tuple[int, int]) -> type[AreaDetectorCamera]:
@@ -116,4 +126,5 @@ def area_detector_camera(frame_shape: tuple[int, int]) -> type[AreaDetectorCamer
     length = rows * cols * 3
     array = pvproperty(name="ArrayData", value=np.zeros(length, np.uint8), dtype=ChannelType.CHAR, max_length=length, read_only=True)
     plugin = type("ImagePlugin", (ImagePlugin,), {"array_data": array, "frame_shape": (rows, cols)})
-    return type("AreaDetectorCamera", (AreaDetectorCamera,), {"image1": SubGroup(plugin, prefix="image1:")})
+    writer = type("Hdf5FilePlugin", (Hdf5FilePlugin,), {"frame_shape": (rows, cols)})
+    return type("AreaDetectorCamera", (AreaDetectorCamera,), {"image1": SubGroup(plugin, prefix="image1:"), "hdf1": SubGroup(writer, prefix="HDF1:")})
