@@ -4,7 +4,7 @@ for (a) the circle model, (b) the refraction-aware slab model, (c) a 3-click ope
     python benchmarks/centring.py --samples 500 [--segmenter default|truth] [--sweeps coarse-if-needed|coarse-then-fine]
                                   [--first-seed 1000 | --seeds S [S ...]] [--out FILE] [--keep-frames] [--fine-frames N] [--model FILE]
     python benchmarks/centring.py --realistic-motion --samples 20 --first-seed 6000   (timing: benchmarks/alignment_time.py)
-    python benchmarks/centring.py --epics --samples 100 --first-seed 8000             (over Channel Access: benchmarks/epics_centring.py)
+    python benchmarks/centring.py --epics --samples 100 --first-seed 8000 [--hdf5-plugin]  (over Channel Access: benchmarks/epics_centring.py)
 
 Samples are drawn with random loop sizes and offsets, refraction on (film index 1.31-1.34, crystals at
 any depth in the film), ice and bubbles on a third of them, dust on the lens, both spindle orientations
@@ -243,6 +243,8 @@ def main() -> None:
     parser.add_argument("--keep-frames", action="store_true", help="keep the fine sweep's per-frame features in each record")
     parser.add_argument("--fine-frames", type=int, help="frames of the fine sweep (default: the plan's, 12)")
     parser.add_argument("--model", type=Path, help="a .keras network to use instead of the shipped one (with --segmenter default)")
+    parser.add_argument("--hdf5-plugin", action="store_true",
+                        help="with --epics: the camera's frames are written by the IOC's HDF5 plugin ([epics] hdf5_plugin)")
     parser.add_argument("--epics", action="store_true",
                         help="instead: the same seeds over EPICS Channel Access (mxsight ioc) and in process (benchmarks/epics_centring.py)")
     parser.add_argument("--realistic-motion", action="store_true",
@@ -263,8 +265,9 @@ def main() -> None:
 
         if network is None:
             parser.error("--epics needs the network (--segmenter default): the IOC's frames carry no exact masks")
-        records = epics_centring.compare(seeds, lambda beamline: network, RE)
-        epics_centring.print_report(records, f"auto_centre over Channel Access and in process, segmenter {network.version}, seeds {seeds[0]}..{seeds[-1]}")
+        records = epics_centring.compare(seeds, lambda beamline: network, RE, hdf5_plugin=args.hdf5_plugin)
+        frames = "written by the IOC's HDF5 plugin" if args.hdf5_plugin else "read over Channel Access"
+        epics_centring.print_report(records, f"auto_centre over Channel Access (frames {frames}) and in process, segmenter {network.version}, seeds {seeds[0]}..{seeds[-1]}")
         return
     if args.realistic_motion:
         import alignment_time

@@ -256,3 +256,26 @@ def test_an_hdf5_plugin_that_cannot_write_is_named_and_the_camera_given_back(ser
     with pytest.raises(RuntimeError, match="does not exist on the IOC"):
         camera.stage()
     assert (camera.image_mode.get(), int(camera.acquire.get())) == ("Continuous", 1)
+
+
+def test_a_hung_camera_over_epics_times_out_by_name_and_nothing_moves(served, RE, tiled):
+    from ophyd import EpicsSignal
+
+    from mxsight.devices.camera import CameraTimeout
+
+    beamline, path = served
+    _mount(beamline, path, 28)
+    stuck = EpicsSignal(f"{load_prefix(path)}Stuck", name="stuck")
+    stuck.wait_for_connection(timeout=5)
+    before = {name: getattr(beamline.goniometer, name).position for name in TRANSLATIONS}
+    timeout_s, beamline.camera.new_frame_timeout_s = beamline.camera.new_frame_timeout_s, 0.5
+    stuck.put(1, wait=True)
+    try:
+        with pytest.raises(CameraTimeout, match="no frame exposed after the trigger within 0.5 s"):
+            RE(auto_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id="ca-hung"))
+    finally:
+        stuck.put(0, wait=True)
+        beamline.camera.new_frame_timeout_s = timeout_s
+    assert {name: getattr(beamline.goniometer, name).position for name in TRANSLATIONS} == before
+    (uid,) = list(find_alignments(tiled.client, sample_id="ca-hung"))
+    assert tiled.client[uid].metadata["stop"]["reason"].startswith("CameraTimeout: oav: no frame exposed")

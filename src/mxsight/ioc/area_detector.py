@@ -106,9 +106,12 @@ class AreaDetectorCamera(PVGroup):
         super().__init__(*args, **kwargs)
         self.render = render
         self.frames_served = 0
+        self.stuck = False  # acquire, but deliver no frame (a hung camera)
 
     async def publish(self, data: np.ndarray, exposure: float) -> None:
-        """Serve one flattened frame exposed at ``exposure`` (POSIX seconds)."""
+        """Serve one flattened frame exposed at ``exposure`` (POSIX seconds); nothing when stuck."""
+        if self.stuck:
+            return
         self.frames_served += 1
         data.flags.writeable = False  # caproto then sends it without copying
         image = self.image1

@@ -22,7 +22,8 @@ its ``[simulated]`` table what stands behind them:
 Frames are rendered by :mod:`mxsight.sim` at the motors' positions at the instant of exposure. Writing
 ``{control_prefix}Seed`` mounts the random sample of that seed (motors back to zero, zoom to its start);
 ``{control_prefix}Empty`` 1 takes the sample away (an empty field); ``{control_prefix}Mount`` turns the
-camera (a mount that keeps the frame's shape). The camera streams (Continuous) from start-up, as an
+camera (a mount that keeps the frame's shape); ``{control_prefix}Stuck`` 1 hangs the camera (it
+acquires but delivers no frame). The camera streams (Continuous) from start-up, as an
 on-axis camera feeding a beamline's video does.
 """
 
@@ -118,11 +119,18 @@ def _mount_name(name, source: str) -> str | None:
 class SimulatorControls(PVGroup):
     """``{control_prefix}``: which sample is mounted (``Seed``), whether any is (``Empty``), and how
     the camera is mounted (``Mount``: a name of ``mxsight.sim.camera_mount.MOUNTS`` that keeps the
-    frame's shape, to rehearse ``calibrate_camera`` on a mirrored camera)."""
+    frame's shape, to rehearse ``calibrate_camera`` on a mirrored camera); ``Stuck`` 1 makes the camera
+    acquire without ever delivering a frame (a hung camera, to rehearse ``CameraTimeout``)."""
 
     seed = pvproperty(name="Seed", value=0)
     empty = pvproperty(name="Empty", value=0)
     camera_mount = pvproperty(name="Mount", value="standard", dtype=str, max_length=40)
+    stuck = pvproperty(name="Stuck", value=0)
+
+    @stuck.putter
+    async def stuck(self, instance, value):
+        self.parent.camera.stuck = bool(value)
+        return value
 
     @camera_mount.putter
     async def camera_mount(self, instance, value):
