@@ -125,5 +125,5 @@ def test_limits_are_micrometres_at_the_sample_whatever_the_zoom():
         solve_centring(sweep, coarse, target="loop")
     lenient = ConfidenceLimits.from_table({"max_residual_rms_um": 3.0})
     assert solve_centring(sweep, coarse, limits=lenient, target="loop").target == "loop"
-    with pytest.raises(ValueError, match="unknown confidence limits"):
+    with pytest.raises(ValueError, match=r"\[alignment\] has unknown key 'max_residual_rms_px' \(did you mean 'max_residual_rms_um'\?\)"):
         ConfidenceLimits.from_table({"max_residual_rms_px": 3.0})

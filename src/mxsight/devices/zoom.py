@@ -21,6 +21,7 @@ from ophyd import Device, EpicsMotor, Kind, Signal
 from ophyd.status import Status
 from ophyd.utils.errors import DisconnectedError
 
+from mxsight.devices.zoom_file import validate_zoom_table
 from mxsight.geometry.centring import CentringGeometry
 from mxsight.sim.clock import REAL_TIME
 from mxsight.toml_files import read_toml
@@ -50,31 +51,19 @@ class ZoomCalibration:
 
     @classmethod
     def from_table(cls, table: dict, source: str = "table") -> "ZoomCalibration":
-        levels = {}
-        for key, entry in table.get("levels", {}).items():
-            try:
-                row, col = entry["beam_position_px"]
-                axis = entry.get("rotation_axis_px")
-                levels[int(key)] = ZoomLevel(float(entry["pixel_size_um"]), (float(row), float(col)), None if axis is None else float(axis))
-            except (KeyError, TypeError, ValueError) as error:
-                raise ValueError(f"{source}: zoom level {key!r} needs pixel_size_um and beam_position_px = [row, col]") from error
-        if not levels:
-            raise ValueError(f"{source}: no [levels.N] tables found")
-        camera = table.get("camera", {})
-        unknown = set(camera) - {"spindle", "perpendicular_sign", "along_sign", "calibrated"}
-        if unknown:
-            raise ValueError(f"{source}: [camera] has unknown keys {sorted(unknown)}")
+        """The calibration a parsed file holds, checked against its schema (``devices/zoom_file.py``)."""
+        checked = validate_zoom_table(table, source)
+        levels = {
+            key: ZoomLevel(level.pixel_size_um, (level.beam_position_px[0], level.beam_position_px[1]), level.rotation_axis_px)
+            for key, level in checked.levels.items()
+        }
+        camera = checked.camera
         geometry = None
-        if "spindle" in camera:
-            try:
-                geometry = CentringGeometry(
-                    spindle=camera["spindle"],
-                    perpendicular_sign=_sign(camera.get("perpendicular_sign", 1)),
-                    along_sign=_sign(camera.get("along_sign", 1)),
-                )
-            except ValueError as error:
-                raise ValueError(f"{source}: [camera] {error}") from None
-        return cls(levels, geometry=geometry, calibrated=str(camera.get("calibrated", "")))
+        if camera is not None and camera.spindle is not None:
+            geometry = CentringGeometry(
+                spindle=camera.spindle, perpendicular_sign=float(camera.perpendicular_sign), along_sign=float(camera.along_sign)
+            )
+        return cls(levels, geometry=geometry, calibrated=camera.calibrated if camera is not None else "")
 
     def to_toml(self, header: str = "") -> str:
         """The calibration as the TOML text :meth:`from_table` reads."""
@@ -107,12 +96,6 @@ class ZoomCalibration:
             return self.levels[int(level)]
         except KeyError:
             raise ValueError(f"zoom level {level} is not calibrated; known levels are {sorted(self.levels)}") from None
-
-
-def _sign(value) -> float:
-    if value not in (1, -1):
-        raise ValueError(f"signs must be 1 or -1, got {value!r}")
-    return float(value)
 
 
 def _toml_string(text: str) -> str:

@@ -19,6 +19,9 @@ its ``[simulated]`` table what stands behind them:
     frame_rate_hz = 10                   # the camera's AcquirePeriod while it streams
     camera_mount = "mirrored"            # the camera turned or mirrored (mxsight.sim.camera_mount.MOUNTS)
 
+The whole file is checked against the beamline file's schema (:mod:`mxsight.beamline_file`) when read:
+a wrong setting is one ValueError naming the file, the table and the key, before anything is served.
+
 Frames are rendered by :mod:`mxsight.sim` at the motors' positions at the instant of exposure. Writing
 ``{control_prefix}Seed`` mounts the random sample of that seed (motors back to zero, zoom to its start);
 ``{control_prefix}Empty`` 1 takes the sample away (an empty field); ``{control_prefix}Mount`` turns the
@@ -36,7 +39,7 @@ from dataclasses import dataclass
 from caproto.server import PVGroup, SubGroup, pvproperty
 
 from mxsight.devices.sim import SimBeamline, make_sim_beamline
-from mxsight.sim.camera_mount import MOUNTS, CameraMount
+from mxsight.sim.camera_mount import CameraMount
 from mxsight.ioc.area_detector import area_detector_camera
 from mxsight.ioc.motor_record import SimMotorRecord
 from mxsight.sim.render import CAMERA_SHAPE_PX
@@ -80,40 +83,24 @@ class IocSettings:
 
     @classmethod
     def from_table(cls, table: dict, source: str = "beamline file") -> "IocSettings":
-        epics, simulated = table.get("epics", {}), table.get("simulated", {})
-        missing = [key for key in ("goniometer_prefix", "camera_prefix", "zoom_pv") if key not in epics]
-        if missing:
-            raise ValueError(f"{source}: [epics] needs {', '.join(missing)} to serve the simulated beamline")
-        speeds = ("omega_speed_deg_s", "translation_speed_mm_s", "zoom_speed_levels_s")
-        unknown = set(simulated) - {"seed", "zoom", "realistic_motion", "frame_rate_hz", "background_set", "empty_pins", "camera_mount", *speeds}
-        if unknown:
-            raise ValueError(f"{source}: [simulated] has unknown keys {sorted(unknown)}")
-        frame_rate_hz = float(simulated.get("frame_rate_hz", 10.0))
-        if not 0 < frame_rate_hz <= 1000:
-            raise ValueError(f"{source}: [simulated] frame_rate_hz must be in (0, 1000], got {frame_rate_hz}")
-        for key in speeds:
-            if key in simulated and not float(simulated[key]) > 0:
-                raise ValueError(f"{source}: [simulated] {key} must be above 0, got {simulated[key]}")
+        """The settings of a parsed beamline file, checked whole against its schema
+        (:mod:`mxsight.beamline_file`; [epics]'s PV names required whatever the kind)."""
+        from mxsight.beamline_file import validate_beamline_table
+
+        checked = validate_beamline_table(table, source, serving=True)
+        epics, simulated = checked.epics, checked.simulated
+        optional = ("camera_mount", "frame_rate_hz", "background_set", "omega_speed_deg_s", "translation_speed_mm_s", "zoom_speed_levels_s")
         return cls(
-            goniometer_prefix=str(epics["goniometer_prefix"]),
-            camera_prefix=str(epics["camera_prefix"]),
-            zoom_pv=str(epics["zoom_pv"]),
-            control_prefix=str(epics.get("control_prefix", f"{epics['camera_prefix']}SIM:")),
-            seed=int(simulated.get("seed", 0)),
-            zoom=int(simulated.get("zoom", 5)),
-            spindle=str(table.get("beamline", {}).get("spindle", "horizontal")),
-            camera_mount=_mount_name(simulated.get("camera_mount"), source),
-            realistic_motion=bool(simulated.get("realistic_motion", False)),
-            frame_rate_hz=frame_rate_hz,
-            background_set=simulated.get("background_set"),
-            **{key: float(simulated[key]) for key in speeds if key in simulated},
+            goniometer_prefix=epics.goniometer_prefix,
+            camera_prefix=epics.camera_prefix,
+            zoom_pv=epics.zoom_pv,
+            control_prefix=epics.control_prefix or f"{epics.camera_prefix}SIM:",
+            seed=simulated.seed,
+            zoom=simulated.zoom,
+            spindle=checked.beamline.spindle,
+            realistic_motion=simulated.realistic_motion,
+            **{key: getattr(simulated, key) for key in optional if getattr(simulated, key) is not None},
         )
-
-
-def _mount_name(name, source: str) -> str | None:
-    if name is not None and name not in MOUNTS:
-        raise ValueError(f"{source}: [simulated] camera_mount must be one of {sorted(MOUNTS)}, got {name!r}")
-    return name
 
 
 class SimulatorControls(PVGroup):

@@ -70,18 +70,12 @@ class ConfidenceLimits:
 
     @classmethod
     def from_table(cls, table: dict, base: "ConfidenceLimits | None" = None, source: str = "[alignment]") -> "ConfidenceLimits":
-        """``base`` (default: the defaults) with the values of a beamline file's table replaced."""
-        base = base or cls()
-        known = {f.name: f.type for f in dataclasses.fields(cls)}
-        unknown = sorted(set(table) - set(known))
-        if unknown:
-            raise ValueError(f"{source}: unknown confidence limits {unknown}; known: {sorted(known)}")
-        values = {}
-        for key, value in table.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"{source}: {key} must be a number >= 0, got {value!r}")
-            values[key] = int(value) if key == "min_frames" else float(value)
-        return dataclasses.replace(base, **values)
+        """``base`` (default: the defaults) with the values of a beamline file's table replaced, checked
+        against the file's schema (``AlignmentTable``: lengths > 0, shares in [0, 1])."""
+        from mxsight.beamline_file import AlignmentTable
+        from mxsight.file_schema import validated
+
+        return dataclasses.replace(base or cls(), **validated(AlignmentTable, table, source, tables=False).limits())
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +47,10 @@ def _current_default(models_dir: Path) -> Path:
     ``Segmenter.default()`` reads now."""
     if (models_dir / SHIPPED_MODEL).exists():
         return models_dir / SHIPPED_MODEL
-    return models_directory() / SHIPPED_MODEL
+    try:
+        return models_directory() / SHIPPED_MODEL
+    except FileNotFoundError:  # MXSIGHT_MODELS_DIR names the folder this first promotion creates
+        return Path(str(resources.files("mxsight") / "models")) / SHIPPED_MODEL
 
 
 def _real_frames(real_evaluation: Path | str | None, model: Path, current_version: str, force: bool) -> tuple[dict, str | None]:

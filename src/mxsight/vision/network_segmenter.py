@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import functools
-import json
 import os
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -14,6 +14,7 @@ import numpy as np
 from scipy import ndimage
 
 from mxsight.notions import NOTIONS, notion_bit, unpack_masks
+from mxsight.vision.model_settings import ModelSettings, read_model_card, validate_settings
 from mxsight.vision.network import OUTPUT_CHANNELS
 from mxsight.vision.prediction import Prediction, frame_problem, validate_frame
 from mxsight.vision.segmenter import Segmenter
@@ -63,15 +64,14 @@ class NetworkSegmenter(Segmenter):
     @classmethod
     def load(cls, path: Path | str, **kwargs) -> "NetworkSegmenter":
         """A saved model with the inference settings recorded beside it (``<stem>.json``: version,
-        working size, thresholds; see :func:`model_settings`); ``kwargs`` override them."""
-        import keras
-
+        working size, thresholds; see :func:`model_settings`); ``kwargs`` override them, checked as
+        the card is. A file keras cannot read is a ``ValueError`` naming it."""
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"no model file at {path}")
-        model = keras.saving.load_model(path, compile=False)
+        settings = {"version": path.stem, **model_settings(path), **_checked_overrides(kwargs, path)}
+        model = _read_keras_model(path)
         depth = sum(1 for layer in model.layers if type(layer).__name__ == "UpSampling2D")
-        settings = {"version": path.stem, **model_settings(path), **kwargs}
         return cls(model, stride=2**depth, **settings)
 
     @classmethod
@@ -315,18 +315,38 @@ SETTINGS = ("working_size_px", "threshold", "thresholds", "click_threshold", "re
 
 def model_settings(path: Path | str) -> dict[str, object]:
     """Inference settings recorded beside a model (``<stem>.json``, the model card of a shipped or
-    promoted model): version, working size, thresholds, click threshold, refinement. Empty without one."""
-    card_path = Path(path).with_suffix(".json")
-    if not card_path.exists():
+    promoted model): version, working size, thresholds, click threshold, refinement, those the card
+    gives, validated (:class:`~mxsight.vision.model_settings.ModelSettings`). Empty without a card."""
+    settings = read_model_card(Path(path).with_suffix(".json"))
+    if settings is None:
         return {}
+    return settings.model_dump(include={*SETTINGS, "version"}, exclude_unset=True)
+
+
+def _checked_overrides(overrides: dict[str, object], path: Path) -> dict[str, object]:
+    """Keyword overrides of a model's settings, the settings among them validated as a card's are;
+    other keywords pass through to the constructor as given."""
+    known = {key: value for key, value in overrides.items() if key in ModelSettings.model_fields}
+    checked = validate_settings(known, f"settings given for {path}").model_dump(include=set(known), exclude_unset=True)
+    return {**overrides, **checked}
+
+
+def _read_keras_model(path: Path):
+    """The Keras model saved at ``path``; a ``ValueError`` of one line naming the file when keras
+    cannot read it (keras reports a file that is no zip archive as "File not found")."""
+    import keras
+
     try:
-        card = json.loads(card_path.read_text())
-    except json.JSONDecodeError as error:
-        raise ValueError(f"cannot read the model settings {card_path}: {error}") from None
-    settings: dict[str, object] = {key: card[key] for key in SETTINGS if key in card}
-    if "version" in card:
-        settings["version"] = str(card["version"])
-    return settings
+        return keras.saving.load_model(path, compile=False)
+    except Exception as error:
+        if path.is_dir():
+            reason = "a folder, not a file"
+        elif path.suffix == ".keras" and not zipfile.is_zipfile(path):
+            reason = "not a zip archive, as .keras files are"
+        else:
+            lines = str(error).strip().splitlines()
+            reason = f"{type(error).__name__}: {lines[0][:150] if lines else 'no message'}"
+        raise ValueError(f"{path}: not a readable Keras model ({reason})") from error
 
 
 def uncertain_fraction(maps: np.ndarray, low: float = 0.25, high: float = 0.75) -> float:
@@ -394,30 +414,22 @@ def _nearest(maps: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return maps[rows][:, cols]
 
 
-DEFAULT_SEGMENTERS = ("network", "checked", "classical")
-
-
 def default_segmenter_kind(name: str = SHIPPED_MODEL) -> str:
     """Which segmenter ``Segmenter.default()`` builds on the default model, as its card records
     (``default_segmenter``, chosen on the held-out real frames when the model was promoted):
     "network", "checked" (the network checked frame by frame, the classical baseline where a frame
-    fails) or "classical". "network" for a card that does not say."""
-    card_path = (models_directory(name) / name).with_suffix(".json")
-    if not card_path.exists():
-        return "network"
-    try:
-        kind = json.loads(card_path.read_text()).get("default_segmenter", "network")
-    except json.JSONDecodeError as error:
-        raise ValueError(f"cannot read the model settings {card_path}: {error}") from None
-    if kind not in DEFAULT_SEGMENTERS:
-        raise ValueError(f"{card_path}: default_segmenter is {kind!r}; expected one of {', '.join(DEFAULT_SEGMENTERS)}")
-    return kind
+    fails) or "classical". "network" for a card that does not say. The card is validated whole."""
+    settings = read_model_card((models_directory(name) / name).with_suffix(".json"))
+    return "network" if settings is None else settings.default_segmenter
 
 
 def models_directory(name: str = SHIPPED_MODEL) -> Path:
     """Where the default model is read from: ``$MXSIGHT_MODELS_DIR`` when it holds ``name`` (a model
-    promoted at this site), else the folder shipped in the package."""
+    promoted at this site), else the folder shipped in the package. A ``$MXSIGHT_MODELS_DIR`` that is
+    no folder is a ``FileNotFoundError``: a mistyped path must not quietly give the shipped model."""
     site = os.environ.get(MODELS_DIR_VARIABLE)
+    if site and not Path(site).is_dir():
+        raise FileNotFoundError(f"{MODELS_DIR_VARIABLE}={site}: no such folder (create it, or unset {MODELS_DIR_VARIABLE} for the shipped model)")
     if site and (Path(site) / name).exists():
         return Path(site)
     return Path(str(resources.files("mxsight") / "models"))
