@@ -21,6 +21,16 @@ def test_demo_prints_its_table_report_and_uid(tmp_path, capsys):
     assert "run uid:" in out and "read back:" in out
     with Image.open(report) as image:
         assert image.size[0] > 600 and image.size[1] > 400
+    from mxsight.storage.tiled import PROCESS_API_KEY
+
+    data = tmp_path / "data"
+    printed = out + capsys.readouterr().err
+    assert PROCESS_API_KEY not in printed and "api_key" not in printed
+    for log in data.glob("*.log"):  # the server's access and error logs: private, and no key in them
+        assert PROCESS_API_KEY not in log.read_text() and log.stat().st_mode & 0o077 == 0, log
+    for folder in (data, data / "frames", data / "spool"):
+        assert folder.stat().st_mode & 0o077 == 0, folder
+    assert len(list((data / "spool" / "written").glob("*.jsonl"))) == 1  # the run, spooled then written
 
 
 def test_keras_and_the_embedded_catalog_work_in_one_process(tmp_path):

@@ -161,7 +161,7 @@ def test_runs_command(catalog, capsys, monkeypatch):
 
     tiled, _ = catalog
     monkeypatch.setenv("TILED_API_KEY", PROCESS_API_KEY)
-    assert main(["runs", "--tiled", tiled.uri, "--puck", "P2", "--outcome", "success", "--limit", "3"]) == 0
+    assert main(["runs", "--tiled", tiled.address, "--puck", "P2", "--outcome", "success", "--limit", "3"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 5 and all("success" in line for line in lines[2:])
     assert [line.split()[2] for line in lines[2:]] == ["P2-6", "P2-5", "P2-4"]

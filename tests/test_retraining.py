@@ -17,7 +17,7 @@ from mxsight.plans.sweeps import Sweep
 from mxsight.sim.scene import random_sample
 from mxsight.storage.queries import find_alignments
 from mxsight.storage.review import review_run
-from mxsight.storage.tiled import EmbeddedTiled
+from mxsight.storage.tiled import PROCESS_API_KEY, EmbeddedTiled
 from mxsight.training.dataset_format import LabelledDataset
 from mxsight.training.promote import PromotionRefused, promote
 from mxsight.vision.network import NetworkConfig, build_model
@@ -55,8 +55,9 @@ def _run(tiled, sample_id, plan_name="auto_centre"):
     return run
 
 
-def test_review_is_recorded_and_checked(recorded):
+def test_review_is_recorded_and_checked(recorded, monkeypatch):
     tiled, _, _ = recorded
+    monkeypatch.setenv("TILED_API_KEY", PROCESS_API_KEY)
     run = _run(tiled, "good")
     with pytest.raises(ValueError, match="verdict must be one of accepted, wrong"):
         review_run(run, "maybe")
@@ -64,19 +65,19 @@ def test_review_is_recorded_and_checked(recorded):
         review_run(run, "wrong", frames=[99])
     with pytest.raises(ValueError, match="no predictions stream"):
         review_run(_run(tiled, "clicked", "click_centre"), "accepted")
-    assert main(["review", run.metadata["start"]["uid"][:8], "accepted", "--tiled", tiled.uri, "--note", "loop and crystal right"]) == 0
+    assert main(["review", run.metadata["start"]["uid"][:8], "accepted", "--tiled", tiled.address, "--note", "loop and crystal right"]) == 0
     with pytest.raises(KeyError, match="0 runs have a uid starting with 'nothing'"):
-        main(["review", "nothing", "accepted", "--tiled", tiled.uri])
-    assert main(["review", _run(tiled, "bad").metadata["start"]["uid"], "wrong", "--tiled", tiled.uri, "--frames", "2,5"]) == 0
+        main(["review", "nothing", "accepted", "--tiled", tiled.address])
+    assert main(["review", _run(tiled, "bad").metadata["start"]["uid"], "wrong", "--tiled", tiled.address, "--frames", "2,5"]) == 0
     assert _run(tiled, "good").metadata["review"]["verdict"] == "accepted"
     assert _run(tiled, "bad").metadata["review"]["frames"] == [2, 5]
 
 
 def test_export_fine_tune_evaluate_promote(recorded, tmp_path, monkeypatch):
     tiled, _, clicks = recorded
-    test_review_is_recorded_and_checked(recorded)
+    test_review_is_recorded_and_checked(recorded, monkeypatch)
     exported = tmp_path / "exported"
-    assert main(["dataset", "export", "--tiled", tiled.uri, "--out", str(exported)]) == 0
+    assert main(["dataset", "export", "--tiled", tiled.address, "--out", str(exported)]) == 0
 
     labelled, to_label = LabelledDataset(exported / "labelled"), LabelledDataset(exported / "to_label")
     reasons = [example.metadata["reason"] for example in labelled]
@@ -208,12 +209,13 @@ def test_promotion_refuses_a_model_that_sees_samples_on_empty_fields(tmp_path):
     assert card["default_segmenter"] == "checked" and card["promoted"]["real_frames"]["new"]["loop_found"]["found"] == 4
 
 
-def test_tracked_frames_are_recorded_and_exported_as_their_windows(tmp_path):
+def test_tracked_frames_are_recorded_and_exported_as_their_windows(tmp_path, monkeypatch):
     """A frame labelled only in a window (as the network labels the frames it tracks) is recorded
     with that window and exported as that part of the frame; each sweep's first frame is whole."""
     from truth import WindowedTruthSegmenter
 
     tiled = EmbeddedTiled.start(tmp_path / "tiled")
+    monkeypatch.setenv("TILED_API_KEY", PROCESS_API_KEY)
     try:
         RE = RunEngine({}, call_returns_result=True)
         RE.subscribe(tiled.writer())
@@ -229,7 +231,7 @@ def test_tracked_frames_are_recorded_and_exported_as_their_windows(tmp_path):
         assert np.isnan(np.asarray(predictions["predictions_tip_row_px"].read())[~whole]).all()
         review_run(run, "accepted")
         exported = tmp_path / "exported"
-        assert main(["dataset", "export", "--tiled", tiled.uri, "--out", str(exported)]) == 0
+        assert main(["dataset", "export", "--tiled", tiled.address, "--out", str(exported)]) == 0
         examples = list(LabelledDataset(exported / "labelled"))
         assert len(examples) == 6 + FRAMES
         for example in examples:

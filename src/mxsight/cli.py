@@ -22,9 +22,9 @@ def _demo(args: argparse.Namespace) -> int:
     from mxsight.plans.auto_centre import auto_centre
     from mxsight.plans.errors import AlignmentError
     from mxsight.report import write_report
-    from mxsight.storage.tiled import EmbeddedTiled
+    from mxsight.storage.tiled import EmbeddedTiled, RemoteTiled
 
-    tiled = EmbeddedTiled.start(args.data_dir)
+    tiled = EmbeddedTiled.start(args.data_dir) if args.tiled is None else RemoteTiled.connect(args.tiled, args.data_dir)
     try:
         RE = RunEngine({"beamline": "simulated"}, call_returns_result=True)
         RE.subscribe(tiled.writer())
@@ -54,12 +54,15 @@ def _demo(args: argparse.Namespace) -> int:
         _print_table(before, after, outcome, frames, seconds, failure)
         report = write_report(run, args.report)
         print(f"\nreport:    {report.resolve()}")
-        print(f"tiled:     {tiled.uri}   (data in {tiled.directory})")
+        print(f"tiled:     {tiled.address}   (data in {tiled.directory})")
         print(f"run uid:   {uid}")
-        print(
-            f"read back: {sys.executable} -c \"from mxsight.storage.tiled import EmbeddedTiled; "
-            f"t = EmbeddedTiled.start('{args.data_dir}'); print(t.client['{uid}']['primary']['oav_image'].shape); t.close()\""
-        )
+        if args.tiled is None:
+            print(
+                f"read back: {sys.executable} -c \"from mxsight.storage.tiled import EmbeddedTiled; "
+                f"t = EmbeddedTiled.start('{args.data_dir}'); print(t.client['{uid}']['primary']['oav_image'].shape); t.close()\""
+            )
+        else:
+            print(f"read back: mxsight runs --tiled {tiled.address} --sample {sample_id}")
         return 1 if failure else 0
     finally:
         tiled.close()
@@ -270,7 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0, help="seed of the random sample (default 0)")
     demo.add_argument("--zoom", type=int, default=5, help="zoom level 1-10 (default 5)")
     demo.add_argument("--sample-id", default=None, help="sample id recorded with the run (default sim-SEED)")
-    demo.add_argument("--data-dir", type=Path, default=Path("mxsight-data"), help="embedded Tiled directory (default ./mxsight-data)")
+    demo.add_argument("--data-dir", type=Path, default=Path("mxsight-data"), help="data folder: embedded Tiled, frames, spool (default ./mxsight-data)")
+    demo.add_argument("--tiled", default=None, metavar="URI", help="write to this Tiled server (key from TILED_API_KEY) instead of an embedded one; it must be able to read DATA_DIR/frames")
     demo.add_argument("--report", type=Path, default=Path("mxsight-report.png"), help="PNG report path")
     demo.add_argument("--realistic-motion", action="store_true", help="motors take real time to move")
     demo.set_defaults(handler=_demo)
@@ -338,17 +342,26 @@ TRACEBACK_VARIABLE = "MXSIGHT_TRACEBACK"
 
 
 def console_main(argv: list[str] | None = None) -> int:
-    """The ``mxsight`` console script: :func:`main`, with bad input (a missing file, a wrong
-    setting: ``ValueError`` and ``OSError``) reported as one line on stderr and exit status 2 rather
+    """The ``mxsight`` console script: :func:`main`, with expected failures (a missing or bad file, a
+    wrong setting, an unknown run, an unreachable or refusing Tiled: ``ValueError``, ``OSError``,
+    ``LookupError``, ``httpx.HTTPError``) reported as one line on stderr and exit status 2 rather
     than a traceback; ``MXSIGHT_TRACEBACK=1`` shows the traceback. ``main`` itself raises, for
     callers and tests that want the exception."""
+    import httpx
+
     try:
         return main(argv)
-    except (ValueError, OSError) as error:
+    except (ValueError, OSError, LookupError, httpx.HTTPError) as error:
         if os.environ.get(TRACEBACK_VARIABLE, "") not in ("", "0"):
             raise
-        print(f"mxsight: error: {error}", file=sys.stderr)
+        print(f"mxsight: error: {_one_line(error)}", file=sys.stderr)
         return 2
+
+
+def _one_line(error: BaseException) -> str:
+    """The error's message on one line (a ``KeyError``'s without the quotes of its repr)."""
+    text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+    return " ".join(text.split()) or type(error).__name__
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""``mxsight runs``, ``mxsight review`` and ``mxsight dataset export``: the command line over a Tiled
+"""``mxsight runs``, ``mxsight review``, ``mxsight replay`` and ``mxsight dataset export``: the command line over a Tiled
 catalog of recorded runs (an embedded one in ``--data-dir`` or a server at ``--tiled URI``)."""
 
 from __future__ import annotations
@@ -11,13 +11,12 @@ from pathlib import Path
 
 @contextlib.contextmanager
 def _catalog(args: argparse.Namespace):
-    """The Tiled client of ``--tiled URI`` (API key in the URI or from ``TILED_API_KEY``) or of the
+    """The Tiled client of ``--tiled URI`` (API key from ``TILED_API_KEY``) or of the
     embedded ``--data-dir`` (started here and stopped on leaving)."""
     if args.tiled:
-        from tiled.client import from_uri
+        from mxsight.storage.tiled import connect
 
-        api_key = None if "api_key=" in args.tiled else os.environ.get("TILED_API_KEY")
-        yield from_uri(args.tiled, api_key=api_key)
+        yield connect(args.tiled)
         return
     from mxsight.storage.tiled import EmbeddedTiled
 
@@ -72,10 +71,24 @@ def _dataset_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _replay(args: argparse.Namespace) -> int:
+    from mxsight.storage.replay import replay
+    from mxsight.storage.tiled import SummarisingWriter
+
+    spool = args.spool or args.data_dir / "spool"
+    with _catalog(args) as catalog:
+        results = replay(spool, catalog, lambda: SummarisingWriter(catalog))
+    for result in results:
+        print(f"run {result.uid}: {result.outcome}")
+    if not results:
+        print(f"nothing to replay in {spool}")
+    return 1 if any(r.outcome.startswith("failed") for r in results) else 0
+
+
 def _add_catalog_arguments(parser) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--data-dir", type=Path, default=Path("mxsight-data"), help="embedded Tiled directory (default ./mxsight-data)")
-    source.add_argument("--tiled", default=None, metavar="URI", help="a Tiled server instead (API key in the URI or TILED_API_KEY)")
+    source.add_argument("--tiled", default=None, metavar="URI", help="a Tiled server instead (API key from TILED_API_KEY)")
 
 
 def _add_query_arguments(runs) -> None:
@@ -104,6 +117,10 @@ def add_records_commands(commands) -> None:
     review.add_argument("--reviewer", default=os.environ.get("USER", ""))
     _add_catalog_arguments(review)
     review.set_defaults(handler=_review)
+    replay = commands.add_parser("replay", help="send runs kept on disk while Tiled was unreachable (a spool folder) to Tiled")
+    replay.add_argument("spool", nargs="?", type=Path, default=None, help="the spool folder (default: <data-dir>/spool)")
+    _add_catalog_arguments(replay)
+    replay.set_defaults(handler=_replay)
 
 
 def add_export_command(verbs) -> None:

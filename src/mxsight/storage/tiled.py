@@ -10,6 +10,7 @@ import sqlite3  # noqa: F401  (before any TensorFlow import: TF's SQLite lacks F
 import contextlib
 import logging
 import logging.config
+import os
 import secrets
 import threading
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from tiled.server import SimpleTiledServer
 from tiled.server.logging_config import LOGGING_CONFIG
 
 from mxsight.storage.run_summary import RunSummary
+from mxsight.storage.spool import SpoolingWriter
 
 
 # Tiled keeps server settings process-wide: a second embedded server started with another API key
@@ -65,16 +67,31 @@ class EmbeddedTiled:
 
     @property
     def uri(self) -> str:
+        """The server's address with its API key: for clients of this process, never to print."""
         return self.server.uri
+
+    @property
+    def address(self) -> str:
+        """The server's address without the key, for messages and logs."""
+        return public_address(self.server.uri)
+
+    @property
+    def spool_directory(self) -> Path:
+        return self.directory / "spool"
 
     @classmethod
     def start(cls, directory: Path | str) -> "EmbeddedTiled":
         """Start (or reopen) the server whose catalog and files live in ``directory``."""
         directory = Path(directory).resolve()
-        (directory / "frames").mkdir(parents=True, exist_ok=True)
+        for folder in (directory, directory / "frames"):  # private: frames, catalog and logs
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.chmod(folder, 0o700)
         with _keeping_the_process_logging_handlers():
             server = SimpleTiledServer(directory=directory, api_key=PROCESS_API_KEY, readable_storage=[directory / "frames"])
-        embedded = cls(server=server, client=from_uri(server.uri), directory=directory)
+        for log in directory.glob("*.log"):
+            os.chmod(log, 0o600)
+        client = from_uri(public_address(server.uri), api_key=PROCESS_API_KEY)  # the key in a header, never in a logged URL
+        embedded = cls(server=server, client=client, directory=directory)
         threading.Thread(target=embedded._close_after_main_thread, name="tiled-closer", daemon=True).start()
         return embedded
 
@@ -85,9 +102,10 @@ class EmbeddedTiled:
         threading.main_thread().join()
         self.close()
 
-    def writer(self) -> "SummarisingWriter":
-        """The callback to subscribe to a RunEngine: ``RE.subscribe(tiled.writer())``."""
-        return SummarisingWriter(self.client)
+    def writer(self) -> SpoolingWriter:
+        """The callback to subscribe to a RunEngine: ``RE.subscribe(tiled.writer())``; every document is
+        spooled in ``spool_directory`` before it is written to Tiled (:mod:`mxsight.storage.spool`)."""
+        return spooling_writer(self.client, self.spool_directory, self.address)
 
     def close(self) -> None:
         if not self.closed:
@@ -99,6 +117,32 @@ class EmbeddedTiled:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+@dataclass
+class RemoteTiled:
+    """A Tiled server elsewhere, written to as :class:`EmbeddedTiled` is: frames and the spool in the
+    local ``directory`` (the server must be allowed to read ``directory/frames``)."""
+
+    client: object
+    directory: Path
+    address: str
+
+    @classmethod
+    def connect(cls, uri: str, directory: Path | str, api_key: str | None = None) -> "RemoteTiled":
+        """``uri`` without a key; the key from ``api_key`` or ``TILED_API_KEY``."""
+        directory = Path(directory).resolve()
+        (directory / "frames").mkdir(parents=True, exist_ok=True, mode=0o700)
+        return cls(client=connect(uri, api_key), directory=directory, address=public_address(uri))
+
+    frames_directory = EmbeddedTiled.frames_directory
+    spool_directory = EmbeddedTiled.spool_directory
+
+    def writer(self) -> SpoolingWriter:
+        return spooling_writer(self.client, self.spool_directory, self.address)
+
+    def close(self) -> None:
+        pass
 
 
 class SummarisingWriter:
@@ -117,3 +161,33 @@ class SummarisingWriter:
         if name == "stop":
             summary = self.run_summary.summary(doc)
             self.client[doc["run_start"]].update_metadata(metadata={"summary": summary}, drop_revision=True)
+
+
+def spooling_writer(client, spool: Path | str, address: str, **options) -> SpoolingWriter:
+    """The RunEngine's Tiled callback: documents spooled in ``spool``, then written by a
+    :class:`SummarisingWriter` on ``client`` (a fresh one per run)."""
+    return SpoolingWriter(lambda: SummarisingWriter(client), spool, uri=address, **options)
+
+
+def public_address(uri: str) -> str:
+    """``uri`` without its query (where an ``api_key`` would be)."""
+    return uri.split("?", 1)[0]
+
+
+def connect(uri: str, api_key: str | None = None, timeout_s: float = 3.0):
+    """A client of the Tiled server at ``uri`` (key from ``api_key`` or ``TILED_API_KEY``), after one
+    quick look that it answers: an unreachable server is one ``ConnectionError`` line in seconds,
+    not a traceback after the client's retries. A key inside the URI is refused (it would be printed
+    and logged)."""
+    from urllib.parse import urlsplit
+
+    import httpx
+
+    if "api_key=" in uri:
+        raise ValueError("put the Tiled API key in TILED_API_KEY, not in the URI (it would be printed and logged)")
+    parts = urlsplit(uri)
+    try:
+        httpx.get(f"{parts.scheme}://{parts.netloc}/healthz", timeout=timeout_s)
+    except httpx.HTTPError as error:
+        raise ConnectionError(f"Tiled at {uri} unreachable ({type(error).__name__}: {error})") from None
+    return from_uri(uri, api_key=api_key or os.environ.get("TILED_API_KEY"))

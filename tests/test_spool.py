@@ -1,0 +1,144 @@
+"""Nothing lost when Tiled goes away: every document is spooled on disk before the plan goes on, the
+plan's outcome does not depend on Tiled, and ``mxsight replay`` puts the run in Tiled exactly once."""
+
+import secrets
+
+import numpy as np
+import pytest
+from bluesky import RunEngine
+from tiled.client import from_uri
+
+from mxsight.cli import console_main
+from mxsight.devices.sim import make_sim_beamline
+from mxsight.plans.auto_centre import auto_centre
+from mxsight.storage.queries import find_alignments
+from mxsight.storage.replay import spooled_documents
+from mxsight.storage.tiled import spooling_writer
+from tests.tiled_process import free_port, tiled_process
+
+
+@pytest.fixture
+def few_retries(monkeypatch):
+    """The Tiled client gives up on a dead server after 2 tries within 1 s (default: 10 within 45 s)."""
+    import tiled.client.utils
+
+    monkeypatch.setattr(tiled.client.utils, "TILED_RETRY_ATTEMPTS", 2)
+    monkeypatch.setattr(tiled.client.utils, "TILED_RETRY_TIMEOUT", 1.0)
+
+
+class KillAtFrame:
+    """A RunEngine callback that kills the Tiled server process when the n-th frame's event is emitted."""
+
+    def __init__(self, process, frame: int):
+        self.process, self.frame, self.seen = process, frame, 0
+        self._primary: set[str] = set()
+
+    def __call__(self, name, doc):
+        if name == "descriptor" and doc["name"] == "primary":
+            self._primary.add(doc["uid"])
+        if name == "event" and doc["descriptor"] in self._primary:
+            self.seen += 1
+            if self.seen == self.frame:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+def test_tiled_killed_mid_sweep_the_run_completes_on_disk_and_replays_once(tmp_path, few_retries, monkeypatch, capsys):
+    server_dir, frames, spool = tmp_path / "server", tmp_path / "frames", tmp_path / "spool"
+    frames.mkdir()
+    key, port = secrets.token_hex(16), free_port()
+    address = f"http://127.0.0.1:{port}/api/v1"
+    lines = []
+    beamline = make_sim_beamline(seed=3, write_directory=frames)
+    with tiled_process(server_dir, frames, key, port, init=True) as server:
+        client = from_uri(address, api_key=key)
+        RE = RunEngine({}, call_returns_result=True)
+        RE.subscribe(spooling_writer(client, spool, address, stall_s=5.0, say=lines.append))
+        RE.subscribe(KillAtFrame(server, 4))
+        result = RE(auto_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id="killed-4"))
+    uid = result.run_start_uids[0]
+    assert result.exit_status == "success"  # the sample was centred as if Tiled had stayed
+    assert beamline.target_errors_um(result.plan_result.target)["from_beam_um"] < 10
+    assert len(lines) == 1 and uid in lines[0] and f"mxsight replay {spool} --tiled {address}" in lines[0] and key not in lines[0]
+
+    documents = list(spooled_documents(spool / f"{uid}.jsonl"))  # the whole run, on disk
+    names = [name for name, _ in documents]
+    assert names[0] == "start" and names[-1] == "stop" and names.count("stream_resource") >= 1
+    stop = documents[-1][1]
+    assert names.count("event") == sum(stop["num_events"].values())
+
+    monkeypatch.setenv("TILED_API_KEY", key)
+    with tiled_process(server_dir, frames, key, port, init=False):
+        assert not from_uri(address, api_key=key)[uid].metadata.get("stop")  # Tiled kept the run's start only
+        assert console_main(["replay", str(spool), "--tiled", address]) == 0
+        assert f"run {uid}: written" in capsys.readouterr().out
+        assert console_main(["replay", str(spool), "--tiled", address]) == 0  # replaying again adds nothing
+        assert "nothing to replay" in capsys.readouterr().out
+        client = from_uri(address, api_key=key)
+        assert list(find_alignments(client, sample_id="killed-4")) == [uid]
+        run = client[uid]
+        assert run.metadata["stop"]["exit_status"] == "success"
+        images = np.asarray(run["primary"]["oav_image"].read())
+        assert len(images) == stop["num_events"]["primary"]
+        resource = next(doc for name, doc in documents if name == "stream_resource" and doc["data_key"] == "oav_image")
+        import h5py
+
+        with h5py.File(resource["uri"].split("localhost", 1)[1], "r") as written:
+            assert np.array_equal(images, np.asarray(written[resource["parameters"]["dataset"]]))  # bit-identical
+
+
+def _count_run(writer, frames: int = 3) -> str:
+    import bluesky.plans as bp
+    from ophyd.sim import det
+
+    RE = RunEngine({}, call_returns_result=True)
+    RE.subscribe(writer)
+    return RE(bp.count([det], num=frames)).run_start_uids[0]
+
+
+def test_tiled_down_before_a_run_keeps_it_on_disk_with_one_line(tmp_path):
+    import httpx
+
+    def unreachable():
+        raise httpx.ConnectError("[Errno 111] Connection refused")
+
+    lines = []
+    from mxsight.storage.spool import SpoolingWriter
+
+    uid = _count_run(SpoolingWriter(unreachable, tmp_path / "spool", uri="http://127.0.0.1:1/api/v1", say=lines.append))
+    assert [name for name, _ in spooled_documents(tmp_path / "spool" / f"{uid}.jsonl")] == ["start", "descriptor", "event", "event", "event", "stop"]
+    assert len(lines) == 1 and lines[0].startswith("Tiled at http://127.0.0.1:1/api/v1 unreachable (ConnectError")
+    assert f"run {uid} kept in {tmp_path / 'spool'}" in lines[0]
+
+
+def test_a_slow_tiled_never_holds_the_run_engine_past_the_stall_limit(tmp_path):
+    import time
+
+    from mxsight.storage.spool import WRITTEN, SpoolingWriter
+
+    received = []
+
+    def slow(name, doc):
+        time.sleep(1.0)  # each request takes a second
+        received.append(name)
+
+    lines = []
+    writer = SpoolingWriter(lambda: slow, tmp_path / "spool", uri="http://slow", stall_s=0.5, say=lines.append)
+    started = time.perf_counter()
+    uid = _count_run(writer, frames=5)
+    assert time.perf_counter() - started < 3.0  # 8 documents at 1 s each were not waited for
+    assert len(lines) == 1 and "has not answered for" in lines[0]
+    assert writer.flush(timeout_s=20)  # the writer catches up in the background
+    assert received[-1] == "stop" and len(received) == 8
+    assert (tmp_path / "spool" / WRITTEN / f"{uid}.jsonl").exists() and not (tmp_path / "spool" / f"{uid}.jsonl").exists()
+    assert oct((tmp_path / "spool").stat().st_mode & 0o777) == "0o700"
+    assert oct((tmp_path / "spool" / WRITTEN / f"{uid}.jsonl").stat().st_mode & 0o777) == "0o600"
+
+
+def test_commands_name_an_unknown_run_in_one_line(tmp_path, capsys):
+    (tmp_path / "data").mkdir()
+    assert console_main(["review", "ffffffff", "accepted", "--data-dir", str(tmp_path / "data")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["mxsight: error: 0 runs have a uid starting with 'ffffffff'"]
+    assert console_main(["runs", "--tiled", "http://127.0.0.1:1/api/v1"]) == 2
+    assert capsys.readouterr().err.startswith("mxsight: error: Tiled at http://127.0.0.1:1/api/v1 unreachable (ConnectError")
