@@ -14,7 +14,7 @@ from mxsight.plans.auto_centre import auto_centre
 from mxsight.storage.queries import find_alignments
 from mxsight.storage.replay import spooled_documents
 from mxsight.storage.tiled import spooling_writer
-from tests.tiled_process import free_port, tiled_process
+from tiled_process import free_port, tiled_process
 
 
 @pytest.fixture
@@ -142,3 +142,41 @@ def test_commands_name_an_unknown_run_in_one_line(tmp_path, capsys):
     assert err == ["mxsight: error: 0 runs have a uid starting with 'ffffffff'"]
     assert console_main(["runs", "--tiled", "http://127.0.0.1:1/api/v1"]) == 2
     assert capsys.readouterr().err.startswith("mxsight: error: Tiled at http://127.0.0.1:1/api/v1 unreachable (ConnectError")
+
+
+def test_a_full_disk_stops_the_plan_before_a_result_it_cannot_record_moves_anything(tmp_path, tiled):
+    import errno
+
+    from mxsight.storage.spool import SpoolingWriter
+    from mxsight.storage.tiled import SummarisingWriter
+
+    class FullDisk(SpoolingWriter):
+        """The disk fills up when the first result is to be spooled."""
+
+        results: set[str] = set()
+
+        def __call__(self, name, doc):
+            if name == "descriptor" and doc["name"] == "results":
+                self.results.add(doc["uid"])
+            if name == "event" and doc["descriptor"] in self.results:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            super().__call__(name, doc)
+
+    beamline = make_sim_beamline(seed=3, write_directory=tmp_path / "frames")
+    moved = ("centring_x", "centring_y", "alignment_y")
+    before = {name: getattr(beamline.goniometer, name).position for name in moved}
+    RE = RunEngine({}, call_returns_result=True)
+    RE.subscribe(FullDisk(lambda: SummarisingWriter(tiled.client), tmp_path / "spool", uri=tiled.address))
+    with pytest.raises(OSError, match="No space left on device"):
+        RE(auto_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id="full-disk"))
+    assert {name: getattr(beamline.goniometer, name).position for name in moved} == before
+
+
+def test_a_second_process_on_one_data_folder_is_refused_by_name(tiled):
+    import subprocess
+    import sys
+
+    script = f"from mxsight.cli import console_main; raise SystemExit(console_main(['runs', '--data-dir', {str(tiled.directory)!r}]))"
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 2
+    assert f"mxsight: error: the data folder {tiled.directory} is in use by process " in completed.stderr

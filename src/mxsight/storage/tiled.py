@@ -60,6 +60,7 @@ class EmbeddedTiled:
     client: object
     directory: Path
     closed: bool = False
+    lock: object = None  # the open lock file that keeps other processes out of ``directory``
 
     @property
     def frames_directory(self) -> Path:
@@ -86,12 +87,13 @@ class EmbeddedTiled:
         for folder in (directory, directory / "frames"):  # private: frames, catalog and logs
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             os.chmod(folder, 0o700)
+        lock = _lock_data_folder(directory)
         with _keeping_the_process_logging_handlers():
             server = SimpleTiledServer(directory=directory, api_key=PROCESS_API_KEY, readable_storage=[directory / "frames"])
         for log in directory.glob("*.log"):
             os.chmod(log, 0o600)
         client = from_uri(public_address(server.uri), api_key=PROCESS_API_KEY)  # the key in a header, never in a logged URL
-        embedded = cls(server=server, client=client, directory=directory)
+        embedded = cls(server=server, client=client, directory=directory, lock=lock)
         threading.Thread(target=embedded._close_after_main_thread, name="tiled-closer", daemon=True).start()
         return embedded
 
@@ -111,6 +113,8 @@ class EmbeddedTiled:
         if not self.closed:
             self.closed = True
             self.server.close()
+            if self.lock is not None:
+                self.lock.close()  # releases the lock
 
     def __enter__(self) -> "EmbeddedTiled":
         return self
@@ -161,6 +165,30 @@ class SummarisingWriter:
         if name == "stop":
             summary = self.run_summary.summary(doc)
             self.client[doc["run_start"]].update_metadata(metadata={"summary": summary}, drop_revision=True)
+
+
+class DataFolderInUse(OSError):
+    """Another process serves this data folder: its embedded catalog takes one process at a time."""
+
+
+def _lock_data_folder(directory: Path):
+    """Hold ``directory/.lock`` for this process, or name the process that holds it. An embedded
+    catalog (SQLite + DuckDB files) is not made for two processes writing at once; several RunEngines
+    share a Tiled server instead."""
+    import fcntl
+
+    handle = open(directory / ".lock", "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise DataFolderInUse(f"the data folder {directory} is in use by {holder}; stop it, or let several processes write to one Tiled server (--tiled URI)") from None
+    handle.truncate(0)
+    handle.write(f"process {os.getpid()}")
+    handle.flush()
+    return handle
 
 
 def spooling_writer(client, spool: Path | str, address: str, **options) -> SpoolingWriter:
