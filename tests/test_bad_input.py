@@ -85,3 +85,18 @@ def test_a_camera_that_delivers_no_frame_times_out_by_name_and_nothing_moves(RE,
     stop = tiled.client[uid].metadata["stop"]
     assert stop["exit_status"] == "fail" and stop["reason"].startswith("CameraTimeout: oav: no frame")
 
+
+
+def test_a_camera_failing_mid_sweep_is_named_nothing_moves_and_its_frames_are_kept(RE, tiled):
+    from mxsight.devices.camera import CameraError
+
+    beamline = make_sim_beamline(seed=1, write_directory=tiled.frames_directory)
+    beamline.camera.fault, beamline.camera.fault_after = "error", 4
+    before = _positions(beamline.goniometer)
+    with pytest.raises(CameraError, match="the camera reported a failure instead of frame 5"):
+        RE(auto_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id="failing-camera"))
+    assert _positions(beamline.goniometer) == before
+    (uid,) = list(find_alignments(tiled.client, sample_id="failing-camera"))
+    run = tiled.client[uid]
+    assert run.metadata["stop"]["reason"].startswith("CameraError: oav: the camera reported a failure")
+    assert run["primary"]["oav_image"].shape[0] == 4  # the frames taken before the failure

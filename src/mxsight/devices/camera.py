@@ -25,6 +25,14 @@ class CameraTimeout(TimeoutError):
         return f"{type(self).__name__}: {super().__str__()}"
 
 
+class CameraError(RuntimeError):
+    """The camera reported a failure instead of a frame (driver error, lost connection): nothing was
+    measured, so nothing may move."""
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__}: {super().__str__()}"
+
+
 class OnAxisCamera(Hdf5StoreDevice, Device):
     """Base on-axis camera; ``frame_shape`` is (rows, cols).
 

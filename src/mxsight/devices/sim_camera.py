@@ -7,7 +7,7 @@ import threading
 import numpy as np
 from ophyd.status import DeviceStatus
 
-from mxsight.devices.camera import CameraTimeout, OnAxisCamera
+from mxsight.devices.camera import CameraError, CameraTimeout, OnAxisCamera
 from mxsight.devices.goniometer import SimGoniometer
 from mxsight.devices.zoom import Zoom, ZoomCalibration
 from mxsight.sim.backgrounds import background_for
@@ -24,7 +24,9 @@ class SimOnAxisCamera(OnAxisCamera):
 
     ``last_render`` keeps the exact masks and the true loop centre of the latest frame, for tests and
     benchmarks; ``fault`` makes the camera deliver black or saturated frames, or none ("stuck": the
-    trigger fails with :class:`CameraTimeout` after ``frame_timeout_s``). ``mount`` turns or
+    trigger fails with :class:`CameraTimeout` after ``frame_timeout_s``; "error": it fails at once with
+    :class:`CameraError`, as a camera whose driver reports a failure; both after ``fault_after``
+    good triggers, default none). ``mount`` turns or
     mirrors the renderer's view as a real camera may be mounted (:class:`CameraMount`); ``spindle``
     "vertical" alone means the "transposed" mount (the spindle runs down the image). The optics' true
     magnification and beam position per level are the simulator's own (``ZoomCalibration.simulated()``,
@@ -61,6 +63,8 @@ class SimOnAxisCamera(OnAxisCamera):
         self.sample = sample
         self.background_set = background_set
         self.fault: str | None = None
+        self.fault_after = 0  # triggers that succeed before the fault shows
+        self._triggers = 0
         self.last_render: RenderedFrame | None = None
         self._noise = np.random.default_rng(noise_seed)
 
@@ -89,7 +93,12 @@ class SimOnAxisCamera(OnAxisCamera):
         """Without a frame rate, a frame now. With ``frame_rate_hz``, as a streaming camera: the first
         frame exposed after the trigger, at the next tick of the camera's clock, rendered at the motors'
         positions at that instant; the Status completes from a worker thread once it is written."""
-        if self.fault == "stuck":
+        self._triggers += 1
+        if self.fault in ("stuck", "error") and self._triggers > self.fault_after:
+            if self.fault == "error":
+                status = DeviceStatus(self)
+                status.set_exception(CameraError(f"{self.name}: the camera reported a failure instead of frame {self._triggers}"))
+                return status
             return self._timed_out()
         if not self.frame_rate_hz:
             return super().trigger()

@@ -16,7 +16,7 @@ import numpy as np
 from bluesky.utils import FailedStatus
 
 from mxsight.callbacks.segmentation import SegmentationCallback
-from mxsight.devices.camera import CameraTimeout
+from mxsight.devices.camera import CameraError, CameraTimeout
 from mxsight.devices.prediction_recorder import PredictionRecorder
 from mxsight.plans.reads import read_limits, read_position
 from mxsight.plans.sweeps import Sweep
@@ -24,12 +24,13 @@ from mxsight.vision.features import FrameFeatures
 from mxsight.vision.segmenter import Segmenter
 
 def trigger_and_read_frame(devices, name: str = "primary"):
-    """``bps.trigger_and_read`` of a camera with other devices, a camera that delivers no frame raising
-    its own :class:`CameraTimeout` (so the run's stop document names it) instead of a bare FailedStatus."""
+    """``bps.trigger_and_read`` of a camera with other devices, a camera that delivers no frame or
+    reports a failure raising its own :class:`CameraTimeout` or :class:`CameraError` (so the run's
+    stop document names it) instead of a bare FailedStatus."""
     try:
         return (yield from bps.trigger_and_read(devices, name=name))
     except FailedStatus as error:
-        if isinstance(error.__cause__, CameraTimeout):
+        if isinstance(error.__cause__, (CameraTimeout, CameraError)):
             raise error.__cause__ from error
         raise
 
