@@ -2,7 +2,7 @@
 
 import pytest
 
-from mxsight.devices.camera import CameraTimeout
+from mxsight.devices.camera import CameraError, CameraTimeout
 from mxsight.devices.sim import make_sim_beamline
 from mxsight.plans.auto_centre import auto_centre
 from mxsight.plans.errors import FitNotConfident, FrameUnusable, SampleNotFound
@@ -74,29 +74,23 @@ def test_too_few_angles_is_refused_before_anything_runs(RE, tiled):
         RE(auto_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id="x", sweeps=(Sweep(frames=3),)))
 
 
-def test_a_camera_that_delivers_no_frame_times_out_by_name_and_nothing_moves(RE, tiled):
+@pytest.mark.parametrize(
+    "fault,good_frames,error,words",
+    [
+        ("stuck", 0, CameraTimeout, "CameraTimeout: oav: no frame within 0.3 s"),  # delivers no frame
+        ("error", 4, CameraError, "CameraError: oav: the camera reported a failure instead of frame 5"),  # fails mid-sweep
+    ],
+)
+def test_a_failing_camera_is_named_nothing_moves_and_its_frames_are_kept(RE, tiled, fault, good_frames, error, words):
     beamline = make_sim_beamline(seed=1, write_directory=tiled.frames_directory)
-    beamline.camera.fault, beamline.camera.frame_timeout_s = "stuck", 0.3
+    camera = beamline.camera
+    camera.fault, camera.fault_after, camera.frame_timeout_s = fault, good_frames, 0.3
     before = _positions(beamline.goniometer)
-    with pytest.raises(CameraTimeout, match="no frame within 0.3 s"):
-        RE(auto_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id="stuck-camera"))
+    with pytest.raises(error, match=words.split(": ", 1)[1]):
+        RE(auto_centre(camera, beamline.goniometer, beamline.zoom, sample_id=f"{fault}-camera"))
     assert _positions(beamline.goniometer) == before
-    (uid,) = list(find_alignments(tiled.client, sample_id="stuck-camera"))
-    stop = tiled.client[uid].metadata["stop"]
-    assert stop["exit_status"] == "fail" and stop["reason"].startswith("CameraTimeout: oav: no frame")
-
-
-
-def test_a_camera_failing_mid_sweep_is_named_nothing_moves_and_its_frames_are_kept(RE, tiled):
-    from mxsight.devices.camera import CameraError
-
-    beamline = make_sim_beamline(seed=1, write_directory=tiled.frames_directory)
-    beamline.camera.fault, beamline.camera.fault_after = "error", 4
-    before = _positions(beamline.goniometer)
-    with pytest.raises(CameraError, match="the camera reported a failure instead of frame 5"):
-        RE(auto_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id="failing-camera"))
-    assert _positions(beamline.goniometer) == before
-    (uid,) = list(find_alignments(tiled.client, sample_id="failing-camera"))
+    (uid,) = list(find_alignments(tiled.client, sample_id=f"{fault}-camera"))
     run = tiled.client[uid]
-    assert run.metadata["stop"]["reason"].startswith("CameraError: oav: the camera reported a failure")
-    assert run["primary"]["oav_image"].shape[0] == 4  # the frames taken before the failure
+    assert run.metadata["stop"]["exit_status"] == "fail" and run.metadata["stop"]["reason"].startswith(words)
+    frames = run["primary"]["oav_image"].shape[0] if "primary" in run else 0
+    assert frames == good_frames  # the frames taken before the failure
