@@ -1,10 +1,15 @@
 """Queries over a Tiled server holding a few dozen recorded alignments: by sample, puck, date range,
 outcome, crystal found and model version; reading a run as arrays; ``mxsight runs``; and the same runs
-read by plain Tiled with no mxsight code."""
+read by plain Tiled with no mxsight code. Each on the embedded default and on ``mxsight tiled serve``
+with its catalog on PostgreSQL, read with its read key."""
 
+import contextlib
+import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +24,7 @@ from mxsight.plans.errors import AlignmentError
 from mxsight.plans.sweeps import Sweep
 from mxsight.sim.scene import random_sample
 from mxsight.storage.queries import alignments_table, find_alignments, read_alignment
-from mxsight.storage.tiled import PROCESS_API_KEY, EmbeddedTiled
+from mxsight.storage.tiled import PROCESS_API_KEY, EmbeddedTiled, spooling_writer
 
 SHORT_SWEEP = (Sweep(frames=12),)
 PUCKS = ("P1", "P2", "P3")
@@ -33,38 +38,66 @@ class VersionedTruth(TruthSegmenter):
         self.version = version
 
 
-@pytest.fixture(scope="module")
-def catalog(tmp_path_factory):
+@dataclass
+class Store:
+    """Where the runs are recorded: ``client`` writes, ``address`` and ``read_key`` are what a reader uses."""
+
+    client: object
+    address: str
+    read_key: str
+    frames_directory: Path
+    writer: object
+
+
+@contextlib.contextmanager
+def _store(kind: str, folder: Path):
+    """The embedded default, or ``mxsight tiled serve`` on PostgreSQL (2 workers) written with its write key."""
+    if kind == "embedded":
+        with EmbeddedTiled.start(folder) as tiled:
+            yield Store(tiled.client, tiled.address, PROCESS_API_KEY, tiled.frames_directory, tiled.writer())
+        return
+    from postgres_cluster import postgres_bin
+    from tiled_process import mxsight_tiled_server
+
+    if postgres_bin() is None:
+        pytest.skip("no PostgreSQL binaries (initdb): install the postgresql package")
+    with mxsight_tiled_server(folder) as served:
+        client = from_uri(served.address, api_key=served.keys.write)
+        yield Store(client, served.address, served.keys.read, served.frames_directory, spooling_writer(client, folder / "spool", served.address))
+
+
+@pytest.fixture(scope="module", params=["embedded", "postgresql"])
+def catalog(request, tmp_path_factory):
     """24 alignments: 3 pucks x 8 pins; every fourth pin is empty (SampleNotFound), pins 1 and 5 hold a
-    crystal; the first 12 under model version "v1", the rest "v2", with a time boundary between them."""
-    tiled = EmbeddedTiled.start(tmp_path_factory.mktemp("queries"))
-    RE = RunEngine({}, call_returns_result=True)
-    RE.subscribe(tiled.writer())
-    expected = {"success": [], "SampleNotFound": [], "crystal": [], "boundary": None}
-    for index in range(24):
-        puck, pin = PUCKS[index // 8], index % 8
-        if index == 12:
-            time.sleep(0.05)
-            expected["boundary"] = time.time()
-            time.sleep(0.05)
-        sample = None if pin % 4 == 3 else random_sample(100 + index, with_crystal=pin in (1, 5))
-        beamline = make_sim_beamline(sample=sample, zoom_level=6, write_directory=tiled.frames_directory)
-        segmenter = VersionedTruth(beamline.camera, "v1" if index < 12 else "v2")
-        sample_id = f"{puck}-{pin}"
-        try:
-            outcome = RE(
-                auto_centre(
-                    beamline.camera, beamline.goniometer, beamline.zoom, sample_id=sample_id, sweeps=SHORT_SWEEP,
-                    segmenter=segmenter, search=None, md={"puck": puck},
-                )
-            ).plan_result
-            expected["success"].append(sample_id)
-            if outcome.target == "crystal":
-                expected["crystal"].append(sample_id)
-        except AlignmentError as error:
-            expected[type(error).__name__].append(sample_id)
-    yield tiled, expected
-    tiled.close()
+    crystal; the first 12 under model version "v1", the rest "v2", with a time boundary between them;
+    recorded in the embedded default and in a PostgreSQL-backed server."""
+    with _store(request.param, tmp_path_factory.mktemp(f"queries-{request.param}")) as tiled:
+        RE = RunEngine({}, call_returns_result=True)
+        RE.subscribe(tiled.writer)
+        expected = {"success": [], "SampleNotFound": [], "crystal": [], "boundary": None}
+        for index in range(24):
+            puck, pin = PUCKS[index // 8], index % 8
+            if index == 12:
+                time.sleep(0.05)
+                expected["boundary"] = time.time()
+                time.sleep(0.05)
+            sample = None if pin % 4 == 3 else random_sample(100 + index, with_crystal=pin in (1, 5))
+            beamline = make_sim_beamline(sample=sample, zoom_level=6, write_directory=tiled.frames_directory)
+            segmenter = VersionedTruth(beamline.camera, "v1" if index < 12 else "v2")
+            sample_id = f"{puck}-{pin}"
+            try:
+                outcome = RE(
+                    auto_centre(
+                        beamline.camera, beamline.goniometer, beamline.zoom, sample_id=sample_id, sweeps=SHORT_SWEEP,
+                        segmenter=segmenter, search=None, md={"puck": puck},
+                    )
+                ).plan_result
+                expected["success"].append(sample_id)
+                if outcome.target == "crystal":
+                    expected["crystal"].append(sample_id)
+            except AlignmentError as error:
+                expected[type(error).__name__].append(sample_id)
+        yield tiled, expected
 
 
 def _samples(runs) -> list[str]:
@@ -139,12 +172,13 @@ def test_plain_tiled_client_reads_runs_without_mxsight(catalog):
     tiled, expected = catalog
     script = (
         "import sys; from tiled.client import from_uri; from tiled.queries import Key; "
-        f"c = from_uri('{tiled.uri}'); "
+        f"c = from_uri('{tiled.address}'); "  # the key from TILED_API_KEY, as plain Tiled clients read it
         "runs = c.search(Key('start.puck') == 'P1').search(Key('summary.crystal_found') == True); "
         "run = runs.values().first(); "
         "print(len(runs), run['primary']['oav_image'].shape, sorted(run), 'mxsight' in sys.modules)"
     )
-    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    environment = {**os.environ, "TILED_API_KEY": tiled.read_key}
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=environment)
     assert completed.returncode == 0, completed.stderr[-2000:]
     output = completed.stdout.split()
     crystals_in_p1 = sum(s.startswith("P1") for s in expected["crystal"])
@@ -152,7 +186,7 @@ def test_plain_tiled_client_reads_runs_without_mxsight(catalog):
     assert output[1:5] == ["(12,", "1024,", "1360,", "3)"]
     assert {"['predictions',", "'primary',", "'results']"} <= set(output)
     assert output[-1] == "False"
-    client = from_uri(tiled.uri)
+    client = from_uri(tiled.address, api_key=tiled.read_key)
     assert len(client.search(Key("summary.outcome") == "SampleNotFound")) == 6
 
 
@@ -160,7 +194,7 @@ def test_runs_command(catalog, capsys, monkeypatch):
     from mxsight.cli import main
 
     tiled, _ = catalog
-    monkeypatch.setenv("TILED_API_KEY", PROCESS_API_KEY)
+    monkeypatch.setenv("TILED_API_KEY", tiled.read_key)
     assert main(["runs", "--tiled", tiled.address, "--puck", "P2", "--outcome", "success", "--limit", "3"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 5 and all("success" in line for line in lines[2:])

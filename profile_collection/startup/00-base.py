@@ -2,7 +2,9 @@
 progress bars.
 
 Start with ``mxsight shell`` or ``ipython --profile-dir=profile_collection``. Environment:
-``MXSIGHT_DATA`` the Tiled directory (default ./mxsight-data), ``MXSIGHT_BEAMLINE`` a beamline TOML file
+``MXSIGHT_DATA`` the data folder: embedded Tiled, frames, spool (default ./mxsight-data), ``MXSIGHT_TILED``
+a Tiled server's address to write to instead of the embedded one (key: ``TILED_API_KEY`` or the host's
+keys file), ``MXSIGHT_BEAMLINE`` a beamline TOML file
 (default: the simulated beamline, see ``mxsight.beamline``), ``MXSIGHT_SEED`` the simulated sample.
 """
 
@@ -15,9 +17,12 @@ from bluesky import RunEngine
 from bluesky.callbacks.best_effort import BestEffortCallback
 from bluesky.utils import ProgressBarManager
 
-from mxsight.storage.tiled import EmbeddedTiled
+from mxsight.storage.tiled import EmbeddedTiled, RemoteTiled
 
-tiled = EmbeddedTiled.start(os.environ.get("MXSIGHT_DATA", "mxsight-data"))
+if os.environ.get("MXSIGHT_TILED"):  # a Tiled server (mxsight tiled serve), written with this host's write key
+    tiled = RemoteTiled.connect(os.environ["MXSIGHT_TILED"], os.environ.get("MXSIGHT_DATA", "mxsight-data"))
+else:
+    tiled = EmbeddedTiled.start(os.environ.get("MXSIGHT_DATA", "mxsight-data"))
 atexit.register(tiled.close)
 catalog = tiled.client
 

@@ -35,5 +35,5 @@ def calibrate_and_save(**kwargs):
 
 print(
     f"mxsight ready on {beamline.name}: RE(auto_centre(camera, gonio, zoom, sample_id='...')), calibrate_and_save(), "  # noqa: F821
-    f"raster_extents, click_centre, multi_orientation_collection; show_last_alignment(); Tiled at {tiled.uri}"  # noqa: F821
+    f"raster_extents, click_centre, multi_orientation_collection; show_last_alignment(); Tiled at {tiled.address}"  # noqa: F821
 )

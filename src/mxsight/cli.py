@@ -13,6 +13,7 @@ from pathlib import Path
 from mxsight.cli_ioc import add_ioc_command
 from mxsight.cli_queue import add_queue_commands
 from mxsight.cli_records import add_export_command, add_records_commands
+from mxsight.cli_tiled import add_tiled_command
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -286,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_records_commands(commands)
     add_queue_commands(commands)
     add_ioc_command(commands)
+    add_tiled_command(commands)
     _add_dataset_commands(commands)
     training = commands.add_parser("train", help="train the segmentation network (see mxsight.training.train for the config)")
     training.add_argument("--config", type=Path, default=None, help="TOML training config")

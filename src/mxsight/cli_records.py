@@ -10,13 +10,14 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def _catalog(args: argparse.Namespace):
-    """The Tiled client of ``--tiled URI`` (API key from ``TILED_API_KEY``) or of the
+def _catalog(args: argparse.Namespace, access: str = "read"):
+    """The Tiled client of ``--tiled URI`` (API key from ``TILED_API_KEY`` or this host's keys file,
+    for ``access`` "read" or "write") or of the
     embedded ``--data-dir`` (started here and stopped on leaving)."""
     if args.tiled:
         from mxsight.storage.tiled import connect
 
-        yield connect(args.tiled)
+        yield connect(args.tiled, access=access)
         return
     from mxsight.storage.tiled import EmbeddedTiled
 
@@ -55,7 +56,7 @@ def _review(args: argparse.Namespace) -> int:
     from mxsight.storage.review import review_run
 
     frames = [int(f) for f in args.frames.split(",")] if args.frames else None
-    with _catalog(args) as catalog:
+    with _catalog(args, access="write") as catalog:
         review = review_run(find_run(catalog, args.uid), args.verdict, frames=frames, reviewer=args.reviewer, note=args.note)
     print(f"run {args.uid}: {review['verdict']}" + (f" (frames {review['frames']})" if review["frames"] is not None else ""))
     return 0
@@ -76,7 +77,7 @@ def _replay(args: argparse.Namespace) -> int:
     from mxsight.storage.tiled import SummarisingWriter
 
     spool = args.spool or args.data_dir / "spool"
-    with _catalog(args) as catalog:
+    with _catalog(args, access="write") as catalog:
         results = replay(spool, catalog, lambda: SummarisingWriter(catalog))
     for result in results:
         print(f"run {result.uid}: {result.outcome}")
@@ -88,7 +89,7 @@ def _replay(args: argparse.Namespace) -> int:
 def _add_catalog_arguments(parser) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--data-dir", type=Path, default=Path("mxsight-data"), help="embedded Tiled directory (default ./mxsight-data)")
-    source.add_argument("--tiled", default=None, metavar="URI", help="a Tiled server instead (API key from TILED_API_KEY)")
+    source.add_argument("--tiled", default=None, metavar="URI", help="a Tiled server instead (key from TILED_API_KEY or the keys file of mxsight tiled serve)")
 
 
 def _add_query_arguments(runs) -> None:

@@ -134,10 +134,10 @@ class RemoteTiled:
 
     @classmethod
     def connect(cls, uri: str, directory: Path | str, api_key: str | None = None) -> "RemoteTiled":
-        """``uri`` without a key; the key from ``api_key`` or ``TILED_API_KEY``."""
+        """``uri`` without a key; the key from ``api_key``, ``TILED_API_KEY`` or this host's keys file (write key)."""
         directory = Path(directory).resolve()
         (directory / "frames").mkdir(parents=True, exist_ok=True, mode=0o700)
-        return cls(client=connect(uri, api_key), directory=directory, address=public_address(uri))
+        return cls(client=connect(uri, api_key, access="write"), directory=directory, address=public_address(uri))
 
     frames_directory = EmbeddedTiled.frames_directory
     spool_directory = EmbeddedTiled.spool_directory
@@ -202,14 +202,17 @@ def public_address(uri: str) -> str:
     return uri.split("?", 1)[0]
 
 
-def connect(uri: str, api_key: str | None = None, timeout_s: float = 3.0):
-    """A client of the Tiled server at ``uri`` (key from ``api_key`` or ``TILED_API_KEY``), after one
-    quick look that it answers: an unreachable server is one ``ConnectionError`` line in seconds,
-    not a traceback after the client's retries. A key inside the URI is refused (it would be printed
-    and logged)."""
+def connect(uri: str, api_key: str | None = None, *, access: str = "read", timeout_s: float = 3.0):
+    """A client of the Tiled server at ``uri``, after one quick look that it answers: an unreachable
+    server is one ``ConnectionError`` line in seconds, not a traceback after the client's retries.
+    The key: ``api_key``, else ``TILED_API_KEY``, else this host's keys file's key for ``access``
+    ("read" or "write", :mod:`mxsight.storage.tiled_keys`). A key inside the URI is refused (it would
+    be printed and logged)."""
     from urllib.parse import urlsplit
 
     import httpx
+
+    from mxsight.storage.tiled_keys import api_key as host_key
 
     if "api_key=" in uri:
         raise ValueError("put the Tiled API key in TILED_API_KEY, not in the URI (it would be printed and logged)")
@@ -218,4 +221,4 @@ def connect(uri: str, api_key: str | None = None, timeout_s: float = 3.0):
         httpx.get(f"{parts.scheme}://{parts.netloc}/healthz", timeout=timeout_s)
     except httpx.HTTPError as error:
         raise ConnectionError(f"Tiled at {uri} unreachable ({type(error).__name__}: {error})") from None
-    return from_uri(uri, api_key=api_key or os.environ.get("TILED_API_KEY"))
+    return from_uri(uri, api_key=api_key or host_key(access))

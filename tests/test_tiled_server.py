@@ -1,0 +1,104 @@
+"""``mxsight tiled serve`` on PostgreSQL: several workers, a write key and a read key, several
+RunEngine processes writing at once, and the record queries answered from it."""
+
+import os
+import subprocess
+import sys
+
+import bluesky.plans as bp
+import pytest
+from bluesky import RunEngine
+from ophyd.sim import det
+from postgres_cluster import postgres_bin
+from tiled.client import from_uri
+from tiled.client.utils import ClientError
+from tiled_process import mxsight_tiled_server
+
+from mxsight.storage.tiled import spooling_writer
+
+pytestmark = pytest.mark.skipif(postgres_bin() is None, reason="no PostgreSQL binaries (initdb): install the postgresql package")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """``mxsight tiled serve`` with its catalog on a throwaway PostgreSQL cluster, 2 workers."""
+    with mxsight_tiled_server(tmp_path_factory.mktemp("tiled-server")) as served:
+        yield served
+
+
+def test_the_keys_file_is_private_and_the_keys_are_never_shown(server):
+    keys = server.keys
+    assert server.keys_file.stat().st_mode & 0o077 == 0 and server.keys_file.parent.stat().st_mode & 0o077 == 0
+    printed = server.output.read_text()
+    assert keys.write not in printed and keys.read not in printed and str(server.keys_file) in printed
+    assert server.data_dir.stat().st_mode & 0o077 == 0
+
+
+def test_the_write_key_writes_and_the_read_key_only_reads(server, tmp_path):
+    keys, address = server.keys, server.address
+    RE = RunEngine({}, call_returns_result=True)
+    RE.subscribe(spooling_writer(from_uri(address, api_key=keys.write), tmp_path / "spool", address))
+    uid = RE(bp.count([det], num=3)).run_start_uids[0]
+    reader = from_uri(address, api_key=keys.read)
+    assert list(reader[uid]["primary"]["det"].read()) == [1.0, 1.0, 1.0]
+    with pytest.raises(ClientError, match="Not enough permissions"):
+        reader.create_container("intruder")
+    with pytest.raises(ClientError, match="Not enough permissions"):
+        reader[uid].update_metadata({"tampered": True})
+    with pytest.raises(ClientError):
+        from_uri(address, api_key="00" * 32)
+    log = (server.data_dir / "tiled-server.log").read_text()
+    assert "GET /api/v1" in log and keys.write not in log and keys.read not in log
+
+
+WRITER = """
+import sys
+import bluesky.plans as bp
+from bluesky import RunEngine
+from ophyd.sim import det
+from mxsight.storage.tiled import connect, spooling_writer
+RE = RunEngine({{}})
+RE.subscribe(spooling_writer(connect({address!r}, access="write"), sys.argv[1], {address!r}, say=lambda line: sys.exit(line)))
+for n in range(5):
+    RE(bp.count([det], num=2, md={{"writer": sys.argv[2]}}))
+"""
+
+
+def test_two_run_engine_processes_write_at_once_without_errors(server, tmp_path):
+    from tiled.queries import Key
+
+    environment = {**os.environ, "MXSIGHT_TILED_KEYS": str(server.keys_file)}
+    environment.pop("TILED_API_KEY", None)
+    script = WRITER.format(address=server.address)
+    writers = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path / f"spool-{n}"), f"w{n}"], env=environment, stderr=subprocess.PIPE, text=True) for n in (1, 2)]
+    for writer in writers:
+        _, err = writer.communicate(timeout=300)
+        assert writer.returncode == 0, err[-3000:]
+    reader = from_uri(server.address, api_key=server.keys.read)
+    for name in ("w1", "w2"):
+        runs = reader.search(Key("start.writer") == name)
+        assert len(runs) == 5 and all(run.metadata["stop"]["exit_status"] == "success" for run in runs.values())
+    assert not list((tmp_path / "spool-1").glob("*.jsonl")) and len(list((tmp_path / "spool-1" / "written").glob("*.jsonl"))) == 5
+
+
+def test_review_and_export_of_the_retraining_loop_use_the_hosts_keys(server, tmp_path, monkeypatch):
+    from truth import TruthSegmenter
+
+    from mxsight.cli import console_main
+    from mxsight.devices.sim import make_sim_beamline
+    from mxsight.plans.auto_centre import auto_centre
+    from mxsight.plans.sweeps import Sweep
+    from mxsight.sim.scene import random_sample
+    from mxsight.training.dataset_format import LabelledDataset
+
+    RE = RunEngine({}, call_returns_result=True)
+    RE.subscribe(spooling_writer(from_uri(server.address, api_key=server.keys.write), tmp_path / "spool", server.address))
+    beamline = make_sim_beamline(sample=random_sample(3), zoom_level=5, write_directory=server.frames_directory)
+    uid = RE(auto_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id="pg-good", sweeps=(Sweep(frames=6),),
+                         segmenter=TruthSegmenter(beamline.camera), search=None)).run_start_uids[0]
+    monkeypatch.delenv("TILED_API_KEY", raising=False)
+    monkeypatch.setenv("MXSIGHT_TILED_KEYS", str(server.keys_file))  # review writes (write key), export reads (read key)
+    assert console_main(["review", uid[:8], "accepted", "--tiled", server.address]) == 0
+    assert console_main(["dataset", "export", "--tiled", server.address, "--out", str(tmp_path / "exported"), "--sample", "pg-good"]) == 0
+    labelled = list(LabelledDataset(tmp_path / "exported" / "labelled"))
+    assert len(labelled) == 6 and {example.metadata["run_uid"] for example in labelled} == {uid}
