@@ -26,24 +26,29 @@ def few_retries(monkeypatch):
     monkeypatch.setattr(tiled.client.utils, "TILED_RETRY_TIMEOUT", 1.0)
 
 
-class KillAtFrame:
-    """A RunEngine callback that kills the Tiled server process when the n-th frame's event is emitted."""
+class KillWhen:
+    """A RunEngine callback that kills the Tiled server process at a moment of the run: the n-th frame's
+    event (``"frame 4"``) or the opening of the ``results`` stream (``"results"``), just before the move."""
 
-    def __init__(self, process, frame: int):
-        self.process, self.frame, self.seen = process, frame, 0
+    def __init__(self, process, moment: str):
+        self.process, self.moment, self.frames = process, moment, 0
         self._primary: set[str] = set()
 
     def __call__(self, name, doc):
         if name == "descriptor" and doc["name"] == "primary":
             self._primary.add(doc["uid"])
         if name == "event" and doc["descriptor"] in self._primary:
-            self.seen += 1
-            if self.seen == self.frame:
-                self.process.kill()
-                self.process.wait(timeout=10)
+            self.frames += 1
+        if self.process.poll() is None and (
+            (self.moment == "results" and name == "descriptor" and doc["name"] == "results")
+            or self.moment == f"frame {self.frames}"
+        ):
+            self.process.kill()
+            self.process.wait(timeout=10)
 
 
-def test_tiled_killed_mid_sweep_the_run_completes_on_disk_and_replays_once(tmp_path, few_retries, monkeypatch, capsys):
+@pytest.mark.parametrize("moment", ["frame 4", "results"])
+def test_tiled_killed_mid_run_the_run_completes_on_disk_and_replays_once(tmp_path, few_retries, monkeypatch, capsys, moment):
     server_dir, frames, spool = tmp_path / "server", tmp_path / "frames", tmp_path / "spool"
     frames.mkdir()
     key, port = secrets.token_hex(16), free_port()
@@ -54,8 +59,8 @@ def test_tiled_killed_mid_sweep_the_run_completes_on_disk_and_replays_once(tmp_p
         client = from_uri(address, api_key=key)
         RE = RunEngine({}, call_returns_result=True)
         RE.subscribe(spooling_writer(client, spool, address, stall_s=5.0, say=lines.append))
-        RE.subscribe(KillAtFrame(server, 4))
-        result = RE(auto_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id="killed-4"))
+        RE.subscribe(KillWhen(server, moment))
+        result = RE(auto_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id="killed"))
     uid = result.run_start_uids[0]
     assert result.exit_status == "success"  # the sample was centred as if Tiled had stayed
     assert beamline.target_errors_um(result.plan_result.target)["from_beam_um"] < 10
@@ -75,7 +80,7 @@ def test_tiled_killed_mid_sweep_the_run_completes_on_disk_and_replays_once(tmp_p
         assert console_main(["replay", str(spool), "--tiled", address]) == 0  # replaying again adds nothing
         assert "nothing to replay" in capsys.readouterr().out
         client = from_uri(address, api_key=key)
-        assert list(find_alignments(client, sample_id="killed-4")) == [uid]
+        assert list(find_alignments(client, sample_id="killed")) == [uid]
         run = client[uid]
         assert run.metadata["stop"]["exit_status"] == "success"
         images = np.asarray(run["primary"]["oav_image"].read())

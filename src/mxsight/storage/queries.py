@@ -140,9 +140,10 @@ TABLE_COLUMNS = ("time", "sample", "puck", "plan", "outcome", "target", "model",
 
 
 def alignments_table(runs, *, limit: int = 20) -> str:
-    """The ``limit`` most recent of ``runs`` (newest first) as a plain-text table."""
+    """The ``limit`` most recent of ``runs`` (newest first) as a plain-text table. Only those runs are
+    fetched (a reversed slice of the catalog), however many the catalog holds."""
     rows = []
-    for run in list(runs.values())[-limit:][::-1] if limit else []:
+    for run in runs.values()[-1 : -limit - 1 : -1] if limit else []:
         start, summary, stop = run.metadata["start"], run.metadata.get("summary") or {}, run.metadata.get("stop") or {}
         outcome = summary.get("outcome") or ("running" if not stop else str(stop.get("exit_status", "")))
         rows.append(
