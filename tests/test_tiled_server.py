@@ -1,5 +1,6 @@
 """``mxsight tiled serve`` on PostgreSQL: several workers, a write key and a read key, several
-RunEngine processes writing at once, and the record queries answered from it."""
+RunEngine processes writing at once, and the retraining loop's review and export answered from it;
+and on its SQLite default."""
 
 import os
 import subprocess
@@ -16,12 +17,12 @@ from tiled_process import mxsight_tiled_server
 
 from mxsight.storage.tiled import spooling_writer
 
-pytestmark = pytest.mark.skipif(postgres_bin() is None, reason="no PostgreSQL binaries (initdb): install the postgresql package")
-
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """``mxsight tiled serve`` with its catalog on a throwaway PostgreSQL cluster, 2 workers."""
+    if postgres_bin() is None:
+        pytest.skip("no PostgreSQL binaries (initdb): install the postgresql package")
     with mxsight_tiled_server(tmp_path_factory.mktemp("tiled-server")) as served:
         yield served
 
@@ -102,3 +103,36 @@ def test_review_and_export_of_the_retraining_loop_use_the_hosts_keys(server, tmp
     assert console_main(["dataset", "export", "--tiled", server.address, "--out", str(tmp_path / "exported"), "--sample", "pg-good"]) == 0
     labelled = list(LabelledDataset(tmp_path / "exported" / "labelled"))
     assert len(labelled) == 6 and {example.metadata["run_uid"] for example in labelled} == {uid}
+
+
+def test_without_a_database_the_server_keeps_its_catalog_in_sqlite(tmp_path):
+    import time
+
+    import httpx
+    from tiled_process import free_port
+
+    from mxsight.storage.tiled_keys import read_keys
+
+    port, keys_file = free_port(), tmp_path / "keys.toml"
+    command = [sys.executable, "-m", "mxsight.cli", "tiled", "serve", "--data-dir", str(tmp_path / "server"), "--port", str(port), "--keys", str(keys_file)]
+    with open(tmp_path / "serve.out", "w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while process.poll() is None and time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        assert process.poll() is None, (tmp_path / "serve.out").read_text()[-3000:]
+        keys, address = read_keys(keys_file), f"http://127.0.0.1:{port}/api/v1"
+        RE = RunEngine({}, call_returns_result=True)
+        RE.subscribe(spooling_writer(from_uri(address, api_key=keys.write), tmp_path / "spool", address))
+        uid = RE(bp.count([det], num=2)).run_start_uids[0]
+        assert list(from_uri(address, api_key=keys.read)[uid]["primary"]["det"].read()) == [1.0, 1.0]
+        assert "1 worker(s), catalog sqlite" in (tmp_path / "serve.out").read_text()
+        assert (tmp_path / "server" / "catalog.db").exists() and (tmp_path / "server" / "tiled-server.log").stat().st_mode & 0o077 == 0
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -180,7 +180,9 @@ def serve(*, data_dir: Path, keys: TiledKeys, database: str | None = None, frame
     frames = [Path(folder).resolve() for folder in frames] if frames else [data_dir / "frames"]
     config = _private(data_dir / "tiled-config.yml", json.dumps(server_config(databases, data_dir, frames), indent=1))
     log_config = _private(data_dir / "tiled-logging.json", json.dumps(logging_config(data_dir / "tiled-server.log")))
-    _private(data_dir / "tiled-server.log", "") if not (data_dir / "tiled-server.log").exists() else os.chmod(data_dir / "tiled-server.log", 0o600)
+    log_file = data_dir / "tiled-server.log"
+    os.close(os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))  # private before the server writes it
+    os.chmod(log_file, 0o600)
     environment = {**os.environ, "TILED_CONFIG": str(config), "MXSIGHT_TILED_SESSION_SECRET": keys.session_secret}
     environment.pop("TILED_API_KEY", None)
     command = [
