@@ -52,6 +52,20 @@ def test_the_write_key_writes_and_the_read_key_only_reads(server, tmp_path):
     assert "GET /api/v1" in log and keys.write not in log and keys.read not in log
 
 
+def test_stream_closes_answered_at_once_still_need_a_write_key(server, tmp_path):
+    import httpx
+
+    keys, address = server.keys, server.address
+    RE = RunEngine({}, call_returns_result=True)
+    RE.subscribe(spooling_writer(from_uri(address, api_key=keys.write), tmp_path / "spool", address, say=pytest.fail))
+    uid = RE(bp.count([det], num=1)).run_start_uids[0]
+    close = f"{address.removesuffix('/api/v1')}/api/v1/stream/close/{uid}"
+    assert httpx.delete(close, headers={"Authorization": f"Apikey {keys.write}"}).status_code == 200
+    assert httpx.delete(close, headers={"Authorization": f"Apikey {keys.read}"}).status_code in (401, 403)
+    assert httpx.delete(close, headers={"Authorization": f"Apikey {'00' * 32}"}).status_code == 401
+    assert httpx.delete(close).status_code == 401
+
+
 WRITER = """
 import sys
 import bluesky.plans as bp
@@ -66,8 +80,7 @@ for n in range(5):
 
 
 def test_two_run_engine_processes_write_at_once_without_errors(server, tmp_path):
-    from tiled.queries import Key
-
+    
     environment = {**os.environ, "MXSIGHT_TILED_KEYS": str(server.keys_file)}
     environment.pop("TILED_API_KEY", None)
     script = WRITER.format(address=server.address)

@@ -186,7 +186,7 @@ def serve(*, data_dir: Path, keys: TiledKeys, database: str | None = None, frame
     environment = {**os.environ, "TILED_CONFIG": str(config), "MXSIGHT_TILED_SESSION_SECRET": keys.session_secret}
     environment.pop("TILED_API_KEY", None)
     command = [
-        sys.executable, "-m", "uvicorn", "--factory", "tiled.server.app:app_factory",
+        sys.executable, "-m", "uvicorn", "--factory", "mxsight.storage.tiled_app:app_factory",
         "--host", host, "--port", str(port), "--workers", str(workers), "--log-config", str(log_config),
     ]
     print(f"mxsight tiled serve: http://{host}:{port}/api/v1, {workers} worker(s), catalog {databases.catalog.split('@')[-1]}, log {data_dir / 'tiled-server.log'}", flush=True)
