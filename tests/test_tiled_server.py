@@ -13,6 +13,7 @@ from ophyd.sim import det
 from postgres_cluster import postgres_bin
 from tiled.client import from_uri
 from tiled.client.utils import ClientError
+from tiled.queries import Key
 from tiled_process import mxsight_tiled_server
 
 from mxsight.storage.tiled import spooling_writer
@@ -52,6 +53,20 @@ def test_the_write_key_writes_and_the_read_key_only_reads(server, tmp_path):
     assert "GET /api/v1" in log and keys.write not in log and keys.read not in log
 
 
+def test_a_run_holding_infinities_is_stored_and_read_back_with_nulls(server, tmp_path):
+    """JSON has no infinity; PostgreSQL's JSONB must not be handed one (a run no one could read back)."""
+    keys, address = server.keys, server.address
+    RE = RunEngine({}, call_returns_result=True)
+    writer = spooling_writer(from_uri(address, api_key=keys.write), tmp_path / "spool", address, say=pytest.fail)
+    RE.subscribe(writer)
+    uid = RE(bp.count([det], num=1, md={"limits": {"max_um": float("inf"), "min_um": 1.5}, "nan": float("nan")})).run_start_uids[0]
+    reader = from_uri(address, api_key=keys.read)
+    start = reader[uid].metadata["start"]
+    assert start["limits"] == {"max_um": None, "min_um": 1.5} and start["nan"] is None
+    assert reader[uid].metadata["summary"]["outcome"] == "success"
+    assert uid in reader.search(Key("start.limits.min_um") == 1.5)
+
+
 def test_stream_closes_answered_at_once_still_need_a_write_key(server, tmp_path):
     import httpx
 
@@ -80,7 +95,8 @@ for n in range(5):
 
 
 def test_two_run_engine_processes_write_at_once_without_errors(server, tmp_path):
-    
+    from tiled.queries import Key
+
     environment = {**os.environ, "MXSIGHT_TILED_KEYS": str(server.keys_file)}
     environment.pop("TILED_API_KEY", None)
     script = WRITER.format(address=server.address)

@@ -12,6 +12,7 @@ spindle and around omega, as beamlines do, before it reports ``SampleNotFound``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Literal
@@ -274,7 +275,7 @@ def _look(taker: FrameTaker, sweep: Sweep, look_frames: int, frame_shape: tuple[
 
 def _describe_sweep(sweep: Sweep) -> dict:
     description = asdict(sweep)
-    description["limits"] = {key: float(value) for key, value in description["limits"].items()}
+    description["limits"] = {key: float(value) if math.isfinite(value) else None for key, value in description["limits"].items()}  # null: no limit
     description["zoom_level"] = str(sweep.zoom_level) if sweep.zoom_level is not None else "current"
     return description
 

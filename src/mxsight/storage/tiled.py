@@ -10,6 +10,7 @@ import sqlite3  # noqa: F401  (before any TensorFlow import: TF's SQLite lacks F
 import contextlib
 import logging
 import logging.config
+import math
 import os
 import secrets
 import threading
@@ -22,6 +23,7 @@ from tiled.server import SimpleTiledServer
 from tiled.server.logging_config import LOGGING_CONFIG
 
 from mxsight.storage.run_summary import RunSummary
+from mxsight.storage.tiled_client import connect, public_address  # noqa: F401  (re-exported)
 from mxsight.storage.spool import SpoolingWriter
 
 
@@ -160,11 +162,40 @@ class SummarisingWriter:
         self.run_summary = RunSummary()
 
     def __call__(self, name: str, doc: dict) -> None:
+        if name in METADATA_DOCUMENTS:
+            doc = finite_json(doc)
         self.tiled_writer(name, doc)
         self.run_summary(name, doc)
         if name == "stop":
-            summary = self.run_summary.summary(doc)
-            self.client[doc["run_start"]].update_metadata(metadata={"summary": summary}, drop_revision=True)
+            merge_into_metadata(self.client, doc["run_start"], {"summary": finite_json(self.run_summary.summary(doc))})
+
+
+METADATA_DOCUMENTS = ("start", "descriptor", "stop")  # stored as node metadata (JSON), not in tables
+
+
+def finite_json(value):
+    """``value`` with every infinite or NaN float replaced by None. JSON has no infinity: bluesky's
+    TiledWriter clips it to 1.7976e308, which PostgreSQL's JSONB hands back as a 309-digit integer
+    that Tiled then cannot serialise (every later read of the run fails)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(item) for item in value]
+    return value
+
+
+def merge_into_metadata(container, key: str, patch: dict) -> None:
+    """Merge ``patch`` into the metadata of ``container[key]`` (a JSON merge patch, RFC 7386) in one
+    request: unlike ``container[key].update_metadata``, nothing is fetched first."""
+    from tiled.client.utils import handle_error
+    from tiled.utils import patch_mimetypes, safe_json_dump
+
+    body = {"content-type": patch_mimetypes.MERGE_PATCH, "metadata": patch, "specs": None, "access_tags": None}
+    handle_error(container.context.http_client.patch(
+        f"{container.uri.rstrip('/')}/{key}", headers={"Content-Type": "application/json"}, content=safe_json_dump(body), params={"drop_revision": True},
+    ))
 
 
 class DataFolderInUse(OSError):
@@ -194,31 +225,5 @@ def _lock_data_folder(directory: Path):
 def spooling_writer(client, spool: Path | str, address: str, **options) -> SpoolingWriter:
     """The RunEngine's Tiled callback: documents spooled in ``spool``, then written by a
     :class:`SummarisingWriter` on ``client`` (a fresh one per run)."""
+    client = client.include_data_sources()  # once: each run's TiledWriter would ask the server again
     return SpoolingWriter(lambda: SummarisingWriter(client), spool, uri=address, **options)
-
-
-def public_address(uri: str) -> str:
-    """``uri`` without its query (where an ``api_key`` would be)."""
-    return uri.split("?", 1)[0]
-
-
-def connect(uri: str, api_key: str | None = None, *, access: str = "read", timeout_s: float = 3.0):
-    """A client of the Tiled server at ``uri``, after one quick look that it answers: an unreachable
-    server is one ``ConnectionError`` line in seconds, not a traceback after the client's retries.
-    The key: ``api_key``, else ``TILED_API_KEY``, else this host's keys file's key for ``access``
-    ("read" or "write", :mod:`mxsight.storage.tiled_keys`). A key inside the URI is refused (it would
-    be printed and logged)."""
-    from urllib.parse import urlsplit
-
-    import httpx
-
-    from mxsight.storage.tiled_keys import api_key as host_key
-
-    if "api_key=" in uri:
-        raise ValueError("put the Tiled API key in TILED_API_KEY, not in the URI (it would be printed and logged)")
-    parts = urlsplit(uri)
-    try:
-        httpx.get(f"{parts.scheme}://{parts.netloc}/healthz", timeout=timeout_s)
-    except httpx.HTTPError as error:
-        raise ConnectionError(f"Tiled at {uri} unreachable ({type(error).__name__}: {error})") from None
-    return from_uri(uri, api_key=api_key or host_key(access))
