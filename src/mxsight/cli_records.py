@@ -10,14 +10,14 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def _catalog(args: argparse.Namespace, access: str = "read"):
+def _catalog(args: argparse.Namespace, access: str = "read", metadata_only: bool = False):
     """The Tiled client of ``--tiled URI`` (API key from ``TILED_API_KEY`` or this host's keys file,
-    for ``access`` "read" or "write") or of the
+    for ``access`` "read" or "write"; ``metadata_only``: runs as plain containers) or of the
     embedded ``--data-dir`` (started here and stopped on leaving)."""
     if args.tiled:
-        from mxsight.storage.tiled import connect
+        from mxsight.storage.tiled_client import connect
 
-        yield connect(args.tiled, access=access)
+        yield connect(args.tiled, access=access, metadata_only=metadata_only)
         return
     from mxsight.storage.tiled import EmbeddedTiled
 
@@ -46,7 +46,7 @@ def _query(catalog, args: argparse.Namespace, plan_name: str | None):
 def _runs(args: argparse.Namespace) -> int:
     from mxsight.storage.queries import alignments_table
 
-    with _catalog(args) as catalog:
+    with _catalog(args, metadata_only=True) as catalog:
         print(alignments_table(_query(catalog, args, None if args.all_plans else "auto_centre"), limit=args.limit))
     return 0
 
