@@ -1,6 +1,7 @@
 """Nothing lost when Tiled goes away: every document is spooled on disk before the plan goes on, the
 plan's outcome does not depend on Tiled, and ``mxsight replay`` puts the run in Tiled exactly once."""
 
+import contextlib
 import secrets
 
 import numpy as np
@@ -185,3 +186,53 @@ def test_a_second_process_on_one_data_folder_is_refused_by_name(tiled):
     completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert completed.returncode == 2
     assert f"mxsight: error: the data folder {tiled.directory} is in use by process " in completed.stderr
+
+
+@contextlib.contextmanager
+def read_only(folder):
+    """``folder`` read-only for this process, root included: a read-only bind mount of itself (as
+    root), its write permission taken away (otherwise)."""
+    import os
+    import subprocess
+
+    if os.geteuid() != 0:
+        os.chmod(folder, 0o500)
+        try:
+            yield
+        finally:
+            os.chmod(folder, 0o700)
+        return
+    for command in (["mount", "--bind", str(folder), str(folder)], ["mount", "-o", "remount,bind,ro", str(folder)]):
+        if subprocess.run(command, capture_output=True).returncode != 0:
+            subprocess.run(["umount", str(folder)], capture_output=True)
+            pytest.skip(f"cannot make {folder} read-only here: {' '.join(command)} was refused")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_read_only_frames_folder_stops_the_plan_by_name_before_anything_moves(tmp_path, tiled):
+    beamline = make_sim_beamline(seed=3, write_directory=tmp_path / "frames")
+    (tmp_path / "frames").mkdir()
+    moved = ("centring_x", "centring_y", "alignment_y", "omega")
+    before = {name: getattr(beamline.goniometer, name).position for name in moved}
+    RE = RunEngine({}, call_returns_result=True)
+    writer = tiled.writer()
+    RE.subscribe(writer)
+    with read_only(tmp_path / "frames"), pytest.raises(OSError) as raised:
+        RE(auto_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id="read-only"))
+    assert str(raised.value).splitlines() == [str(raised.value)]
+    assert f"oav_image: cannot write frames in {tmp_path / 'frames'}: " in str(raised.value)
+    assert {name: getattr(beamline.goniometer, name).position for name in moved} == before
+    assert writer.flush(timeout_s=30)
+    assert not list((tmp_path / "frames").iterdir())  # nothing half-written, nothing to lose
+
+
+def test_a_read_only_data_folder_is_one_line_and_nothing_runs(tmp_path, capsys):
+    (tmp_path / "data").mkdir()
+    with read_only(tmp_path / "data"):
+        assert console_main(["demo", "--data-dir", str(tmp_path / "data")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("mxsight: error: ") and str(tmp_path / "data") in err[0], err
+    assert not list((tmp_path / "data").iterdir())

@@ -6,6 +6,7 @@ megabytes into event documents; Tiled registers the file and serves the frames b
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -102,7 +103,11 @@ class Hdf5FrameStore:
             raise RuntimeError(f"{self.data_key}: the HDF5 store is already open ({self.path})")
         self.directory.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / f"{self.data_key}_{uuid.uuid4().hex}.h5"
-        self._file = h5py.File(self.path, "w", libver="latest")
+        try:
+            self._file = h5py.File(self.path, "w", libver="latest")
+        except OSError as error:  # h5py's message is long; name the folder and the reason
+            reason = os.strerror(error.errno) if error.errno else str(error)
+            raise OSError(error.errno, f"{self.data_key}: cannot write frames in {self.directory}: {reason}") from error
         self._file.create_dataset(
             DATASET,
             shape=(0, *self.frame_shape),
