@@ -1,6 +1,6 @@
 """Load: a PostgreSQL-backed ``mxsight tiled serve`` holding many recorded alignments.
 
-    python benchmarks/load.py [--alignments 10000] [--writers 2] [--workers 4] [--repeats 30]
+    python benchmarks/load.py [--alignments 10000] [--writers 2] [--workers 4] [--repeats 30] [--queued 100]
 
 Starts a throwaway PostgreSQL cluster and ``mxsight tiled serve`` on it (the helpers of
 tests/postgres_cluster.py and tests/tiled_process.py). Records two template alignments with the real
@@ -13,8 +13,9 @@ one run in four an empty pin. Frames stay the templates' HDF5 files, registered 
 Reports: write throughput (alignments/s, all writers together); with the read key, the latency (median,
 95th percentile over ``--repeats``) of ``find_alignments`` by sample, puck, date range, outcome and
 model version, and of ``mxsight runs`` (the command's work, in process, and the whole command with
-Python's start-up); and the server's memory (resident, all its processes). Targets (issue 31): p95 query
-<= 200 ms, ``mxsight runs`` <= 1 s, writing >= 10 alignments/s.
+Python's start-up); and the server's memory (resident, all its processes); then ``--queued`` collections
+through bluesky-queueserver on the same server (benchmarks/queue_load.py: none lost, RE Manager memory).
+Targets (issue 31): p95 query <= 200 ms, ``mxsight runs`` <= 1 s, writing >= 10 alignments/s.
 """
 
 from __future__ import annotations
@@ -136,7 +137,7 @@ def server_memory_mb(port: int) -> float:
     for pid in (p for p in os.listdir("/proc") if p.isdigit()):
         try:
             command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            if "tiled.server.app:app_factory" in command or ("multiprocessing" in command and _parent_serves(pid, port)):
+            if "app_factory" in command or ("multiprocessing" in command and _parent_serves(pid, port)):
                 total += int(next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("VmRSS")).split()[1])
         except (OSError, StopIteration):
             continue
@@ -146,7 +147,7 @@ def server_memory_mb(port: int) -> float:
 def _parent_serves(pid: str, port: int) -> bool:
     parent = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("PPid")).split()[1]
     try:
-        return "tiled.server.app:app_factory" in Path(f"/proc/{parent}/cmdline").read_bytes().decode(errors="replace")
+        return "app_factory" in Path(f"/proc/{parent}/cmdline").read_bytes().decode(errors="replace")
     except OSError:
         return False
 
@@ -157,6 +158,7 @@ def main() -> None:
     parser.add_argument("--writers", type=int, default=2)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--queued", type=int, default=100, help="queued collections run afterwards through bluesky-queueserver (0: none)")
     args = parser.parse_args()
 
     from tiled.client import from_uri
@@ -186,6 +188,11 @@ def main() -> None:
         command = [sys.executable, "-m", "mxsight.cli", "runs", "--tiled", served.address]
         rows.append(("mxsight runs, whole command", *latencies_ms(lambda: subprocess.run(command, env=environment, check=True, capture_output=True), 5)))
         memory = server_memory_mb(int(served.address.split(":")[2].split("/")[0]))
+        queued = None
+        if args.queued:
+            from queue_load import run_queue
+
+            queued = run_queue(served.address, served.keys_file, served.data_dir, args.queued, folder)
 
     print(f"load: {stored} alignments stored ({args.alignments} written by {args.writers} processes), server with {args.workers} workers on PostgreSQL")
     print(f"write throughput: {args.alignments / seconds:.1f} alignments/s ({seconds:.0f} s; target >= 10)")
@@ -195,6 +202,10 @@ def main() -> None:
         target = 1000.0 if name.startswith("mxsight runs") else 200.0
         print(f"| {name} | {median:.0f} | {p95:.0f} | {target:.0f} | {p95 / target:.2f} |")
     print(f"server memory (resident, all processes): {memory:.0f} MB")
+    if queued is not None:
+        from queue_load import report
+
+        print(report(queued))
 
 
 if __name__ == "__main__":

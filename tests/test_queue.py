@@ -3,9 +3,7 @@ mxsight profile: three items queued with ``mxsight queue``, one of them an empty
 with its reason while the queue goes on; all three runs' data are in Tiled."""
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,36 +12,22 @@ from pathlib import Path
 import pytest
 
 from mxsight.queue import QueueAddresses, connect, history_table, manager_command
+from redis_process import redis_server
+from tiled_process import free_port
 
 PROFILE = Path(__file__).parents[1] / "profile_collection"
 ORIENTATIONS = "[[orientation]]\nkappa_deg = 0.0\nphi_deg = 0.0\n\n[[orientation]]\nkappa_deg = 40.0\nphi_deg = 90.0\n"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def redis_address(tmp_path_factory):
-    if shutil.which("redis-server") is None:
+    try:
+        with redis_server(tmp_path_factory.mktemp("redis")) as address:
+            yield address
+    except FileNotFoundError as missing:
         if os.environ.get("CI"):
-            pytest.fail("redis-server is not installed: .ci/run installs it from the system packages")
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    port = _free_port()
-    server = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp_path_factory.mktemp("redis"))],
-        stdout=subprocess.DEVNULL,
-    )
-    for _ in range(100):
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.05)
-    yield f"127.0.0.1:{port}"
-    server.terminate()
-    server.wait(10)
+            pytest.fail(f"{missing}: .ci/run installs it from the system packages")
+        pytest.skip(str(missing))
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +35,7 @@ def manager(redis_address, tmp_path_factory):
     folder = tmp_path_factory.mktemp("queue")
     (folder / "beamline.toml").write_text('[beamline]\nkind = "simulated"\nname = "sim-queue"\n\n[simulated]\nzoom = 5\nempty_pins = ["Q-2"]\n')
     (folder / "orientations.toml").write_text(ORIENTATIONS)
-    addresses = QueueAddresses(control=f"tcp://127.0.0.1:{_free_port()}", info=f"tcp://127.0.0.1:{_free_port()}", redis=redis_address)
+    addresses = QueueAddresses(control=f"tcp://127.0.0.1:{free_port()}", info=f"tcp://127.0.0.1:{free_port()}", redis=redis_address)
     environment = {**os.environ, "MXSIGHT_DATA": str(folder / "data"), "MXSIGHT_BEAMLINE": str(folder / "beamline.toml")}
     log = open(folder / "manager.log", "w")
     process = subprocess.Popen(manager_command(PROFILE, folder / "data", addresses), env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
