@@ -2,11 +2,14 @@
 tiny model with ``mxsight train --resume`` -> ``mxsight evaluate --compare`` -> ``mxsight model promote``;
 and the marking of frames the network was unsure of."""
 
+import contextlib
 import json
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 from bluesky import RunEngine
+from tiled.client import from_uri
 from truth import TruthSegmenter
 
 from mxsight.cli import main
@@ -17,7 +20,7 @@ from mxsight.plans.sweeps import Sweep
 from mxsight.sim.scene import random_sample
 from mxsight.storage.queries import find_alignments
 from mxsight.storage.review import review_run
-from mxsight.storage.tiled import PROCESS_API_KEY, EmbeddedTiled
+from mxsight.storage.tiled import PROCESS_API_KEY, EmbeddedTiled, spooling_writer
 from mxsight.training.dataset_format import LabelledDataset
 from mxsight.training.promote import PromotionRefused, promote
 from mxsight.vision.network import NetworkConfig, build_model
@@ -28,26 +31,63 @@ FRAMES = 8
 CLICK_OMEGAS = (0.0, 90.0, 180.0)
 
 
-@pytest.fixture(scope="module")
-def recorded(tmp_path_factory):
-    """Two auto_centre runs (one to be accepted, one flagged wrong) and a click_centre run."""
-    folder = tmp_path_factory.mktemp("retraining")
-    tiled = EmbeddedTiled.start(folder / "tiled")
-    RE = RunEngine({}, call_returns_result=True)
-    RE.subscribe(tiled.writer())
-    for sample_id in ("good", "bad"):
-        beamline = make_sim_beamline(sample=random_sample(3), zoom_level=5, write_directory=tiled.frames_directory)
-        RE(auto_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id=sample_id, sweeps=(Sweep(frames=FRAMES),),
-                       segmenter=TruthSegmenter(beamline.camera), search=None))
-    beamline = make_sim_beamline(sample=random_sample(4), zoom_level=5, write_directory=tiled.frames_directory)
-    clicks = {}
-    for omega in CLICK_OMEGAS:
-        beamline.goniometer.omega.set(omega)
-        beamline.camera.acquire_frame()
-        clicks[omega] = beamline.camera.last_render.loop_centre_px
-    RE(click_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id="clicked", clicks=clicks))
-    yield tiled, folder, clicks
-    tiled.close()
+@dataclass
+class Recorded:
+    """Where the runs were recorded: a Tiled client that may write, its address, and the environment
+    under which ``mxsight`` commands find the keys (``TILED_API_KEY``, or this host's keys file)."""
+
+    kind: str
+    client: object
+    address: str
+    environment: dict[str, str]
+
+    def use_keys(self, monkeypatch) -> None:
+        monkeypatch.delenv("TILED_API_KEY", raising=False)
+        for name, value in self.environment.items():
+            monkeypatch.setenv(name, value)
+
+
+@contextlib.contextmanager
+def _store(kind: str, folder):
+    """An embedded Tiled (the default) or ``mxsight tiled serve`` on PostgreSQL; yields (Recorded,
+    frames folder, RunEngine callback)."""
+    if kind == "embedded":
+        with EmbeddedTiled.start(folder / "tiled") as tiled:
+            yield Recorded(kind, tiled.client, tiled.address, {"TILED_API_KEY": PROCESS_API_KEY}), tiled.frames_directory, tiled.writer()
+        return
+    from postgres_cluster import postgres_bin
+    from tiled_process import mxsight_tiled_server
+
+    if postgres_bin() is None:
+        pytest.skip("no PostgreSQL binaries (initdb): install the postgresql package")
+    with mxsight_tiled_server(folder) as served:
+        client = from_uri(served.address, api_key=served.keys.write)
+        recorded = Recorded(kind, client, served.address, {"MXSIGHT_TILED_KEYS": str(served.keys_file)})  # review: write key, export: read key
+        yield recorded, served.frames_directory, spooling_writer(client, folder / "spool", served.address)
+
+
+@pytest.fixture(scope="module", params=["embedded", "postgresql"])
+def recorded(request, tmp_path_factory):
+    """Two auto_centre runs (one to be accepted, one flagged wrong) and a click_centre run, recorded in
+    the embedded default and in a PostgreSQL-backed server."""
+    folder = tmp_path_factory.mktemp(f"retraining-{request.param}")
+    with _store(request.param, folder) as (tiled, frames, writer):
+        RE = RunEngine({}, call_returns_result=True)
+        RE.subscribe(writer)
+        for sample_id in ("good", "bad"):
+            beamline = make_sim_beamline(sample=random_sample(3), zoom_level=5, write_directory=frames)
+            RE(auto_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id=sample_id, sweeps=(Sweep(frames=FRAMES),),
+                           segmenter=TruthSegmenter(beamline.camera), search=None))
+        beamline = make_sim_beamline(sample=random_sample(4), zoom_level=5, write_directory=frames)
+        clicks = {}
+        for omega in CLICK_OMEGAS:
+            beamline.goniometer.omega.set(omega)
+            beamline.camera.acquire_frame()
+            clicks[omega] = beamline.camera.last_render.loop_centre_px
+        RE(click_centre(beamline.camera, beamline.goniometer, beamline.zoom, sample_id="clicked", clicks=clicks))
+        if hasattr(writer, "flush"):
+            assert writer.flush(timeout_s=60)
+        yield tiled, folder, clicks
 
 
 def _run(tiled, sample_id, plan_name="auto_centre"):
@@ -57,7 +97,7 @@ def _run(tiled, sample_id, plan_name="auto_centre"):
 
 def test_review_is_recorded_and_checked(recorded, monkeypatch):
     tiled, _, _ = recorded
-    monkeypatch.setenv("TILED_API_KEY", PROCESS_API_KEY)
+    tiled.use_keys(monkeypatch)
     run = _run(tiled, "good")
     with pytest.raises(ValueError, match="verdict must be one of accepted, wrong"):
         review_run(run, "maybe")
@@ -113,6 +153,8 @@ def test_export_fine_tune_evaluate_promote(recorded, tmp_path, monkeypatch):
     assert first.metadata["run_uid"] == draft["mxsight"]["run_uid"] and first.metadata["frame_index"] == draft["mxsight"]["frame_index"]
     assert first.metadata["draft_reason"] == "flagged wrong" and "labelled" not in first.metadata
     assert first.masks["crystal"].sum() > 150 and not first.masks["ice"].any()
+    if tiled.kind != "embedded":
+        return  # what follows works on the exported files only, wherever the runs were recorded
 
     old = tmp_path / "old.keras"
     build_model(NetworkConfig(widths=(8, 16), groups=4, full_resolution_width=4)).save(old)
