@@ -223,3 +223,12 @@ def test_the_console_reports_a_wrong_beamline_file_as_one_line(tmp_path, capsys)
     captured = capsys.readouterr()
     assert captured.err == f"mxsight: error: {path}: [epics] frame_timeout_s must be greater than 0, got -1\n"
     assert captured.out == ""
+
+
+@pytest.mark.parametrize("command", [["shell"], ["queue", "serve"]])
+def test_shell_and_queue_refuse_a_wrong_beamline_file_before_starting(tmp_path, capsys, command):
+    path = _write(tmp_path, {"epics": {"frame_timeout_s": "-1"}})
+    assert console_main([*command, "--beamline", str(path), *(["--data-dir", str(tmp_path / "data")] if command[0] == "queue" else [])]) == 2
+    assert capsys.readouterr().err == f"mxsight: error: {path}: [epics] frame_timeout_s must be greater than 0, got -1\n"
+    assert not (tmp_path / "data").exists()
+

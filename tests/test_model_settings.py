@@ -32,19 +32,19 @@ def _card(folder, **changes):
 @pytest.mark.parametrize(
     "changes,problem",
     [
-        ({"working_size_px": 0}, "working_size_px is 0, must be an integer from 64 to 4096"),
-        ({"working_size_px": -64}, "working_size_px is -64, must be an integer from 64 to 4096"),
-        ({"working_size_px": 5}, "working_size_px is 5, must be an integer from 64 to 4096"),
-        ({"working_size_px": "320"}, "working_size_px is '320', must be an integer from 64 to 4096"),
-        ({"working_size_px": 320.0}, "working_size_px is 320.0, must be an integer from 64 to 4096"),
-        ({"refine": "no"}, "refine is 'no', must be true or false"),
-        ({"tracking": 1}, "tracking is 1, must be true or false"),
-        ({"click_threshold": 5}, f"click_threshold is 5, {PROBABILITY}"),
-        ({"threshold": 0}, f"threshold is 0, {PROBABILITY}"),
-        ({"thresholds": {"ice": 1.5}}, f"thresholds['ice'] is 1.5, {PROBABILITY}"),
+        ({"working_size_px": 0}, "working_size_px must be an integer from 64 to 4096, got 0"),
+        ({"working_size_px": -64}, "working_size_px must be an integer from 64 to 4096, got -64"),
+        ({"working_size_px": 5}, "working_size_px must be an integer from 64 to 4096, got 5"),
+        ({"working_size_px": "320"}, "working_size_px must be an integer from 64 to 4096, got '320'"),
+        ({"working_size_px": 320.0}, "working_size_px must be an integer from 64 to 4096, got 320.0"),
+        ({"refine": "no"}, "refine must be true or false, got 'no'"),
+        ({"tracking": 1}, "tracking must be true or false, got 1"),
+        ({"click_threshold": 5}, f"click_threshold {PROBABILITY}, got 5"),
+        ({"threshold": 0}, f"threshold {PROBABILITY}, got 0"),
+        ({"thresholds": {"ice": 1.5}}, f"thresholds['ice'] {PROBABILITY}, got 1.5"),
         ({"thresholds": {"icy": 0.5}}, f"thresholds names unknown notions ['icy'] (known: {', '.join(NOTIONS)})"),
-        ({"version": 3}, "version is 3, must be a string"),
-        ({"default_segmenter": "magic"}, "default_segmenter is 'magic', must be one of network, checked, classical"),
+        ({"version": 3}, "version must be a string, got 3"),
+        ({"default_segmenter": "magic"}, "default_segmenter must be one of network, checked, classical, got 'magic'"),
     ],
 )
 def test_a_bad_setting_in_a_card_is_named_with_its_file_value_and_range(tmp_path, changes, problem):
@@ -58,12 +58,12 @@ def test_several_bad_settings_make_one_line(tmp_path):
     card = _card(tmp_path, working_size_px=0, refine="no")
     with pytest.raises(ValueError) as error:
         model_settings(tmp_path / "default.keras")
-    assert str(error.value) == f"{card}: working_size_px is 0, must be an integer from 64 to 4096; refine is 'no', must be true or false"
+    assert str(error.value) == f"{card}: working_size_px must be an integer from 64 to 4096, got 0; refine must be true or false, got 'no'"
 
 
 def test_a_card_that_is_no_json_object_is_named(tmp_path):
     (tmp_path / "m.json").write_text("[320]")
-    with pytest.raises(ValueError, match=r"m\.json: the settings are \[320\], must be a JSON object$"):
+    with pytest.raises(ValueError, match=r"m\.json: the settings must be a JSON object, got \[320\]$"):
         model_settings(tmp_path / "m.keras")
     (tmp_path / "m.json").write_text("{working_size_px: 320}")
     with pytest.raises(ValueError, match=r"m\.json: not a readable JSON file \("):
@@ -75,9 +75,9 @@ def test_the_default_segmenter_is_read_from_a_checked_card(tmp_path, monkeypatch
     card = _card(tmp_path, default_segmenter="magic")
     with pytest.raises(ValueError) as error:
         default_segmenter_kind()
-    assert str(error.value) == f"{card}: default_segmenter is 'magic', must be one of network, checked, classical"
+    assert str(error.value) == f"{card}: default_segmenter must be one of network, checked, classical, got 'magic'"
     _card(tmp_path, working_size_px=0)  # any bad setting: the card is checked whole
-    with pytest.raises(ValueError, match="working_size_px is 0"):
+    with pytest.raises(ValueError, match="working_size_px must be an integer from 64 to 4096, got 0"):
         default_segmenter_kind()
     _card(tmp_path, default_segmenter="classical")
     assert default_segmenter_kind() == "classical"
@@ -95,7 +95,7 @@ def test_keyword_overrides_are_checked_as_a_card_is(tmp_path):
     model.write_bytes(b"overrides are checked before the model is read")
     with pytest.raises(ValueError) as error:
         NetworkSegmenter.load(model, working_size_px=0, refine="no")
-    assert str(error.value) == f"settings given for {model}: working_size_px is 0, must be an integer from 64 to 4096; refine is 'no', must be true or false"
+    assert str(error.value) == f"settings given for {model}: working_size_px must be an integer from 64 to 4096, got 0; refine must be true or false, got 'no'"
 
 
 def test_a_corrupt_model_file_is_named_on_one_line(tmp_path):
@@ -130,4 +130,4 @@ def test_the_console_reports_a_bad_model_as_one_error_line(tmp_path, capsys, mon
     assert capsys.readouterr().err.splitlines() == [f"mxsight: error: {model}: not a readable Keras model (not a zip archive, as .keras files are)"]
     card = _card(tmp_path, click_threshold=5)
     assert console_main(["model", "thresholds", str(tmp_path / "default.keras"), "--data", str(tmp_path)]) == 2
-    assert capsys.readouterr().err.splitlines() == [f"mxsight: error: {card}: click_threshold is 5, {PROBABILITY}"]
+    assert capsys.readouterr().err.splitlines() == [f"mxsight: error: {card}: click_threshold {PROBABILITY}, got 5"]

@@ -262,6 +262,9 @@ def _shell(args: argparse.Namespace) -> int:
     if not (profile / "startup").is_dir():
         raise FileNotFoundError(f"{profile} has no startup/ folder of start-up files")
     if args.beamline is not None:
+        from mxsight.beamline_file import read_beamline_file
+
+        read_beamline_file(args.beamline)  # a bad file is one line here, not a traceback inside IPython
         os.environ["MXSIGHT_BEAMLINE"] = str(args.beamline.resolve())
     start_ipython(argv=[f"--profile-dir={profile}", *args.ipython_args])
     return 0

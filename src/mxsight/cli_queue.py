@@ -16,6 +16,10 @@ def _queue_serve(args: argparse.Namespace) -> int:
     from mxsight.cli import find_profile_dir
     from mxsight.queue import serve
 
+    if args.beamline is not None:
+        from mxsight.beamline_file import read_beamline_file
+
+        read_beamline_file(args.beamline)  # a bad file is one line here, not a worker that fails to open
     serve(args.profile_dir or find_profile_dir(), args.data_dir, _queue_addresses(args), args.beamline)
     return 0
 

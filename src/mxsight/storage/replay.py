@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from mxsight.storage.spool import WRITTEN
+from mxsight.storage.spool import WRITTEN, error_line
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def replay(spool: Path | str, client, make_writer: Callable[[], Callable[[str, d
             for name, doc in documents:
                 writer(name, doc)
         except Exception as error:
-            done.append(Replayed(uid, f"failed: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"))
+            done.append(Replayed(uid, f"failed: {error_line(error)}"))
             continue
         (spool / WRITTEN).mkdir(exist_ok=True, mode=0o700)
         path.rename(spool / WRITTEN / path.name)

@@ -122,7 +122,7 @@ class SpoolingWriter:
                         run.writer = self.make_writer()
                     run.writer(name, doc)
                 except Exception as error:  # the run is on disk: keep it for replay
-                    run.failed = _short(error)
+                    run.failed = error_line(error)
                     logger.warning("writing run %s to Tiled failed: %s", run_uid, run.failed, exc_info=True)
                 finally:
                     self._busy_since = None
@@ -143,6 +143,7 @@ class SpoolingWriter:
         return True
 
 
-def _short(error: BaseException) -> str:
+def error_line(error: BaseException) -> str:
+    """An error as one short line: its type and the first line of its message."""
     text = str(error).splitlines()[0] if str(error) else ""
     return f"{type(error).__name__}: {text}"[:200]

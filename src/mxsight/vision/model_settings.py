@@ -48,7 +48,7 @@ class ModelSettings(BaseModel):
 
 def validate_settings(settings: Any, source: str) -> ModelSettings:
     """``settings`` (a card's JSON object, or keyword overrides) checked against :class:`ModelSettings`;
-    a ``ValueError`` of one line, ``"<source>: <key> is <given>, must be <allowed>; ..."``, otherwise."""
+    a ``ValueError`` of one line, ``"<source>: <key> must be <allowed>, got <given>; ..."`` (the form of :mod:`mxsight.file_schema`), otherwise."""
     try:
         return ModelSettings.model_validate(settings)
     except ValidationError as error:
@@ -74,14 +74,14 @@ def _problems(error: ValidationError) -> list[str]:
     for item in error.errors():
         loc, given = item["loc"], item["input"]
         if not loc:
-            problems.append(f"the settings are {_quoted(given)}, must be a JSON object")
+            problems.append(f"the settings must be a JSON object, got {_quoted(given)}")
         elif loc[-1] == "[key]":
             unknown.setdefault(str(loc[0]), []).append(loc[1])
         elif len(loc) == 1:
             allowed = ModelSettings.model_fields[str(loc[0])].description
-            problems.append(f"{loc[0]} is {_quoted(given)}, must be {allowed}")
+            problems.append(f"{loc[0]} must be {allowed}, got {_quoted(given)}")
         else:  # a value of a mapping: thresholds is the one mapping
-            problems.append(f"{loc[0]}[{loc[1]!r}] is {_quoted(given)}, must be {PROBABILITY}")
+            problems.append(f"{loc[0]}[{loc[1]!r}] must be {PROBABILITY}, got {_quoted(given)}")
     for key, names in unknown.items():
         problems.append(f"{key} names unknown notions {sorted(map(str, names))} (known: {', '.join(NOTIONS)})")
     return problems
