@@ -141,6 +141,24 @@ def test_a_slow_tiled_never_holds_the_run_engine_past_the_stall_limit(tmp_path):
     assert oct((tmp_path / "spool" / WRITTEN / f"{uid}.jsonl").stat().st_mode & 0o777) == "0o600"
 
 
+def test_a_tiled_taking_5_s_per_request_holds_the_run_engine_at_most_a_second_per_document(tmp_path):
+    import time
+
+    from mxsight.storage.spool import SpoolingWriter
+
+    def five_seconds(name, doc):
+        time.sleep(5.0)
+
+    lines = []
+    writer = SpoolingWriter(lambda: five_seconds, tmp_path / "spool", uri="http://slow", say=lines.append)  # default stall_s: 10 s
+    started = time.perf_counter()
+    uid = _count_run(writer, frames=1)  # start, descriptor, event, stop
+    assert 4.0 <= time.perf_counter() - started < 5.0
+    assert lines == [f"Tiled at http://slow is slow: run {uid} not written after 4 s, still being sent from {tmp_path / 'spool'}; "
+                     f"if it does not arrive, replay with: mxsight replay {tmp_path / 'spool'} --tiled http://slow"]
+    assert [name for name, _ in spooled_documents(tmp_path / "spool" / f"{uid}.jsonl")] == ["start", "descriptor", "event", "stop"]
+
+
 def test_commands_name_an_unknown_run_in_one_line(tmp_path, capsys):
     (tmp_path / "data").mkdir()
     assert console_main(["review", "ffffffff", "accepted", "--data-dir", str(tmp_path / "data")]) == 2

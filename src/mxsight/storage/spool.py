@@ -3,9 +3,11 @@
 :class:`SpoolingWriter` is the RunEngine's callback for Tiled. Each document is appended to the run's
 spool file (``<spool>/<start uid>.jsonl``, JSON Lines, private to the user) and flushed *in the
 RunEngine's call*, so nothing a plan acts on exists only in memory; then it is queued for a worker
-thread that writes it to Tiled. The RunEngine never waits on the network, except at a run's stop, and
-only while Tiled keeps answering: when Tiled fails, or has not answered for ``stall_s``, the plan goes
-on and one line says where the run is kept and how to send it (``mxsight replay``). A run Tiled
+thread that writes it to Tiled. The RunEngine never waits on the network, except at a run's stop (so a
+run that ended can be queried at once), and then at most :data:`SECONDS_PER_DOCUMENT` for each of the
+run's documents, and only while Tiled keeps answering: when Tiled fails, has not answered for
+``stall_s``, or is slower than that, the plan goes on and one line says where the run is kept and how
+to send it (``mxsight replay``). A run Tiled
 received whole moves to ``<spool>/written/``; a run it did not stays in ``<spool>/`` for
 :func:`mxsight.storage.replay.replay`. Frames are HDF5 files the runs reference by path: they are on
 disk already.
@@ -26,6 +28,7 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 WRITTEN = "written"
+SECONDS_PER_DOCUMENT = 1.0  # the longest a run's stop waits for Tiled, per document of the run
 
 
 def replay_hint(spool: Path, uri: str) -> str:
@@ -47,6 +50,7 @@ class _RunSpool:
         self.failed: str | None = None
         self.written = threading.Event()  # Tiled has the whole run, or gave up on it
         self.writer = None
+        self.documents = 0
 
 
 class SpoolingWriter:
@@ -54,8 +58,8 @@ class SpoolingWriter:
     e.g. :class:`mxsight.storage.tiled.SummarisingWriter`) from a background thread.
 
     ``uri`` names Tiled in messages (never with a key); ``stall_s`` is how long the stop of a run waits
-    for a Tiled that has stopped answering; ``say`` prints the one line a user sees when a run is kept
-    for replay (default: standard error)."""
+    for a Tiled that has stopped answering (never more than ``SECONDS_PER_DOCUMENT`` per document);
+    ``say`` prints the one line a user sees when a run is kept for replay (default: standard error)."""
 
     def __init__(self, make_writer: Callable[[], Callable[[str, dict], None]], spool: Path | str, *, uri: str, stall_s: float = 10.0, say: Callable[[str], None] | None = None):
         self.make_writer = make_writer
@@ -80,6 +84,7 @@ class SpoolingWriter:
             return
         run.file.write(json.dumps({"name": name, "doc": doc}) + "\n")
         run.file.flush()
+        run.documents += 1
         if name == "stop":
             os.fsync(run.file.fileno())
             run.file.close()
@@ -102,11 +107,17 @@ class SpoolingWriter:
         return ""
 
     def _wait_for(self, run_uid: str, run: _RunSpool) -> None:
-        """At a run's stop: wait while Tiled makes progress, so a run that ended can be queried."""
+        """At a run's stop: wait while Tiled makes progress, so a run that ended can be queried; at
+        most ``SECONDS_PER_DOCUMENT`` per document of the run."""
+        deadline = time.monotonic() + SECONDS_PER_DOCUMENT * run.documents
         while not run.written.wait(timeout=0.05):
             busy_since = self._busy_since
             if busy_since is not None and time.monotonic() - busy_since > self.stall_s:
                 self.say(f"Tiled at {self.uri} has not answered for {self.stall_s:g} s: run {run_uid} kept in {self.spool}; if it does not arrive, replay with: {replay_hint(self.spool, self.uri)}")
+                return
+            if time.monotonic() > deadline:
+                self.say(f"Tiled at {self.uri} is slow: run {run_uid} not written after {SECONDS_PER_DOCUMENT * run.documents:g} s, still being sent "
+                         f"from {self.spool}; if it does not arrive, replay with: {replay_hint(self.spool, self.uri)}")
                 return
         if run.failed:
             self.say(f"Tiled at {self.uri} unreachable ({run.failed}): run {run_uid} kept in {self.spool}, replay with: {replay_hint(self.spool, self.uri)}")
