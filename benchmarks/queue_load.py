@@ -111,7 +111,7 @@ def run_queue(address: str, keys_file: Path, data_dir: Path, items: int, folder:
 def report(figures: dict[str, object]) -> str:
     lost = figures["runs_reported"] - figures["runs_complete"]
     memory = figures["memory_mb"]
-    first, last = list(memory.values())[1], list(memory.values())[-1]
+    first, last = list(memory.values())[min(1, len(memory) - 1)], list(memory.values())[-1]
     return "\n".join([
         f"queue: {figures['finished']} of {figures['items']} items finished: {figures['completed']} completed, {figures['failed']} failed "
         f"({figures['failed_as_expected']} of them the {figures['expected_failed']} empty pins); {figures['seconds'] / max(figures['finished'], 1):.1f} s per item",

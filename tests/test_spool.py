@@ -155,8 +155,34 @@ def test_a_tiled_taking_5_s_per_request_holds_the_run_engine_at_most_a_second_pe
     uid = _count_run(writer, frames=1)  # start, descriptor, event, stop
     assert 4.0 <= time.perf_counter() - started < 5.0
     assert lines == [f"Tiled at http://slow is slow: run {uid} not written after 4 s, still being sent from {tmp_path / 'spool'}; "
-                     f"if it does not arrive, replay with: mxsight replay {tmp_path / 'spool'} --tiled http://slow"]
+                     f"if it is not there once this session ends, replay with: mxsight replay {tmp_path / 'spool'} --tiled http://slow"]
     assert [name for name, _ in spooled_documents(tmp_path / "spool" / f"{uid}.jsonl")] == ["start", "descriptor", "event", "stop"]
+
+
+def test_replay_adds_the_summary_of_a_run_that_arrived_without_it(tmp_path, tiled):
+    from bluesky_tiled_plugins import TiledWriter
+
+    from mxsight.storage.replay import replay
+    from mxsight.storage.spool import SpoolingWriter
+    from mxsight.storage.tiled import SummarisingWriter
+
+    class SummaryLost(SummarisingWriter):
+        """Tiled takes the run, then fails as its summary is written."""
+
+        def __call__(self, name, doc):
+            if name == "stop":
+                TiledWriter.__call__(self.tiled_writer, name, doc)
+                raise ConnectionError("Tiled went away")
+            super().__call__(name, doc)
+
+    lines = []
+    uid = _count_run(SpoolingWriter(lambda: SummaryLost(tiled.client), tmp_path / "spool", uri=tiled.address, say=lines.append))
+    assert len(lines) == 1 and "ConnectionError: Tiled went away" in lines[0]
+    assert tiled.client[uid].metadata["stop"] and "summary" not in tiled.client[uid].metadata
+    assert [(r.uid, r.outcome) for r in replay(tmp_path / "spool", tiled.client, lambda: SummarisingWriter(tiled.client))] == [(uid, "already in Tiled; summary added")]
+    summary = tiled.client[uid].metadata["summary"]
+    assert summary["outcome"] == "success" and summary["frames"] == 3 and summary["residual_rms_px"] is None
+    assert replay(tmp_path / "spool", tiled.client, lambda: SummarisingWriter(tiled.client)) == []
 
 
 def test_commands_name_an_unknown_run_in_one_line(tmp_path, capsys):
@@ -227,7 +253,7 @@ def read_only(folder):
     try:
         yield
     finally:
-        subprocess.run(["umount", str(folder)], check=True)
+        subprocess.run(["umount", str(folder)], capture_output=True)
 
 
 def test_a_read_only_frames_folder_stops_the_plan_by_name_before_anything_moves(tmp_path, tiled):

@@ -63,7 +63,8 @@ def test_a_run_holding_infinities_is_stored_and_read_back_with_nulls(server, tmp
     reader = from_uri(address, api_key=keys.read)
     start = reader[uid].metadata["start"]
     assert start["limits"] == {"max_um": None, "min_um": 1.5} and start["nan"] is None
-    assert reader[uid].metadata["summary"]["outcome"] == "success"
+    summary = reader[uid].metadata["summary"]
+    assert summary["outcome"] == "success" and summary["residual_rms_px"] is None  # a null is kept, not dropped
     assert uid in reader.search(Key("start.limits.min_um") == 1.5)
 
 

@@ -14,13 +14,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from mxsight.storage.run_metadata import write_summary
+from mxsight.storage.run_summary import RunSummary
 from mxsight.storage.spool import WRITTEN, error_line
 
 
 @dataclass(frozen=True)
 class Replayed:
     uid: str
-    outcome: str  # "written", "already in Tiled", "incomplete: no stop document", or the error
+    outcome: str  # "written", "already in Tiled" (and "; summary added"), "incomplete: no stop document", or the error
 
 
 def spooled_documents(path: Path) -> Iterator[tuple[str, dict]]:
@@ -44,6 +46,14 @@ def pending(spool: Path | str) -> list[Path]:
     return sorted(spool.glob("*.jsonl"), key=lambda path: path.stat().st_mtime)
 
 
+def run_summary(documents: list[tuple[str, dict]]) -> dict:
+    """The :class:`RunSummary` of one run's documents."""
+    summary = RunSummary()
+    for name, doc in documents:
+        summary(name, doc)
+    return summary.summary(documents[-1][1])
+
+
 def replay(spool: Path | str, client, make_writer: Callable[[], Callable[[str, dict], None]]) -> list[Replayed]:
     """Write every pending run of ``spool`` to ``client``'s catalog with a fresh ``make_writer()`` each."""
     spool = Path(spool)
@@ -55,9 +65,12 @@ def replay(spool: Path | str, client, make_writer: Callable[[], Callable[[str, d
             done.append(Replayed(uid, "incomplete: no stop document"))
             continue
         if uid in client:
-            if client[uid].metadata.get("stop"):
+            metadata = client[uid].metadata
+            if metadata.get("stop"):
+                if "summary" not in metadata:  # the run arrived whole but its summary did not
+                    write_summary(client, uid, run_summary(documents))
                 path.rename(spool / WRITTEN / path.name)
-                done.append(Replayed(uid, "already in Tiled"))
+                done.append(Replayed(uid, "already in Tiled" if "summary" in metadata else "already in Tiled; summary added"))
                 continue
             client.delete_contents([uid], recursive=True, external_only=False)  # a run cut short
         try:

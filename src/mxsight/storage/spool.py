@@ -108,16 +108,19 @@ class SpoolingWriter:
 
     def _wait_for(self, run_uid: str, run: _RunSpool) -> None:
         """At a run's stop: wait while Tiled makes progress, so a run that ended can be queried; at
-        most ``SECONDS_PER_DOCUMENT`` per document of the run."""
-        deadline = time.monotonic() + SECONDS_PER_DOCUMENT * run.documents
+        most ``SECONDS_PER_DOCUMENT`` per document of the run (or per document still to write, earlier
+        runs' included, when those are more)."""
+        waiting_for = self._queue.unfinished_tasks  # this run's documents not yet written, and earlier runs'
+        budget_s = SECONDS_PER_DOCUMENT * max(run.documents, waiting_for)
+        deadline = time.monotonic() + budget_s
         while not run.written.wait(timeout=0.05):
             busy_since = self._busy_since
             if busy_since is not None and time.monotonic() - busy_since > self.stall_s:
                 self.say(f"Tiled at {self.uri} has not answered for {self.stall_s:g} s: run {run_uid} kept in {self.spool}; if it does not arrive, replay with: {replay_hint(self.spool, self.uri)}")
                 return
             if time.monotonic() > deadline:
-                self.say(f"Tiled at {self.uri} is slow: run {run_uid} not written after {SECONDS_PER_DOCUMENT * run.documents:g} s, still being sent "
-                         f"from {self.spool}; if it does not arrive, replay with: {replay_hint(self.spool, self.uri)}")
+                self.say(f"Tiled at {self.uri} is slow: run {run_uid} not written after {budget_s:g} s, still being sent "
+                         f"from {self.spool}; if it is not there once this session ends, replay with: {replay_hint(self.spool, self.uri)}")
                 return
         if run.failed:
             self.say(f"Tiled at {self.uri} unreachable ({run.failed}): run {run_uid} kept in {self.spool}, replay with: {replay_hint(self.spool, self.uri)}")

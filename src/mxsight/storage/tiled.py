@@ -10,7 +10,6 @@ import sqlite3  # noqa: F401  (before any TensorFlow import: TF's SQLite lacks F
 import contextlib
 import logging
 import logging.config
-import math
 import os
 import secrets
 import threading
@@ -22,6 +21,7 @@ from tiled.client import from_uri
 from tiled.server import SimpleTiledServer
 from tiled.server.logging_config import LOGGING_CONFIG
 
+from mxsight.storage.run_metadata import METADATA_DOCUMENTS, finite_json, write_summary
 from mxsight.storage.run_summary import RunSummary
 from mxsight.storage.tiled_client import connect, public_address  # noqa: F401  (re-exported)
 from mxsight.storage.spool import SpoolingWriter
@@ -167,35 +167,7 @@ class SummarisingWriter:
         self.tiled_writer(name, doc)
         self.run_summary(name, doc)
         if name == "stop":
-            merge_into_metadata(self.client, doc["run_start"], {"summary": finite_json(self.run_summary.summary(doc))})
-
-
-METADATA_DOCUMENTS = ("start", "descriptor", "stop")  # stored as node metadata (JSON), not in tables
-
-
-def finite_json(value):
-    """``value`` with every infinite or NaN float replaced by None. JSON has no infinity: bluesky's
-    TiledWriter clips it to 1.7976e308, which PostgreSQL's JSONB hands back as a 309-digit integer
-    that Tiled then cannot serialise (every later read of the run fails)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: finite_json(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite_json(item) for item in value]
-    return value
-
-
-def merge_into_metadata(container, key: str, patch: dict) -> None:
-    """Merge ``patch`` into the metadata of ``container[key]`` (a JSON merge patch, RFC 7386) in one
-    request: unlike ``container[key].update_metadata``, nothing is fetched first."""
-    from tiled.client.utils import handle_error
-    from tiled.utils import patch_mimetypes, safe_json_dump
-
-    body = {"content-type": patch_mimetypes.MERGE_PATCH, "metadata": patch, "specs": None, "access_tags": None}
-    handle_error(container.context.http_client.patch(
-        f"{container.uri.rstrip('/')}/{key}", headers={"Content-Type": "application/json"}, content=safe_json_dump(body), params={"drop_revision": True},
-    ))
+            write_summary(self.client, doc["run_start"], self.run_summary.summary(doc))
 
 
 class DataFolderInUse(OSError):
@@ -225,5 +197,12 @@ def _lock_data_folder(directory: Path):
 def spooling_writer(client, spool: Path | str, address: str, **options) -> SpoolingWriter:
     """The RunEngine's Tiled callback: documents spooled in ``spool``, then written by a
     :class:`SummarisingWriter` on ``client`` (a fresh one per run)."""
-    client = client.include_data_sources()  # once: each run's TiledWriter would ask the server again
-    return SpoolingWriter(lambda: SummarisingWriter(client), spool, uri=address, **options)
+    with_sources: list = []  # the client with data sources, fetched once (each TiledWriter would fetch it
+                             # again), in the writing thread, where a failure keeps the run for replay
+
+    def make_writer() -> SummarisingWriter:
+        if not with_sources:
+            with_sources.append(client.include_data_sources())
+        return SummarisingWriter(with_sources[0])
+
+    return SpoolingWriter(make_writer, spool, uri=address, **options)

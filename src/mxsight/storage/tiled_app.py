@@ -47,28 +47,40 @@ class RememberedKeys:
         return api_key
 
     def remembered(self, secret: bytes):
-        """The key's record if it was found valid less than ``ttl_s`` ago and has not expired."""
+        """The key's record if it was found valid less than ``ttl_s`` ago, has not expired and is still
+        whole (a record whose session failed to commit is expired by SQLAlchemy and cannot reload once
+        its session is closed: it is dropped, and the next request looks the key up again)."""
+        from sqlalchemy import inspect
+        from sqlalchemy.exc import SQLAlchemyError
+
         digest = hashlib.sha256(secret).digest()
         if digest not in self._found:
             return None
         looked_up_at, api_key = self._found[digest]
-        expires = api_key.expiration_time
-        if time.monotonic() - looked_up_at < self.ttl_s and (expires is None or expires.replace(tzinfo=timezone.utc) > datetime.now(timezone.utc)):
-            return api_key
-        del self._found[digest]
+        try:
+            if time.monotonic() - looked_up_at < self.ttl_s and not inspect(api_key).expired_attributes:
+                expires = api_key.expiration_time
+                principal = api_key.principal
+                if not inspect(principal).expired_attributes and (expires is None or expires.replace(tzinfo=timezone.utc) > datetime.now(timezone.utc)):
+                    return api_key
+        except SQLAlchemyError:
+            pass
+        self._found.pop(digest, None)
         return None
 
     def may(self, api_key_hex: str, scope: str) -> bool:
         """Whether a remembered key grants ``scope`` (its scopes within its principal's, as Tiled
         resolves them); False for a key not remembered."""
+        from sqlalchemy.exc import SQLAlchemyError
+
         try:
             api_key = self.remembered(bytes.fromhex(api_key_hex))
-        except ValueError:
+            if api_key is None:
+                return False
+            principal_scopes = set().union(*[role.scopes for role in api_key.principal.roles])
+            scopes = set(api_key.scopes) & (principal_scopes | {"inherit"})
+        except (ValueError, SQLAlchemyError):
             return False
-        if api_key is None:
-            return False
-        principal_scopes = set().union(*[role.scopes for role in api_key.principal.roles])
-        scopes = set(api_key.scopes) & (principal_scopes | {"inherit"})
         return scope in scopes or ("inherit" in scopes and scope in principal_scopes)
 
 
@@ -89,18 +101,18 @@ def _build_dependency_graphs_once() -> None:
     build = utils.get_dependant
     if getattr(build, "builds_once", False):
         return
-    built: dict[tuple, object] = {}
+    built: dict[tuple, tuple] = {}
 
     def get_dependant(*, path, call, name=None, own_oauth_scopes=None, parent_oauth_scopes=None, **options):
         arguments = dict(path=path, call=call, name=name, own_oauth_scopes=own_oauth_scopes, parent_oauth_scopes=parent_oauth_scopes, **options)
-        try:
-            key = (path, call, name, tuple(own_oauth_scopes or ()), tuple(parent_oauth_scopes or ()), tuple(sorted(options.items())))
+        try:  # the callable by identity, as FastAPI tells dependencies apart
+            key = (path, id(call), name, tuple(own_oauth_scopes or ()), tuple(parent_oauth_scopes or ()), tuple(sorted(options.items())))
             hash(key)
         except TypeError:  # an argument that cannot be a key: build it as FastAPI would
             return build(**arguments)
         if key not in built:
-            built[key] = build(**arguments)
-        return built[key]
+            built[key] = (call, build(**arguments))  # keeps ``call`` alive, so its id is not reused
+        return built[key][1]
 
     get_dependant.builds_once = True
     utils.get_dependant = get_dependant
@@ -131,6 +143,8 @@ class QuietStreamClose:
         await self.app(scope, receive, send)
 
     def __getattr__(self, name):  # the wrapped app's attributes (state, routes...) for whoever asks
+        if name == "app":
+            raise AttributeError(name)
         return getattr(self.app, name)
 
 
