@@ -50,7 +50,7 @@ def test_a_card_naming_an_unknown_default_segmenter_is_refused(tmp_path, monkeyp
     card = json.loads((models_directory() / "default.json").read_text())
     (tmp_path / "default.json").write_text(json.dumps({**card, "default_segmenter": "best"}))
     monkeypatch.setenv(MODELS_DIR_VARIABLE, str(tmp_path))
-    with pytest.raises(ValueError, match="default_segmenter is 'best'"):
+    with pytest.raises(ValueError, match="default_segmenter must be one of network, checked, classical, got 'best'"):
         Segmenter.default()
 
 

@@ -84,13 +84,20 @@ class EpicsHdf5OnAxisCamera(EpicsOnAxisCamera):
         self.control_timeout_s = float(control_timeout_s)
         self._store = PluginFrames(self, FrameAnnouncer(self.image_key, (*self.frame_shape, 3), np.uint8))
         self._captured = threading.Condition()
+        self._count_stamp: tuple[int, float] = (0, 0.0)  # NumCaptured_RBV and its timestamp, from its monitor
         self._restore: tuple[str, int] | None = None
         self._triggered = 0
         self._cached: tuple[int, np.ndarray] | None = None
         self.hdf5.num_captured.subscribe(self._counted, run=False)
 
-    def _counted(self, **_) -> None:
+    def _counted(self, value=None, timestamp=None, **_) -> None:
+        """The count and its timestamp, as one monitor update delivers them: ophyd sets a signal's value
+        before its timestamp, so reading the two from the signal can pair a new count with the stamp
+        of the one before."""
+        if value is None or timestamp is None:
+            return
         with self._captured:
+            self._count_stamp = (int(value), float(timestamp))
             self._captured.notify_all()
 
     @property
@@ -129,6 +136,8 @@ class EpicsHdf5OnAxisCamera(EpicsOnAxisCamera):
             raise RuntimeError(f"{plugin.prefix}: the HDF5 plugin did not start capturing: {plugin.write_message.get() or error}") from None
         self._triggered = 0
         self._cached = None
+        with self._captured:
+            self._count_stamp = (int(plugin.num_captured.get()), float(plugin.num_captured.timestamp))
         return Path(self.write_directory) / Path(str(plugin.full_file_name.get())).name
 
     def _stop_capture(self) -> None:
@@ -158,18 +167,17 @@ class EpicsHdf5OnAxisCamera(EpicsOnAxisCamera):
     def _next_frame(self, triggered_at: float) -> tuple[int, float]:
         """The triggered frame's row in the plugin's file and its exposure time (``NumCaptured_RBV``'s stamp)."""
         index = self._triggered
-        counter = self.hdf5.num_captured
         deadline = time.monotonic() + self.new_frame_timeout_s
         with self._captured:
-            while int(counter.get()) <= index:
+            while self._count_stamp[0] <= index:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise CameraTimeout(
                         f"{self.name}: {self.hdf5.prefix} captured no frame within {self.new_frame_timeout_s} s of the trigger "
-                        f"(captured {int(counter.get())}, triggered {index + 1}): is the camera acquiring?"
+                        f"(captured {self._count_stamp[0]}, triggered {index + 1}): is the camera acquiring?"
                     )
                 self._captured.wait(timeout=min(remaining, 0.05))
-        captured = int(counter.get())
+            captured, exposed_at = self._count_stamp
         if captured != index + 1:
             raise RuntimeError(
                 f"{self.name}: {self.hdf5.prefix} captured {captured} frames for {index + 1} triggers: "
@@ -177,4 +185,4 @@ class EpicsHdf5OnAxisCamera(EpicsOnAxisCamera):
             )
         self._triggered += 1
         self._store.announcer.announce(index)
-        return index, float(counter.timestamp)
+        return index, exposed_at
