@@ -68,6 +68,55 @@ def test_a_run_holding_infinities_is_stored_and_read_back_with_nulls(server, tmp
     assert uid in reader.search(Key("start.limits.min_um") == 1.5)
 
 
+def _tiled_sql(query) -> tuple[str, list]:
+    """The SQL condition Tiled's catalog makes of ``query`` on PostgreSQL, and its parameters."""
+    from types import SimpleNamespace
+
+    from sqlalchemy import select
+    from sqlalchemy.dialects import postgresql
+    from tiled.catalog import adapter, orm
+
+    class Tree(SimpleNamespace):
+        def new_variation(self, conditions):
+            return conditions
+
+    dialect = postgresql.asyncpg.dialect()
+    tree = Tree(conditions=[], context=SimpleNamespace(engine=SimpleNamespace(url=SimpleNamespace(get_dialect=lambda: dialect))))
+    search = {"comparison": adapter.comparison, "like": adapter.like}[type(query).__name__.lower()]
+    compiled = select(orm.Node.key).where(*search(query, tree)).compile(dialect=dialect)
+    return str(compiled), [compiled.params[name] for name in compiled.positiontup]
+
+
+def test_date_range_and_outcome_searches_use_mxsight_indexes(server):
+    """The SQL Tiled generates for ``find_alignments(since=...)`` and ``(outcome=...)`` matches the
+    expression indexes ``mxsight tiled serve`` created, so the planner can read only matching runs."""
+    import asyncio
+    import json
+
+    import asyncpg
+    from tiled.queries import Comparison, Like
+
+    from mxsight.storage.catalog_indexes import QUERY_INDEXES
+
+    async def plans() -> dict[str, str]:
+        connection = await asyncpg.connect(server.database)
+        try:
+            await connection.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+            names = {row["indexname"] for row in await connection.fetch("SELECT indexname FROM pg_indexes WHERE tablename = 'nodes'")}
+            assert set(QUERY_INDEXES) <= names
+            await connection.execute("SET enable_seqscan = off")  # a test catalog is small enough to scan
+            found = {}
+            for index, query in (("ix_mxsight_start_time", Comparison("ge", "start.time", 1.7e9)), ("ix_mxsight_stop_reason", Like("stop.reason", "SampleNotFound:%"))):
+                sql, parameters = _tiled_sql(query)
+                found[index] = "\n".join(row[0] for row in await connection.fetch(f"EXPLAIN {sql}", *parameters))
+            return found
+        finally:
+            await connection.close()
+
+    for index, plan in asyncio.run(plans()).items():
+        assert index in plan, plan
+
+
 def test_stream_closes_answered_at_once_still_need_a_write_key(server, tmp_path):
     import httpx
 

@@ -52,13 +52,14 @@ def tiled_process(directory: Path, frames: Path, api_key: str, port: int, *, ini
 
 @dataclass
 class ServedTiled:
-    """A running ``mxsight tiled serve``: its address, keys, keys file and folders."""
+    """A running ``mxsight tiled serve``: its address, keys, keys file, folders and catalog database."""
 
     address: str
     keys: object  # mxsight.storage.tiled_keys.TiledKeys
     keys_file: Path
     data_dir: Path
     output: Path
+    database: str  # postgresql://USER@HOST:PORT/NAME of the catalog
 
     @property
     def frames_directory(self) -> Path:
@@ -84,7 +85,7 @@ def mxsight_tiled_server(folder: Path, workers: int = 2) -> Iterator[ServedTiled
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"mxsight tiled serve did not start: {output.read_text()[-3000:]}")
                 time.sleep(0.3)
-            yield ServedTiled(f"http://127.0.0.1:{port}/api/v1", read_keys(keys_file), keys_file, folder / "server", output)
+            yield ServedTiled(f"http://127.0.0.1:{port}/api/v1", read_keys(keys_file), keys_file, folder / "server", output, f"{postgres}/mxsight")
         finally:
             process.terminate()
             process.wait(timeout=30)

@@ -20,6 +20,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from mxsight.storage.catalog_indexes import create_query_indexes
 from mxsight.storage.tiled_keys import TiledKeys
 
 WRITE_SCOPES = ["read:metadata", "read:data", "create:node", "write:metadata", "write:data", "register"]
@@ -103,8 +104,8 @@ async def _seed_keys(authn_uri: str, keys: TiledKeys) -> None:
 
 
 def prepare(databases: Databases, keys: TiledKeys) -> None:
-    """Databases created and initialised, keys stored: once, before any worker starts (workers that
-    initialise a new database at once race each other)."""
+    """Databases created and initialised (on PostgreSQL with mxsight's query indexes), keys stored:
+    once, before any worker starts (workers that initialise a new database at once race each other)."""
     from tiled.authn_database import alembic_constants as authn_alembic
     from tiled.authn_database import core as authn_core
     from tiled.catalog import alembic_constants as catalog_alembic
@@ -115,7 +116,10 @@ def prepare(databases: Databases, keys: TiledKeys) -> None:
     async def create() -> list[bool]:
         if databases.several_writers:
             await _create_postgres_databases(databases)
-        return [await _initialise(databases.catalog, catalog_core), await _initialise(databases.authn, authn_core)]
+        created = [await _initialise(databases.catalog, catalog_core), await _initialise(databases.authn, authn_core)]
+        if databases.several_writers:
+            await create_query_indexes(databases.catalog)
+        return created
 
     for created, uri, alembic in zip(asyncio.run(create()), (databases.catalog, databases.authn), (catalog_alembic, authn_alembic)):
         if created:
