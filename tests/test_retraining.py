@@ -181,7 +181,7 @@ def test_export_fine_tune_evaluate_promote(recorded, tmp_path, monkeypatch):
         promote(old, evaluation.with_suffix(".json"), site)
     with pytest.raises(PromotionRefused, match="does not compare with the current default"):
         promote(new, against_old.with_suffix(".json"), site, force=True)
-    with pytest.raises(PromotionRefused, match="mean BIoU_1 against the default"):
+    with pytest.raises(PromotionRefused, match=r"BIoU_1 is .* a drop of .* \(at most 0.02 allowed for any notion\)"):
         promote(new, evaluation.with_suffix(".json"), site)
     assert main(["model", "thresholds", str(new), "--data", str(exported / "labelled"), "--limit", "2", "--write"]) == 0
     own_thresholds = json.loads(new.with_suffix(".json").read_text())["thresholds"]
@@ -249,6 +249,33 @@ def test_promotion_refuses_a_model_that_sees_samples_on_empty_fields(tmp_path):
     card = json.loads(promote(model, evaluation, tmp_path / "site2", version="clean.1", real_evaluation=real).read_text())
     assert card["promoted"]["forced"] is False and card["promoted"]["previous_empty_field_views_with_sample"] == 0.25
     assert card["default_segmenter"] == "checked" and card["promoted"]["real_frames"]["new"]["loop_found"]["found"] == 4
+
+
+def test_promotion_allows_a_small_simulated_drop_on_each_notion_and_no_more(tmp_path):
+    """A model chosen for real frames may lose up to 0.02 BIoU_1 of the simulator's on any notion."""
+    model = tmp_path / "new.keras"
+    build_model(NetworkConfig(widths=(8, 16), groups=4, full_resolution_width=4)).save(model)
+    version = NetworkSegmenter._read_shipped("default.keras").version
+    real = tmp_path / "real.json"
+    real.write_text(json.dumps({
+        "split": "evaluation",
+        "evaluated": {"model": {"model": str(model.resolve()), "version": "new"}, "compare": {"model": "default", "version": version}},
+        "summary": {name: {"loop_found": {"found": 5, "frames": 5}, "loop_region": {"mean_iou": 0.7}, "foreground": {"mean_iou": 0.9}}
+                    for name in ("model", "compare", "classical")},
+    }))
+    evaluation = tmp_path / "evaluation.json"
+    for notion, drop, accepted in (("loop", 0.015, True), ("stem", 0.025, False), ("capillary", 0.2, True)):
+        report = _evaluation(model, version, new_views=0.0, old_views=0.0)
+        report["model"]["notions"] = {**report["model"]["notions"], notion: {"biou_1": 0.9 - drop}}
+        evaluation.write_text(json.dumps(report))
+        site = tmp_path / f"site-{notion}"
+        if accepted:
+            card = json.loads(promote(model, evaluation, site, version="v.1", real_evaluation=real).read_text())
+            assert card["promoted"]["forced"] is False
+        else:
+            with pytest.raises(PromotionRefused, match="stem BIoU_1 is 0.875 against the default's 0.900, a drop of 0.025"):
+                promote(model, evaluation, site, real_evaluation=real)
+            assert not (site / "default.keras").exists()
 
 
 def test_tracked_frames_are_recorded_and_exported_as_their_windows(tmp_path, monkeypatch):

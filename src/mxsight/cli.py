@@ -244,6 +244,15 @@ def _thresholds(args: argparse.Namespace) -> int:
     return 0
 
 
+def _blend(args: argparse.Namespace) -> int:
+    from mxsight.training.blend import blend_models
+
+    out = blend_models(args.original, args.fine_tuned, args.weight, args.out)
+    print(f"wrote {out}: {1 - args.weight:g} x {args.original} + {args.weight:g} x {args.fine_tuned}; "
+          f"next: mxsight model thresholds {out} --data VALIDATION --write")
+    return 0
+
+
 def find_profile_dir(start: Path | None = None) -> Path:
     """``profile_collection`` in ``start`` (default: the working directory) or a folder above it, else
     the one beside this package's source checkout."""
@@ -331,6 +340,12 @@ def build_parser() -> argparse.ArgumentParser:
     thresholds.add_argument("--limit", type=int, default=None, help="only the first N images")
     thresholds.add_argument("--write", action="store_true", help="record the thresholds beside the model")
     thresholds.set_defaults(handler=_thresholds)
+    blend = model_verbs.add_parser("blend", help="average a fine-tuned network's weights with those of the network it started from")
+    blend.add_argument("original", type=Path, help="the .keras model the fine-tune started from")
+    blend.add_argument("fine_tuned", type=Path, help="the fine-tuned .keras model")
+    blend.add_argument("--weight", type=float, required=True, help="0: the original, 1: the fine-tuned network (choose it on validation images)")
+    blend.add_argument("--out", type=Path, required=True, help="the blended .keras model to write")
+    blend.set_defaults(handler=_blend)
     return parser
 
 
