@@ -64,3 +64,20 @@ def test_bad_arrays_are_rejected_with_a_clear_message():
         segmenter.predict(np.zeros((64, 64, 3), dtype=np.float32))
     with pytest.raises(ValueError, match="shape"):
         segmenter.predict(np.zeros((64, 64, 2), dtype=np.uint8))
+
+
+def test_only_an_object_that_enters_the_view_is_a_sample():
+    """A dark patch that reaches no edge of the frame (dust, a drop on the window) is not a mounted
+    sample; the same patch on a pin from the frame's edge is."""
+    field = np.full((200, 300, 3), 200, np.uint8)
+    drop = field.copy()
+    drop[80:120, 150:200] = 40
+    segmenter = Segmenter.classical(background=field)
+    assert not segmenter.predict(drop).present
+    assert not segmenter.predict(drop).masks["foreground"].any()
+    mounted = drop.copy()
+    mounted[80:120, 0:60] = 40  # the pin, from the left edge
+    mounted[97:103, 60:150] = 40  # the stem
+    prediction = segmenter.predict(mounted)
+    assert prediction.present
+    assert prediction.masks["foreground"][82:118, 152:198].all() and prediction.masks["foreground"][100, 0]

@@ -65,6 +65,18 @@ def test_dust_beyond_the_sample_is_not_its_free_end():
     assert check_prediction(_prediction(masks)) == ""
 
 
+def test_a_sample_that_reaches_no_edge_of_the_view_fails():
+    masks = _sample_masks()
+    floating = {n: np.roll(m, 5, axis=1) for n, m in masks.items()}  # the same sample, its pin 5 px off the edge
+    assert "reaches no edge of the view" in check_prediction(_prediction(floating))
+    assert check_prediction(_prediction({n: np.roll(m, 2, axis=1) for n, m in masks.items()})) == ""  # within edge_px
+    dust = {n: np.zeros_like(m) for n, m in masks.items()}
+    dust["loop"][25:35, 45:55] = dust["foreground"][25:35, 45:55] = True  # a drop on the window taken for a loop
+    assert "reaches no edge of the view" in check_prediction(_prediction(dust))
+    dust["loop"][:] = False  # the same patch in the foreground of a frame judged empty is harmless
+    assert check_prediction(_prediction(dust)) == ""
+
+
 def test_the_foreground_is_checked_against_the_empty_field():
     masks = _sample_masks()
     field = np.full((60, 100, 3), 200, np.uint8)

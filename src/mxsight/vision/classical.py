@@ -3,7 +3,9 @@
 1. Foreground: pixels darker than the empty-field background by more than a relative and an absolute
    threshold. The background is the beamline's reference image for the zoom when given, else an
    estimate (grey closing of a downsampled frame, which removes dark objects smaller than the kernel).
-2. The largest connected object is the sample; holes are filled (the loop's film is foreground).
+2. The largest connected object that reaches the frame's edge is the sample (a mounted sample enters
+   the view on its pin; dust, drops on the window and shadows that reach no edge are not it); holes
+   are filled (the loop's film is foreground).
 3. Sum curves: the foreground's extent per column along the spindle gives the pin (wide, at the image
    edge), the stem (narrow) and the loop (the widening beyond the stem, up to the tip).
 4. The loop's inside is the part of the loop region enclosed by its dark rim.
@@ -22,6 +24,15 @@ from mxsight.vision.prediction import Prediction
 from mxsight.vision.segmenter import Segmenter
 
 MIN_BACKGROUND_LEVEL = 15.0
+EDGE_FRACTION = 0.01  # how near the frame's edge (a share of its shorter side) an object must come to enter it
+
+
+def objects_entering_the_view(labels: np.ndarray, edge_fraction: float = EDGE_FRACTION) -> np.ndarray:
+    """The labels (of a connected-component ``labels`` image, 0 for none) of the objects that come within
+    ``edge_fraction`` of the shorter side of the frame's edge: those a sample on its pin can be."""
+    margin = max(1, int(round(edge_fraction * min(labels.shape))))
+    border = np.concatenate([labels[:margin].ravel(), labels[-margin:].ravel(), labels[:, :margin].ravel(), labels[:, -margin:].ravel()])
+    return np.setdiff1d(np.unique(border), [0])
 
 
 def estimate_background(grey: np.ndarray, degree: int = 6, factor: int = 8, iterations: int = 10) -> np.ndarray:
@@ -125,10 +136,11 @@ class ClassicalSegmenter(Segmenter):
         foreground = ndi.binary_opening(foreground, iterations=1)
         foreground = remove_small_objects(foreground, max_size=self.min_object_px)
         labels = label(foreground)
-        if labels.max() == 0:
+        entering = objects_entering_the_view(labels)
+        if entering.size == 0:
             return Prediction.empty(grey.shape if not transposed else grey.shape[::-1])
-        sizes = np.bincount(labels.ravel())
-        sizes[0] = 0
+        sizes = np.zeros(labels.max() + 1, dtype=np.int64)
+        sizes[entering] = np.bincount(labels.ravel())[entering]
         foreground = ndi.binary_fill_holes(labels == sizes.argmax())
         strong = foreground & (darkness > self.rim_darkness * np.maximum(background, 1.0))
         masks = self._split_by_sum_curves(foreground, strong)

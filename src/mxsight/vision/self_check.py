@@ -7,9 +7,10 @@ Two checks that hold on any camera, neither of which needs the segmenter to be r
    looks like. The segmenter's foreground must agree with them (intersection over union at least
    ``min_foreground_iou``); a sample reported where the field shows none, or none where it shows one,
    fails.
-2. **Structure.** A sample enters the view from its base: the pin sits at the base side, and the free
-   end of the sample is loop, loop_inside, crystal, ice or stem. A frame whose free end is labelled pin
-   (a liquid-filled loop taken for the pin) or nothing at all fails.
+2. **Structure.** A mounted sample enters the view from its base, on its pin: a reported sample must
+   reach an edge of the view (a patch that reaches none is dust, a drop on the window or a shadow),
+   and its free end, away from that edge, is loop, loop_inside, crystal, ice or stem. A frame whose
+   free end is labelled pin (a liquid-filled loop taken for the pin) or nothing at all fails.
 
 A frame that fails is ``unsure`` with the reason (:attr:`Prediction.unsure_reason`); plans never fit a
 move to it, and a sweep with too many such frames is refused (``SegmentationNotTrusted``).
@@ -29,6 +30,7 @@ from mxsight.vision.prediction import Prediction
 
 Spindle = Literal["horizontal", "vertical"]
 TIP_NOTIONS = ("loop", "loop_inside", "crystal", "ice", "stem", "capillary")
+NO_EDGE_REACHED = "the labelled sample reaches no edge of the view: a mounted sample enters it on its pin (dust, a drop or a shadow?)"
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,7 @@ def check_prediction(
             return reason
     if _spindle_runs_down(masks["foreground"], spindle, settings.edge_px):
         masks = {notion: mask.T for notion, mask in masks.items()}
-    return _structure_problem(masks, settings)
+    return _structure_problem(masks, settings, reports_sample=prediction.present)
 
 
 def _spindle_runs_down(foreground: np.ndarray, spindle: Spindle, edge_px: int) -> bool:
@@ -165,17 +167,19 @@ def _foreground_disagreement(network: np.ndarray, field: np.ndarray, settings: S
     return ""
 
 
-def _structure_problem(masks: dict[str, np.ndarray], settings: SelfCheckSettings) -> str:
-    """Structure along image columns (the spindle): the pin at the base, a loop or stem at the free end."""
+def _structure_problem(masks: dict[str, np.ndarray], settings: SelfCheckSettings, *, reports_sample: bool) -> str:
+    """Structure along image columns (the spindle): what is labelled reaches an edge of the view when a
+    sample is reported (dust in the foreground of a frame judged empty is harmless), the pin at the
+    base, a loop or stem at the free end."""
     foreground = _sample_parts(masks["foreground"], settings.min_part_fraction)
     if np.count_nonzero(foreground) <= settings.min_area_fraction * foreground.size:
         return ""
     masks = {**masks, "foreground": foreground}
     columns = np.flatnonzero(foreground.any(axis=0))
     first, last = int(columns[0]), int(columns[-1])
-    base = _base_side(masks, first, last, settings.edge_px)
+    base = _base_side(foreground, first, last, settings.edge_px)
     if base is None:
-        return ""
+        return NO_EDGE_REACHED if reports_sample else ""
     extent = last - first + 1
     depth = max(3, int(np.ceil(settings.tip_fraction * extent)))
     tip = np.zeros(foreground.shape[1], dtype=bool)
@@ -205,16 +209,12 @@ def _sample_parts(foreground: np.ndarray, min_part_fraction: float) -> np.ndarra
     return np.isin(regions, keep)
 
 
-def _base_side(masks: dict[str, np.ndarray], first: int, last: int, edge_px: int) -> str | None:
+def _base_side(foreground: np.ndarray, first: int, last: int, edge_px: int) -> str | None:
     """The side ("left" or "right") the sample enters from: the edge its foreground reaches (the
-    larger crossing when it reaches both), else the side of the pin; None when neither tells."""
-    foreground = masks["foreground"]
+    larger crossing when it reaches both); None when it reaches neither."""
     cols = foreground.shape[1]
     left = np.count_nonzero(foreground[:, :edge_px]) if first < edge_px else 0
     right = np.count_nonzero(foreground[:, cols - edge_px :]) if last >= cols - edge_px else 0
     if left or right:
         return "left" if left >= right else "right"
-    pin_columns = np.flatnonzero(masks["pin"].any(axis=0))
-    if pin_columns.size:
-        return "left" if pin_columns.mean() - first < last - pin_columns.mean() else "right"
     return None
