@@ -77,6 +77,20 @@ def test_a_sample_that_reaches_no_edge_of_the_view_fails():
     assert check_prediction(_prediction(dust)) == ""
 
 
+def test_a_tracked_window_and_a_speck_on_another_edge_do_not_fail_a_mounted_sample():
+    masks = _sample_masks()
+    window = {n: m.copy() for n, m in masks.items()}
+    for notion in ("stem", "foreground"):
+        window[notion][:, 60:70] = False  # the stem where it leaves the window, too thin to be labelled
+    tracked = _prediction(window)
+    tracked.labelled_region = (10, 60, 40, 40)  # a frame tracked from the one before: the loop's window
+    assert "reaches no edge" in check_prediction(_prediction({n: m[10:50, 60:100] for n, m in window.items()}))  # as a whole frame
+    assert check_prediction(tracked) == ""
+    vertical = {n: m.T.copy() for n, m in masks.items()}  # the pin entering from the top
+    vertical["foreground"][50:53, 0:3] = True  # a speck on a side edge
+    assert check_prediction(_prediction(vertical), spindle="horizontal") == ""
+
+
 def test_the_foreground_is_checked_against_the_empty_field():
     masks = _sample_masks()
     field = np.full((60, 100, 3), 200, np.uint8)

@@ -7,9 +7,9 @@ Two checks that hold on any camera, neither of which needs the segmenter to be r
    looks like. The segmenter's foreground must agree with them (intersection over union at least
    ``min_foreground_iou``); a sample reported where the field shows none, or none where it shows one,
    fails.
-2. **Structure.** A mounted sample enters the view from its base, on its pin: a reported sample must
-   reach an edge of the view (a patch that reaches none is dust, a drop on the window or a shadow),
-   and its free end, away from that edge, is loop, loop_inside, crystal, ice or stem. A frame whose
+2. **Structure.** A mounted sample enters the view from its base, on its pin: a sample reported on a
+   whole frame must reach an edge of the view (a patch that reaches none is dust, a drop on the window
+   or a shadow), and its free end, away from that edge, is loop, loop_inside, crystal, ice or stem. A frame whose
    free end is labelled pin (a liquid-filled loop taken for the pin) or nothing at all fails.
 
 A frame that fails is ``unsure`` with the reason (:attr:`Prediction.unsure_reason`); plans never fit a
@@ -25,7 +25,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.transform import resize
 
-from mxsight.vision.classical import empty_field_foreground
+from mxsight.vision.classical import EDGE_FRACTION, empty_field_foreground
 from mxsight.vision.prediction import Prediction
 
 Spindle = Literal["horizontal", "vertical"]
@@ -97,11 +97,7 @@ def check_frame(
             field = resize(field, frame.shape[:2] + field.shape[2:], preserve_range=True)
         field_foreground = empty_field_foreground(frame[window], field[window], min_object_px=max(1, settings.min_object_px // step**2))
     masks = {notion: np.asarray(mask[window], dtype=bool) for notion, mask in prediction.masks.items()}
-    return check_prediction(_strided(prediction, masks), field_foreground, spindle=spindle, settings=settings)
-
-
-def _strided(prediction: Prediction, masks: dict[str, np.ndarray]) -> Prediction:
-    return Prediction(masks=masks, probabilities={}, click=None, present=prediction.present)
+    return _check_window(masks, field_foreground, reports_sample=prediction.present, tracked=prediction.labelled_region is not None, spindle=spindle, settings=settings)
 
 
 def check_prediction(
@@ -129,16 +125,45 @@ def check_prediction(
     top, left, rows, cols = prediction.region()
     window = (slice(top, top + rows), slice(left, left + cols))
     masks = {notion: np.asarray(mask[window], dtype=bool) for notion, mask in prediction.masks.items()}
+    field_foreground = None
     if empty_field_foreground is not None:
         field_foreground = np.asarray(empty_field_foreground, bool)
         if field_foreground.shape != prediction.shape:
             raise ValueError(f"the empty-field difference is {field_foreground.shape}, the prediction {prediction.shape}")
-        reason = _foreground_disagreement(masks["foreground"], field_foreground[window], settings)
+        field_foreground = field_foreground[window]
+    return _check_window(masks, field_foreground, reports_sample=prediction.present, tracked=prediction.labelled_region is not None, spindle=spindle, settings=settings)
+
+
+def _check_window(
+    masks: dict[str, np.ndarray],
+    field_foreground: np.ndarray | None,
+    *,
+    reports_sample: bool,
+    tracked: bool,
+    spindle: Spindle,
+    settings: SelfCheckSettings,
+) -> str:
+    """The checks on the labelled window's masks. A tracked frame's window holds the loop and the
+    stem leaving it, so the sample reaching the view's edge is checked on whole frames only."""
+    if spindle not in ("horizontal", "vertical"):
+        raise ValueError(f"spindle must be 'horizontal' or 'vertical', got {spindle!r}")
+    if field_foreground is not None:
+        reason = _foreground_disagreement(masks["foreground"], field_foreground, settings)
         if reason:
             return reason
+    if reports_sample and not tracked and not _reaches_an_edge(_sample_parts(masks["foreground"], settings.min_part_fraction), settings.edge_px):
+        return NO_EDGE_REACHED
     if _spindle_runs_down(masks["foreground"], spindle, settings.edge_px):
         masks = {notion: mask.T for notion, mask in masks.items()}
-    return _structure_problem(masks, settings, reports_sample=prediction.present)
+    return _structure_problem(masks, settings)
+
+
+def _reaches_an_edge(foreground: np.ndarray, edge_px: int) -> bool:
+    """Whether ``foreground`` comes within the edge margin of any side: ``edge_px`` or the classical
+    segmenter's share of the shorter side (:data:`EDGE_FRACTION`), whichever is wider, so that the two
+    agree on what enters the view. An empty foreground reaches none."""
+    margin = max(edge_px, int(round(EDGE_FRACTION * min(foreground.shape))))
+    return bool(foreground[:margin].any() or foreground[-margin:].any() or foreground[:, :margin].any() or foreground[:, -margin:].any())
 
 
 def _spindle_runs_down(foreground: np.ndarray, spindle: Spindle, edge_px: int) -> bool:
@@ -167,19 +192,17 @@ def _foreground_disagreement(network: np.ndarray, field: np.ndarray, settings: S
     return ""
 
 
-def _structure_problem(masks: dict[str, np.ndarray], settings: SelfCheckSettings, *, reports_sample: bool) -> str:
-    """Structure along image columns (the spindle): what is labelled reaches an edge of the view when a
-    sample is reported (dust in the foreground of a frame judged empty is harmless), the pin at the
-    base, a loop or stem at the free end."""
+def _structure_problem(masks: dict[str, np.ndarray], settings: SelfCheckSettings) -> str:
+    """Structure along image columns (the spindle): the pin at the base, a loop or stem at the free end."""
     foreground = _sample_parts(masks["foreground"], settings.min_part_fraction)
     if np.count_nonzero(foreground) <= settings.min_area_fraction * foreground.size:
         return ""
     masks = {**masks, "foreground": foreground}
     columns = np.flatnonzero(foreground.any(axis=0))
     first, last = int(columns[0]), int(columns[-1])
-    base = _base_side(foreground, first, last, settings.edge_px)
+    base = _base_side(masks, first, last, settings.edge_px)
     if base is None:
-        return NO_EDGE_REACHED if reports_sample else ""
+        return ""
     extent = last - first + 1
     depth = max(3, int(np.ceil(settings.tip_fraction * extent)))
     tip = np.zeros(foreground.shape[1], dtype=bool)
@@ -209,12 +232,16 @@ def _sample_parts(foreground: np.ndarray, min_part_fraction: float) -> np.ndarra
     return np.isin(regions, keep)
 
 
-def _base_side(foreground: np.ndarray, first: int, last: int, edge_px: int) -> str | None:
+def _base_side(masks: dict[str, np.ndarray], first: int, last: int, edge_px: int) -> str | None:
     """The side ("left" or "right") the sample enters from: the edge its foreground reaches (the
-    larger crossing when it reaches both); None when it reaches neither."""
+    larger crossing when it reaches both), else the side of the pin; None when neither tells."""
+    foreground = masks["foreground"]
     cols = foreground.shape[1]
     left = np.count_nonzero(foreground[:, :edge_px]) if first < edge_px else 0
     right = np.count_nonzero(foreground[:, cols - edge_px :]) if last >= cols - edge_px else 0
     if left or right:
         return "left" if left >= right else "right"
+    pin_columns = np.flatnonzero(masks["pin"].any(axis=0))
+    if pin_columns.size:
+        return "left" if pin_columns.mean() - first < last - pin_columns.mean() else "right"
     return None
