@@ -168,6 +168,26 @@ def test_alignments_table_lists_newest_first(catalog):
     assert alignments_table(find_alignments(tiled.client, puck="P9")) == "no alignments found"
 
 
+def test_alignments_table_lists_by_start_time_not_by_when_written(catalog):
+    """A run written after a later one (replayed once Tiled was back) is listed at the time it ran."""
+    import bluesky.plans as bp
+    from ophyd.sim import det
+
+    tiled, _ = catalog
+    runs = {}
+    for sample_id in ("earlier", "later"):
+        documents = runs[sample_id] = []
+        RE = RunEngine({})
+        RE.subscribe(lambda name, doc, documents=documents: documents.append((name, doc)))
+        RE(bp.count([det], md={"puck": "P5", "sample_id": sample_id}))
+        time.sleep(0.05)
+    for name, doc in runs["later"] + runs["earlier"]:  # the earlier run reaches Tiled last
+        tiled.writer(name, doc)
+    assert tiled.writer.flush(60)
+    lines = alignments_table(find_alignments(tiled.client, puck="P5", plan_name=None)).splitlines()
+    assert [line.split()[2] for line in lines[2:]] == ["later", "earlier"]
+
+
 def test_plain_tiled_client_reads_runs_without_mxsight(catalog):
     tiled, expected = catalog
     script = (

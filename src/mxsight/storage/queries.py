@@ -140,10 +140,11 @@ TABLE_COLUMNS = ("time", "sample", "puck", "plan", "outcome", "target", "model",
 
 
 def alignments_table(runs, *, limit: int = 20) -> str:
-    """The ``limit`` most recent of ``runs`` (newest first) as a plain-text table. Only those runs are
-    fetched (a reversed slice of the catalog), however many the catalog holds."""
+    """The ``limit`` most recent of ``runs`` by start time (newest first) as a plain-text table. Only
+    those runs are fetched (the server sorts), however many the catalog holds; a run written late (one
+    replayed after an outage) is listed at the time it ran."""
     rows = []
-    for run in runs.values()[-1 : -limit - 1 : -1] if limit else []:
+    for run in runs.sort(("start.time", -1)).values()[:limit] if limit else []:
         start, summary, stop = run.metadata["start"], run.metadata.get("summary") or {}, run.metadata.get("stop") or {}
         outcome = summary.get("outcome") or ("running" if not stop else str(stop.get("exit_status", "")))
         rows.append(
