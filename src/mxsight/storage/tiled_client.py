@@ -37,9 +37,10 @@ def connect(uri: str, api_key: str | None = None, *, access: str = "read", timeo
     if "api_key=" in uri:
         raise ValueError("put the Tiled API key in TILED_API_KEY, not in the URI (it would be printed and logged)")
     parts = urlsplit(uri)
+    tls = parts.scheme == "https"  # plain HTTP has no certificates to check: loading them costs a command ~40 ms
     try:
-        httpx.get(f"{parts.scheme}://{parts.netloc}/healthz", timeout=timeout_s)
+        httpx.get(f"{parts.scheme}://{parts.netloc}/healthz", timeout=timeout_s, verify=tls)
     except httpx.HTTPError as error:
         raise ConnectionError(f"Tiled at {uri} unreachable ({type(error).__name__}: {error})") from None
     options = {"structure_clients": metadata_clients()} if metadata_only else {}
-    return from_uri(uri, api_key=api_key or host_key(access), **options)
+    return from_uri(uri, api_key=api_key or host_key(access), verify=tls, **options)
