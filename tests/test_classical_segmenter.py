@@ -81,3 +81,19 @@ def test_only_an_object_that_enters_the_view_is_a_sample():
     prediction = segmenter.predict(mounted)
     assert prediction.present
     assert prediction.masks["foreground"][82:118, 152:198].all() and prediction.masks["foreground"][100, 0]
+
+
+def test_a_pin_entering_a_few_pixels_from_the_edge_is_labelled_pin(frames):
+    """A frame whose outermost columns show no sample (a border the camera or its software adds) still
+    has its pin labelled where it enters, as the sample was found there."""
+    background, rendered = frames
+    segmenter = Segmenter.classical(background=background)
+    for frame in rendered[:3]:
+        bordered = frame.image.copy()
+        bordered[:, :4] = background[:, :4]  # the sample now starts at column 4, within the 1% edge band
+        truth = frame.masks["pin"].copy()
+        truth[:, :4] = False
+        assert truth.any()
+        prediction = segmenter.predict(bordered)
+        assert prediction.present
+        assert _iou(prediction.masks["pin"], truth) >= 0.8, _iou(prediction.masks["pin"], truth)

@@ -168,10 +168,10 @@ class ClassicalSegmenter(Segmenter):
             columns = np.nonzero(height)[0]
         smooth = ndi.uniform_filter1d(height, 5)
         first, tip = int(columns.min()), int(columns.max())
-        touches_edge = first == 0
+        enters_from_the_side = first < max(1, int(round(EDGE_FRACTION * min(foreground.shape))))  # as objects_entering_the_view
         pin_end = first
-        if touches_edge:
-            edge_height = float(np.median(smooth[: max(3, n_cols // 100)]))
+        if enters_from_the_side:
+            edge_height = float(np.median(smooth[first : first + max(3, n_cols // 100)]))
             below = np.nonzero(smooth[first : tip + 1] < 0.5 * edge_height)[0]
             pin_end = first + int(below[0]) if below.size else tip + 1
         loop_start = self._loop_start(smooth, pin_end, tip)
