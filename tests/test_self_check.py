@@ -65,6 +65,23 @@ def test_dust_beyond_the_sample_is_not_its_free_end():
     assert check_prediction(_prediction(masks)) == ""
 
 
+
+def test_a_loop_labelled_in_separate_pieces_fails_and_a_speck_does_not():
+    """A loop is one object: a loop region in two sizeable pieces with stem between them is a loop the
+    segmenter did not understand (a long loop cut by stem); a speck of crust beside the loop is not."""
+    masks = _sample_masks()
+    cut = {**masks, "loop": masks["loop"].copy(), "stem": masks["stem"].copy()}
+    cut["loop"][:, 78:82] = False  # the loop cut across: two pieces of 8 and 9 columns
+    cut["stem"][28:32, 78:82] = True
+    cut["foreground"] = cut["foreground"].copy()
+    cut["foreground"][:, 78:82] = cut["loop"][:, 78:82] | cut["stem"][:, 78:82]
+    assert "loop is labelled in 2 separate pieces" in check_prediction(_prediction(cut))
+    speck = {**masks, "loop": masks["loop"].copy()}
+    speck["loop"][50:53, 60:63] = True  # 9 px against the loop's 504
+    speck["foreground"] = speck["foreground"] | speck["loop"]
+    assert check_prediction(_prediction(speck)) == ""
+    assert check_prediction(_prediction(cut), settings=SelfCheckSettings(max_loop_piece_fraction=1.0)) == ""
+
 def test_a_sample_that_reaches_no_edge_of_the_view_fails():
     masks = _sample_masks()
     floating = {n: np.roll(m, 5, axis=1) for n, m in masks.items()}  # the same sample, its pin 5 px off the edge

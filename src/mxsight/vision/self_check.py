@@ -10,7 +10,9 @@ Two checks that hold on any camera, neither of which needs the segmenter to be r
 2. **Structure.** A mounted sample enters the view from its base, on its pin: a sample reported on a
    whole frame must reach an edge of the view (a patch that reaches none is dust, a drop on the window
    or a shadow), and its free end, away from that edge, is loop, loop_inside, crystal, ice or stem. A frame whose
-   free end is labelled pin (a liquid-filled loop taken for the pin) or nothing at all fails.
+   free end is labelled pin (a liquid-filled loop taken for the pin) or nothing at all fails, and so
+   does one whose loop region falls into separate sizeable pieces: a loop is one object, and a loop
+   in pieces with stem between them is a loop the segmenter did not understand.
 
 A frame that fails is ``unsure`` with the reason (:attr:`Prediction.unsure_reason`); plans never fit a
 move to it, and a sweep with too many such frames is refused (``SegmentationNotTrusted``).
@@ -45,6 +47,8 @@ class SelfCheckSettings:
     min_tip_labelled: least share of the free end's pixels labelled one of ``TIP_NOTIONS``.
     min_part_fraction: foreground regions smaller than this share of the largest are not part of the
         sample (dust on the lens, specks), for the structure check.
+    max_loop_piece_fraction: most area of the loop region's second largest piece, as a share of the
+        largest (smaller pieces are specks: crust, a crystal's tip).
     stride_px: :func:`check_frame` looks at every this-many-th pixel of a frame.
     min_object_px: regions of the empty-field difference smaller than this (frame pixels) are specks.
     edge_px: how close to the checked region's edge the sample must come to enter from that side.
@@ -57,11 +61,12 @@ class SelfCheckSettings:
     min_tip_labelled: float = 0.2
     edge_px: int = 3
     min_part_fraction: float = 0.05
+    max_loop_piece_fraction: float = 0.3
     stride_px: int = 4
     min_object_px: int = 200
 
     def __post_init__(self) -> None:
-        for name in ("min_foreground_iou", "min_area_fraction", "tip_fraction", "max_pin_at_tip", "min_tip_labelled", "min_part_fraction"):
+        for name in ("min_foreground_iou", "min_area_fraction", "tip_fraction", "max_pin_at_tip", "min_tip_labelled", "min_part_fraction", "max_loop_piece_fraction"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"SelfCheckSettings.{name} must be within [0, 1], got {value}")
@@ -219,7 +224,20 @@ def _structure_problem(masks: dict[str, np.ndarray], settings: SelfCheckSettings
     share = np.count_nonzero(labelled) / count
     if share < settings.min_tip_labelled:
         return f"the sample's free end is labelled neither loop, crystal, ice nor stem ({100 * share:.0f}% of it)"
-    return ""
+    return _loop_in_pieces(masks["loop"] | masks["loop_inside"] | masks["crystal"], settings.max_loop_piece_fraction)
+
+
+def _loop_in_pieces(loop_region: np.ndarray, max_piece_fraction: float) -> str:
+    """Why the loop region is not one object (its second largest piece is over ``max_piece_fraction``
+    of the largest), or ""."""
+    regions, count = ndi.label(loop_region, structure=np.ones((3, 3)))
+    if count <= 1:
+        return ""
+    areas = np.sort(np.bincount(regions.ravel())[1:])[::-1]
+    if areas[1] <= max_piece_fraction * areas[0]:
+        return ""
+    pieces = int(np.count_nonzero(areas > max_piece_fraction * areas[0]))
+    return f"the loop is labelled in {pieces} separate pieces (the second {100 * areas[1] / areas[0]:.0f}% of the largest): a loop is one object"
 
 
 def _sample_parts(foreground: np.ndarray, min_part_fraction: float) -> np.ndarray:
