@@ -166,8 +166,9 @@ class ClassicalSegmenter(Segmenter):
             height = height[::-1]
             foreground, strong = foreground[:, ::-1], strong[:, ::-1]
             columns = np.nonzero(height)[0]
-        smooth = ndi.uniform_filter1d(height, 5)
         first, tip = int(columns.min()), int(columns.max())
+        smooth = np.zeros_like(height)  # empty columns before the sample (a border) must not pull its base down
+        smooth[first:] = ndi.uniform_filter1d(height[first:], 5)
         enters_from_the_side = first < max(1, int(round(EDGE_FRACTION * min(foreground.shape))))  # as objects_entering_the_view
         pin_end = first
         if enters_from_the_side:
