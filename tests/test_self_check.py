@@ -80,6 +80,10 @@ def test_a_loop_labelled_in_separate_pieces_fails_and_a_speck_does_not():
     speck["loop"][50:53, 60:63] = True  # 9 px against the loop's 504
     speck["foreground"] = speck["foreground"] | speck["loop"]
     assert check_prediction(_prediction(speck)) == ""
+    drop = {**masks, "loop": masks["loop"].copy()}
+    drop["loop"][4:18, 46:62] = True  # a drop on the window labelled loop, apart from the sample: not its loop
+    drop["foreground"] = drop["foreground"] | drop["loop"]
+    assert check_prediction(_prediction(drop)) == ""
     assert check_prediction(_prediction(cut), settings=SelfCheckSettings(max_loop_piece_fraction=1.0)) == ""
 
 def test_a_sample_that_reaches_no_edge_of_the_view_fails():

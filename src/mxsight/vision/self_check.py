@@ -224,7 +224,16 @@ def _structure_problem(masks: dict[str, np.ndarray], settings: SelfCheckSettings
     share = np.count_nonzero(labelled) / count
     if share < settings.min_tip_labelled:
         return f"the sample's free end is labelled neither loop, crystal, ice nor stem ({100 * share:.0f}% of it)"
-    return _loop_in_pieces(masks["loop"] | masks["loop_inside"] | masks["crystal"], settings.max_loop_piece_fraction)
+    loop_region = (masks["loop"] | masks["loop_inside"] | masks["crystal"]) & _largest_part(foreground)  # the sample's, not a drop's
+    return _loop_in_pieces(loop_region, settings.max_loop_piece_fraction)
+
+
+def _largest_part(foreground: np.ndarray) -> np.ndarray:
+    """The largest connected region of ``foreground``: the mounted sample, pin to loop."""
+    regions, count = ndi.label(foreground, structure=np.ones((3, 3)))
+    if count <= 1:
+        return foreground
+    return regions == np.argmax(np.bincount(regions.ravel())[1:]) + 1
 
 
 def _loop_in_pieces(loop_region: np.ndarray, max_piece_fraction: float) -> str:
