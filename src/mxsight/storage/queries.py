@@ -145,11 +145,11 @@ def alignments_table(runs, *, limit: int = 20) -> str:
     replayed after an outage) is listed at the time it ran."""
     rows = []
     for run in runs.sort(("start.time", -1)).values()[:limit] if limit else []:
-        start, summary, stop = run.metadata["start"], run.metadata.get("summary") or {}, run.metadata.get("stop") or {}
+        start, summary, stop = run.metadata.get("start") or {}, run.metadata.get("summary") or {}, run.metadata.get("stop") or {}
         outcome = summary.get("outcome") or ("running" if not stop else str(stop.get("exit_status", "")))
         rows.append(
             (
-                datetime.fromtimestamp(start["time"]).strftime("%Y-%m-%d %H:%M:%S"),
+                datetime.fromtimestamp(start["time"]).strftime("%Y-%m-%d %H:%M:%S") if "time" in start else "",
                 str(start.get("sample_id", "")),
                 str(start.get("puck", "")),
                 str(start.get("plan_name", "")),
@@ -158,7 +158,7 @@ def alignments_table(runs, *, limit: int = 20) -> str:
                 str(summary.get("model", "")),
                 str(summary.get("frames", "")),
                 f"{start.get('model_name', '')} {start.get('model_version', '')}".strip(),
-                start["uid"][:8],
+                str(start.get("uid", ""))[:8],
             )
         )
     if not rows:
