@@ -27,10 +27,16 @@ MIN_BACKGROUND_LEVEL = 15.0
 EDGE_FRACTION = 0.01  # how near the frame's edge (a share of its shorter side) an object must come to enter it
 
 
-def objects_entering_the_view(labels: np.ndarray, edge_fraction: float = EDGE_FRACTION) -> np.ndarray:
+def edge_margin_px(shape: tuple[int, ...], at_least_px: int = 1) -> int:
+    """How near the edge of a frame of ``shape`` an object must come to enter the view: ``EDGE_FRACTION``
+    of its shorter side, and at least ``at_least_px``."""
+    return max(at_least_px, int(round(EDGE_FRACTION * min(shape[:2]))))
+
+
+def objects_entering_the_view(labels: np.ndarray) -> np.ndarray:
     """The labels (of a connected-component ``labels`` image, 0 for none) of the objects that come within
-    ``edge_fraction`` of the shorter side of the frame's edge: those a sample on its pin can be."""
-    margin = max(1, int(round(edge_fraction * min(labels.shape))))
+    :func:`edge_margin_px` of the frame's edge: those a sample on its pin can be."""
+    margin = edge_margin_px(labels.shape)
     border = np.concatenate([labels[:margin].ravel(), labels[-margin:].ravel(), labels[:, :margin].ravel(), labels[:, -margin:].ravel()])
     return np.setdiff1d(np.unique(border), [0])
 
@@ -169,7 +175,7 @@ class ClassicalSegmenter(Segmenter):
         first, tip = int(columns.min()), int(columns.max())
         smooth = np.zeros_like(height)  # empty columns before the sample (a border) must not pull its base down
         smooth[first:] = ndi.uniform_filter1d(height[first:], 5)
-        enters_from_the_side = first < max(1, int(round(EDGE_FRACTION * min(foreground.shape))))  # as objects_entering_the_view
+        enters_from_the_side = first < edge_margin_px(foreground.shape)
         pin_end = first
         if enters_from_the_side:
             edge_height = float(np.median(smooth[first : first + max(3, n_cols // 100)]))

@@ -27,7 +27,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.transform import resize
 
-from mxsight.vision.classical import EDGE_FRACTION, empty_field_foreground
+from mxsight.vision.classical import edge_margin_px, empty_field_foreground
 from mxsight.vision.prediction import Prediction
 
 Spindle = Literal["horizontal", "vertical"]
@@ -165,9 +165,9 @@ def _check_window(
 
 def _reaches_an_edge(foreground: np.ndarray, edge_px: int) -> bool:
     """Whether ``foreground`` comes within the edge margin of any side: ``edge_px`` or the classical
-    segmenter's share of the shorter side (:data:`EDGE_FRACTION`), whichever is wider, so that the two
+    segmenter's margin (:func:`~mxsight.vision.classical.edge_margin_px`), whichever is wider, so that the two
     agree on what enters the view. An empty foreground reaches none."""
-    margin = max(edge_px, int(round(EDGE_FRACTION * min(foreground.shape))))
+    margin = edge_margin_px(foreground.shape, at_least_px=edge_px)
     return bool(foreground[:margin].any() or foreground[-margin:].any() or foreground[:, :margin].any() or foreground[:, -margin:].any())
 
 
