@@ -156,11 +156,13 @@ def _check_window(
         reason = _foreground_disagreement(masks["foreground"], field_foreground, settings)
         if reason:
             return reason
-    if reports_sample and not tracked and not _reaches_an_edge(_sample_parts(masks["foreground"], settings.min_part_fraction), settings.edge_px):
+    parts, sample = _sample_parts(masks["foreground"], settings.min_part_fraction)
+    if reports_sample and not tracked and not _reaches_an_edge(parts, settings.edge_px):
         return NO_EDGE_REACHED
     if _spindle_runs_down(masks["foreground"], spindle, settings.edge_px):
         masks = {notion: mask.T for notion, mask in masks.items()}
-    return _structure_problem(masks, settings)
+        parts, sample = parts.T, sample.T
+    return _structure_problem({**masks, "foreground": parts}, sample, settings)
 
 
 def _reaches_an_edge(foreground: np.ndarray, edge_px: int) -> bool:
@@ -197,12 +199,12 @@ def _foreground_disagreement(network: np.ndarray, field: np.ndarray, settings: S
     return ""
 
 
-def _structure_problem(masks: dict[str, np.ndarray], settings: SelfCheckSettings) -> str:
-    """Structure along image columns (the spindle): the pin at the base, a loop or stem at the free end."""
-    foreground = _sample_parts(masks["foreground"], settings.min_part_fraction)
+def _structure_problem(masks: dict[str, np.ndarray], sample: np.ndarray, settings: SelfCheckSettings) -> str:
+    """Structure along image columns (the spindle) of ``masks``, whose foreground is the sample's parts
+    and ``sample`` its largest: the pin at the base, a loop or stem at the free end, the loop one piece."""
+    foreground = masks["foreground"]
     if np.count_nonzero(foreground) <= settings.min_area_fraction * foreground.size:
         return ""
-    masks = {**masks, "foreground": foreground}
     columns = np.flatnonzero(foreground.any(axis=0))
     first, last = int(columns[0]), int(columns[-1])
     base = _base_side(masks, first, last, settings.edge_px)
@@ -224,39 +226,38 @@ def _structure_problem(masks: dict[str, np.ndarray], settings: SelfCheckSettings
     share = np.count_nonzero(labelled) / count
     if share < settings.min_tip_labelled:
         return f"the sample's free end is labelled neither loop, crystal, ice nor stem ({100 * share:.0f}% of it)"
-    loop_region = (masks["loop"] | masks["loop_inside"] | masks["crystal"]) & _largest_part(foreground)  # the sample's, not a drop's
+    loop_region = (masks["loop"] | masks["loop_inside"] | masks["crystal"]) & sample  # the sample's, not a drop's
     return _loop_in_pieces(loop_region, settings.max_loop_piece_fraction)
 
 
-def _largest_part(foreground: np.ndarray) -> np.ndarray:
-    """The largest connected region of ``foreground``: the mounted sample, pin to loop."""
-    regions, count = ndi.label(foreground, structure=np.ones((3, 3)))
-    if count <= 1:
-        return foreground
-    return regions == np.argmax(np.bincount(regions.ravel())[1:]) + 1
+def _regions_by_area(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 8-connected regions of ``mask`` (labels, 0 outside them) and the area of each label."""
+    regions, _ = ndi.label(mask, structure=np.ones((3, 3)))
+    return regions, np.bincount(regions.ravel())
 
 
 def _loop_in_pieces(loop_region: np.ndarray, max_piece_fraction: float) -> str:
     """Why the loop region is not one object (its second largest piece is over ``max_piece_fraction``
     of the largest), or ""."""
-    regions, count = ndi.label(loop_region, structure=np.ones((3, 3)))
-    if count <= 1:
+    _, areas = _regions_by_area(loop_region)
+    if areas.size <= 2:
         return ""
-    areas = np.sort(np.bincount(regions.ravel())[1:])[::-1]
+    areas = np.sort(areas[1:])[::-1]
     if areas[1] <= max_piece_fraction * areas[0]:
         return ""
     pieces = int(np.count_nonzero(areas > max_piece_fraction * areas[0]))
     return f"the loop is labelled in {pieces} separate pieces (the second {100 * areas[1] / areas[0]:.0f}% of the largest): a loop is one object"
 
 
-def _sample_parts(foreground: np.ndarray, min_part_fraction: float) -> np.ndarray:
-    """The foreground's regions of at least ``min_part_fraction`` of the largest one's area."""
-    regions, count = ndi.label(foreground, structure=np.ones((3, 3)))
-    if count <= 1:
-        return foreground
-    areas = np.bincount(regions.ravel())[1:]
+def _sample_parts(foreground: np.ndarray, min_part_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """The foreground's regions of at least ``min_part_fraction`` of the largest one's area, and the
+    largest alone (the mounted sample, pin to loop)."""
+    regions, areas = _regions_by_area(foreground)
+    if areas.size <= 2:
+        return foreground, foreground
+    areas = areas[1:]
     keep = np.flatnonzero(areas >= min_part_fraction * areas.max()) + 1
-    return np.isin(regions, keep)
+    return np.isin(regions, keep), regions == np.argmax(areas) + 1
 
 
 def _base_side(masks: dict[str, np.ndarray], first: int, last: int, edge_px: int) -> str | None:
