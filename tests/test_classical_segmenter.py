@@ -83,6 +83,22 @@ def test_only_an_object_that_enters_the_view_is_a_sample():
     assert prediction.masks["foreground"][82:118, 152:198].all() and prediction.masks["foreground"][100, 0]
 
 
+def test_a_speck_at_the_edge_is_not_a_sample():
+    """Dust on the optics that happens to touch the frame's edge is smaller than any mounted sample:
+    an object entering the view on under 0.1% of the frame is not reported, one on more is."""
+    field = np.full((600, 800, 3), 200, np.uint8)
+    speck = field.copy()
+    speck[300:318, 786:800] = 30  # 252 pixels: above the 200-pixel speck filter, under 0.1% of 480,000
+    segmenter = Segmenter.classical(background=field)
+    assert not segmenter.predict(speck).present
+    assert not segmenter.predict(speck).masks["foreground"].any()
+    mounted = field.copy()
+    mounted[280:320, 700:800] = 30  # a pin of 4,000 pixels
+    mounted[297:303, 560:700] = 30  # its stem
+    mounted[270:330, 500:560] = 30  # and its loop
+    assert segmenter.predict(mounted).present
+
+
 def test_a_pin_entering_a_few_pixels_from_the_edge_is_labelled_pin(frames):
     """A frame whose outermost columns show no sample (a border the camera or its software adds) still
     has its pin labelled where it enters, as the sample was found there."""

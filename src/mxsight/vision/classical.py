@@ -2,10 +2,12 @@
 
 1. Foreground: pixels darker than the empty-field background by more than a relative and an absolute
    threshold. The background is the beamline's reference image for the zoom when given, else an
-   estimate (grey closing of a downsampled frame, which removes dark objects smaller than the kernel).
+   estimate (a smooth polynomial fitted to the frame, leaving out pixels darker than the fit).
 2. The largest connected object that reaches the frame's edge is the sample (a mounted sample enters
-   the view on its pin; dust, drops on the window and shadows that reach no edge are not it); holes
-   are filled (the loop's film is foreground).
+   the view on its pin; dust, drops on the window and shadows that reach no edge are not it), when it
+   covers at least ``MIN_SAMPLE_FRACTION`` of the frame (at any zoom the pin or the loop in view is
+   larger; dust on the optics that touches the edge is not); holes are filled (the loop's film is
+   foreground).
 3. Sum curves: the foreground's extent per column along the spindle gives the pin (wide, at the image
    edge), the stem (narrow) and the loop (the widening beyond the stem, up to the tip).
 4. The loop's inside is the part of the loop region enclosed by its dark rim.
@@ -25,6 +27,7 @@ from mxsight.vision.segmenter import Segmenter
 
 MIN_BACKGROUND_LEVEL = 15.0
 EDGE_FRACTION = 0.01  # how near the frame's edge (a share of its shorter side) an object must come to enter it
+MIN_SAMPLE_FRACTION = 0.001  # the least share of the frame a mounted sample in view covers
 
 
 def edge_margin_px(shape: tuple[int, ...], at_least_px: int = 1) -> int:
@@ -104,6 +107,7 @@ class ClassicalSegmenter(Segmenter):
         absolute_threshold: float = 6.0,
         rim_darkness: float = 0.22,
         min_object_px: int = 200,
+        min_sample_fraction: float = MIN_SAMPLE_FRACTION,
     ):
         if spindle not in ("horizontal", "vertical"):
             raise ValueError(f"spindle must be 'horizontal' or 'vertical', got {spindle!r}")
@@ -113,11 +117,18 @@ class ClassicalSegmenter(Segmenter):
         self.absolute_threshold = absolute_threshold
         self.rim_darkness = rim_darkness
         self.min_object_px = min_object_px
+        self.min_sample_fraction = min_sample_fraction
 
     def for_background(self, background: np.ndarray | None) -> "ClassicalSegmenter":
         """The same thresholds against another empty field (the background changes with the zoom)."""
         return ClassicalSegmenter(
-            background, self.spindle, self.relative_threshold, self.absolute_threshold, self.rim_darkness, self.min_object_px
+            background,
+            self.spindle,
+            self.relative_threshold,
+            self.absolute_threshold,
+            self.rim_darkness,
+            self.min_object_px,
+            self.min_sample_fraction,
         )
 
     def _predict_usable(self, images: list[np.ndarray]) -> list[Prediction]:
@@ -147,6 +158,8 @@ class ClassicalSegmenter(Segmenter):
             return Prediction.empty(grey.shape if not transposed else grey.shape[::-1])
         sizes = np.zeros(labels.max() + 1, dtype=np.int64)
         sizes[entering] = np.bincount(labels.ravel())[entering]
+        if sizes.max() < self.min_sample_fraction * labels.size:
+            return Prediction.empty(grey.shape if not transposed else grey.shape[::-1])
         foreground = ndi.binary_fill_holes(labels == sizes.argmax())
         strong = foreground & (darkness > self.rim_darkness * np.maximum(background, 1.0))
         masks = self._split_by_sum_curves(foreground, strong)
