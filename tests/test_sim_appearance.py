@@ -5,6 +5,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from scipy import ndimage as ndi
 from skimage.draw import ellipse
 
 from mxsight.sim.appearance import EXPOSURE_MODES, camera_variety, drop_lens, polished_pin, vignetting
@@ -106,10 +107,30 @@ def test_the_realism_knobs_are_off_by_default_and_checked():
 
 def test_camera_variety_covers_every_lighting_mode():
     rng = np.random.default_rng(0)
-    gains = [camera_variety(Optics(), rng).exposure_gain for _ in range(400)]
-    assert len(EXPOSURE_MODES) == 4
+    drawn = [camera_variety(Optics(), rng) for _ in range(400)]
+    gains = [optics.exposure_gain for optics in drawn]
+    assert len(EXPOSURE_MODES) == 5
     assert min(gains) < 0.1 and max(gains) > 2.0
+    dark_field = [optics for optics in drawn if optics.edge_glow]
+    assert 30 < len(dark_field) < 100 and all(optics.back_light <= 0.05 and not optics.front_light for optics in dark_field)
     assert vignetting((10, 10), 0.9)[0, 0] < 0.2 and vignetting((10, 10), 0.9)[5, 5] == pytest.approx(1.0)
+
+
+def test_in_dark_field_the_field_is_black_and_the_outline_glows():
+    """With the lamp off the frame is nearly black and the sample shows by its lit outline, as on real
+    dark-field frames; the labels are those of the same sample back-lit."""
+    sample, positions = random_sample(4), GoniometerPositions(omega_deg=40.0)
+    background = procedural_background(CAMERA.shape_px, seed=2)
+    lit = render(sample, CAMERA, positions, background, noise_seed=3)
+    dark = render(sample, CAMERA, positions, background, noise_seed=3, optics=Optics(back_light=0.02, edge_glow=150.0))
+    grey = dark.image.mean(axis=2)
+    foreground = dark.masks["foreground"]
+    outline = ndi.binary_dilation(foreground, iterations=3) & ~ndi.binary_erosion(foreground, iterations=3)
+    assert np.median(grey[~ndi.binary_dilation(foreground, iterations=10)]) < 8
+    assert np.percentile(grey[outline], 95) > 40
+    assert np.median(grey[outline]) > 3 * np.median(grey[~ndi.binary_dilation(foreground, iterations=10)])
+    for notion in lit.masks:
+        assert np.array_equal(lit.masks[notion], dark.masks[notion])
 
 
 def test_overlays_are_drawn_over_the_frame_reproducibly():

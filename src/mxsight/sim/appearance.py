@@ -6,9 +6,11 @@ bent by about ``(n - 1) * atan(slope)``; where that exceeds the objective's acce
 is therefore nearly clear, a thick drop is a dark disc with a clear window where its surface is level
 (its centre), and small bright highlights where light from the lamp's edge is bent into the objective.
 A polished metal pin reflects the lamp in bright bands along its length, broken by its knurling.
+With the back light off (dark field) the field is black and the sample is seen only by the light its
+outline scatters from the room or a ring light: bright, patchy edges, most on the side facing the light.
 
 Everything here returns factors on the transmission map (1 = unchanged; above 1 brighter than the
-empty field), so the labels never move.
+empty field) or light added to the image, so the labels never move.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.draw import ellipse
 
-EXPOSURE_MODES = ("normal", "dim", "over-exposed", "front-lit")
+EXPOSURE_MODES = ("normal", "dim", "over-exposed", "front-lit", "dark-field")
 
 
 def drop_lens(film: np.ndarray, bulge: float, refractive_index: float, acceptance_rad: float, rng: np.random.Generator) -> np.ndarray:
@@ -66,6 +68,34 @@ def polished_pin(across_pin: np.ndarray, along_px: np.ndarray, rng: np.random.Ge
     return transmission
 
 
+def edge_glow(opacity: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Light scattered by a sample in dark field, 0-1 (peak 1) per pixel: strong along the outline of
+    ``opacity`` (1 - transmission, 0-1), most where the outline faces a light from a random direction,
+    broken into patches, with a faint glow of the body; blurred as scattered light is."""
+    glow = np.zeros(opacity.shape, dtype=np.float32)
+    rows, cols = np.nonzero(opacity.any(axis=1))[0], np.nonzero(opacity.any(axis=0))[0]
+    if not rows.size:
+        return glow
+    scale_px = min(opacity.shape) / 1000.0  # blur and outline widths follow the frame's size
+    margin = int(20 * scale_px) + 4
+    r0, r1 = max(rows[0] - margin, 0), min(rows[-1] + margin + 1, opacity.shape[0])
+    c0, c1 = max(cols[0] - margin, 0), min(cols[-1] + margin + 1, opacity.shape[1])
+    body = ndi.gaussian_filter(opacity[r0:r1, c0:c1].astype(np.float32), max(0.7, 1.5 * scale_px))
+    d_row, d_col = np.gradient(body)
+    outline = np.hypot(d_row, d_col)
+    if not (outline > 0).any():
+        return glow
+    light = rng.uniform(0.0, 2.0 * np.pi)
+    facing = np.clip(-(d_row * np.sin(light) + d_col * np.cos(light)) / np.maximum(outline, 1e-6), 0.0, 1.0)
+    patches = ndi.gaussian_filter(rng.standard_normal(body.shape).astype(np.float32), rng.uniform(3.0, 12.0))
+    patches = np.clip(1.0 + patches / (patches.std() + 1e-6) * rng.uniform(0.3, 0.8), 0.0, None)
+    local = outline / (np.percentile(outline[outline > 0], 99) + 1e-6) * (0.15 + 0.85 * facing) * patches
+    local += rng.uniform(0.03, 0.15) * body
+    local = ndi.gaussian_filter(local, max(0.5, rng.uniform(1.0, 5.0) * scale_px))
+    glow[r0:r1, c0:c1] = local / (local.max() + 1e-6)
+    return glow
+
+
 def vignetting(shape_px: tuple[int, int], strength: float) -> np.ndarray:
     """Radial fall-off of the lamp's light: 1 at the centre, ``1 - strength`` at the corners."""
     rows, cols = shape_px
@@ -78,15 +108,25 @@ def vignetting(shape_px: tuple[int, int], strength: float) -> np.ndarray:
 def camera_variety(optics, rng: np.random.Generator):
     """``optics`` with one of the lighting modes real beamlines show (``EXPOSURE_MODES``): normal;
     dim (down to an almost black frame); over-exposed (the field saturates); front-lit (the opaque
-    parts reflect more light than the lamp behind them lets through); with strong vignetting, and the
-    objective's acceptance angle drawn for the liquid-drop lens."""
-    mode = str(rng.choice(EXPOSURE_MODES, p=[0.4, 0.2, 0.2, 0.2]))
-    gain = {"normal": rng.uniform(0.6, 1.3), "dim": rng.uniform(0.03, 0.4), "over-exposed": rng.uniform(1.4, 2.8), "front-lit": rng.uniform(0.5, 1.1)}[mode]
+    parts reflect more light than the lamp behind them lets through); dark-field (the lamp off or nearly,
+    the sample seen by the light its outline scatters, :func:`edge_glow`); with strong vignetting, and
+    the objective's acceptance angle drawn for the liquid-drop lens."""
+    mode = str(rng.choice(EXPOSURE_MODES, p=[0.35, 0.2, 0.15, 0.15, 0.15]))
+    gain = {
+        "normal": rng.uniform(0.6, 1.3),
+        "dim": rng.uniform(0.03, 0.4),
+        "over-exposed": rng.uniform(1.4, 2.8),
+        "front-lit": rng.uniform(0.5, 1.1),
+        "dark-field": rng.uniform(0.8, 1.5),
+    }[mode]
     front = rng.uniform(0.5, 1.2) if mode == "front-lit" else (rng.uniform(0.3, 1.5) if mode == "dim" and rng.uniform() < 0.5 else optics.front_light)
+    dark_field = mode == "dark-field"
     return dataclasses.replace(
         optics,
         exposure_gain=float(gain),
-        front_light=float(front),
+        front_light=0.0 if dark_field else float(front),
+        back_light=float(rng.uniform(0.0, 0.05)) if dark_field else optics.back_light,
+        edge_glow=float(rng.uniform(40.0, 220.0)) if dark_field else optics.edge_glow,
         vignetting=float(rng.uniform(0.3, 0.98)) if rng.uniform() < 0.5 else 0.0,
         acceptance_rad=float(rng.uniform(0.04, 0.2)),
     )

@@ -31,7 +31,7 @@ from skimage.draw import disk as skdisk
 from skimage.draw import line as skline
 
 from mxsight.notions import NOTIONS
-from mxsight.sim.appearance import drop_lens, polished_pin, vignetting
+from mxsight.sim.appearance import drop_lens, edge_glow, polished_pin, vignetting
 from mxsight.sim.optics import apparent_positions
 from mxsight.sim.scene import Sample
 
@@ -656,7 +656,9 @@ def sample_masks(sample: Sample, camera: CameraGeometry, positions: GoniometerPo
 @dataclass(frozen=True)
 class Optics:
     """How a frame looks, beyond its geometry: focus, exposure, colour, noise, compression, dust, and
-    ``front_light``, light reflected by the opaque parts (0 = back light only); ``vignetting``, the
+    ``front_light``, light reflected by the opaque parts (0 = back light only); ``back_light``, the
+    share of the lamp behind the sample that is on (0: dark field); ``edge_glow``, the grey level of the
+    brightest light the sample's outline scatters (dark field, 0: none); ``vignetting``, the
     lamp's fall-off to the corners (0: none); ``acceptance_rad``, the objective's acceptance half-angle,
     which decides how dark a liquid drop images (``mxsight.sim.appearance``).
 
@@ -674,6 +676,8 @@ class Optics:
     depth_of_field_mm: float | None = None
     dust_specks: int = 0
     front_light: float = 0.0
+    back_light: float = 1.0
+    edge_glow: float = 0.0
     vignetting: float = 0.0
     acceptance_rad: float = 0.1
     spindle: str = "horizontal"
@@ -859,11 +863,16 @@ def render(
         blur_px = min(0.7 + 1.5 * depth_mm / optics.depth_of_field_mm, 8.0)
     transmission = _blur_sample(transmission, masks["foreground"], blur_px)
     image = background.astype(np.float32) * transmission[..., None]
+    if optics.back_light != 1.0:
+        image *= np.float32(optics.back_light)
     if optics.vignetting:
         image *= vignetting(camera.shape_px, optics.vignetting)[..., None]
     if optics.front_light:
         image += (optics.front_light * 150.0) * (1.0 - transmission)[..., None]
-    tint = np.array([-6.0, 0.0, 10.0], dtype=np.float32)
+    if optics.edge_glow:
+        opacity = np.clip(1.0 - transmission, 0.0, 1.0)
+        image += (optics.edge_glow * edge_glow(opacity, np.random.default_rng([noise_seed, 10])))[..., None]
+    tint = np.array([-6.0, 0.0, 10.0], dtype=np.float32) * np.float32(optics.back_light)
     image[masks["loop_inside"]] += tint
     if sample.loop_material == "polyimide":
         wire = masks["loop"] & ~masks["loop_inside"]
