@@ -1,6 +1,7 @@
 """Training pieces: the loss, the augmented targets, and a tiny network that must overfit a few images."""
 
 import sqlite3  # noqa: F401  (before TensorFlow, see mxsight/__init__)
+import dataclasses
 
 import numpy as np
 import pytest
@@ -223,6 +224,21 @@ def test_pipeline_swaps_backgrounds(few_images):
     (plain_images, plain_targets), (swapped_images, swapped_targets) = next(iter(plain)), next(iter(swapped))
     assert np.array_equal(plain_targets.numpy(), swapped_targets.numpy())
     assert np.abs(plain_images.numpy() - swapped_images.numpy()).mean() > 5.0
+
+
+def test_pipeline_never_relights_a_frame_whose_own_field_is_dark(few_images, tmp_path):
+    """A dark-field frame (the lamp off) has no field to divide by: swapping would turn it into noise."""
+    from mxsight.training.dataset_format import DatasetWriter
+
+    source = LabelledDataset(few_images)
+    writer = DatasetWriter(tmp_path / "dark")
+    for index in range(len(source)):
+        example = source[index]
+        writer.add(dataclasses.replace(example, image=(example.image // 20).astype(np.uint8)))
+    writer.close()
+    plain = make_dataset([tmp_path / "dark"], image_shape=SHAPE, batch_size=4, augment=True, seed=3, cache=True)
+    swapped = make_dataset([tmp_path / "dark"], image_shape=SHAPE, batch_size=4, augment=True, seed=3, cache=True, background_swap_probability=1.0)
+    assert np.array_equal(next(iter(plain))[0].numpy(), next(iter(swapped))[0].numpy())
 
 
 def test_pipeline_empty_fields_have_every_labelled_map_zero(few_images):

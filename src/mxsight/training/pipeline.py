@@ -127,6 +127,14 @@ def _augment(image, targets, seed, transpose: bool = True):
     return image * 255.0, targets
 
 
+def _own_field_mean(image, foreground):
+    """Mean grey level of ``image`` off the sample (``foreground`` in [0, 1]); TensorFlow ops."""
+    import tensorflow as tf
+
+    off_sample = 1.0 - tf.cast(foreground, tf.float32)
+    return tf.reduce_sum(tf.reduce_mean(image, axis=-1) * off_sample) / tf.maximum(tf.reduce_sum(off_sample), 1.0)
+
+
 def _empty_field(field, targets, gain_draw, seed):
     """An empty field (rows, cols, 3, float 0-255) as an example: gain 0.8-1.2, Gaussian camera noise
     (sigma 2 grey levels), and ``targets`` with every labelled map set to zero (unlabelled stay so)."""
@@ -200,7 +208,8 @@ def make_dataset(
     quarter of the time while keeping thin structures as thin as the network will see them.
     ``background_swap_probability`` re-lights that share of training images with another empty field
     (``training_empty_fields``: the training split's real ones when the shared data is present, and
-    synthetic ones of other cameras; a dark field, the lamp off, is never swapped in).
+    synthetic ones of other cameras; a dark field, the lamp off, is never swapped in, nor is a frame
+    whose own field is that dark re-lit: its field cannot be told from its noise).
     ``empty_field_probability`` replaces that share of training images by an empty field (a pin with
     nothing mounted: every labelled map all zero), so the network learns that a bare field holds no
     foreground, loop or click; the field is dimmed or brightened by up to 20% and gets camera noise."""
@@ -239,7 +248,8 @@ def make_dataset(
                 if draw[2] < empty_field_probability:
                     image, targets = _empty_field(field, targets, draw[3], example_seed + 3)
                 elif draw[0] < background_swap_probability and labelled_foreground and tf.reduce_mean(field) > LIT_FIELD_MEAN:
-                    image = swap_background(image, targets[..., foreground], field)
+                    if _own_field_mean(image, targets[..., foreground]) > LIT_FIELD_MEAN:
+                        image = swap_background(image, targets[..., foreground], field)
             if crop_shape is not None:
                 image, targets = _random_crop(image, targets, crop_shape, example_seed + 1)
             image, targets = _augment(image, targets, example_seed, transpose=crop_shape is None)
