@@ -68,10 +68,11 @@ def polished_pin(across_pin: np.ndarray, along_px: np.ndarray, rng: np.random.Ge
     return transmission
 
 
-def edge_glow(opacity: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def edge_glow(opacity: np.ndarray, light_angle_rad: float, rng: np.random.Generator) -> np.ndarray:
     """Light scattered by a sample in dark field, 0-1 (peak 1) per pixel: strong along the outline of
-    ``opacity`` (1 - transmission, 0-1), most where the outline faces a light from a random direction,
-    broken into patches, with a faint glow of the body; blurred as scattered light is."""
+    ``opacity`` (1 - transmission, 0-1), most where the outline faces the light (from
+    ``light_angle_rad``, 0 = from the right, pi / 2 = from the top), broken into patches (``rng``), with
+    a faint glow of the body; blurred as scattered light is."""
     glow = np.zeros(opacity.shape, dtype=np.float32)
     rows, cols = np.nonzero(opacity.any(axis=1))[0], np.nonzero(opacity.any(axis=0))[0]
     if not rows.size:
@@ -85,9 +86,8 @@ def edge_glow(opacity: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     outline = np.hypot(d_row, d_col)
     if not (outline > 0).any():
         return glow
-    light = rng.uniform(0.0, 2.0 * np.pi)
-    facing = np.clip(-(d_row * np.sin(light) + d_col * np.cos(light)) / np.maximum(outline, 1e-6), 0.0, 1.0)
-    patches = ndi.gaussian_filter(rng.standard_normal(body.shape).astype(np.float32), rng.uniform(3.0, 12.0))
+    facing = np.clip((d_row * np.sin(light_angle_rad) - d_col * np.cos(light_angle_rad)) / np.maximum(outline, 1e-6), 0.0, 1.0)
+    patches = ndi.gaussian_filter(rng.standard_normal(body.shape, dtype=np.float32), max(1.0, rng.uniform(3.0, 12.0) * scale_px))
     patches = np.clip(1.0 + patches / (patches.std() + 1e-6) * rng.uniform(0.3, 0.8), 0.0, None)
     local = outline / (np.percentile(outline[outline > 0], 99) + 1e-6) * (0.15 + 0.85 * facing) * patches
     local += rng.uniform(0.03, 0.15) * body
@@ -127,6 +127,7 @@ def camera_variety(optics, rng: np.random.Generator):
         front_light=0.0 if dark_field else float(front),
         back_light=float(rng.uniform(0.0, 0.05)) if dark_field else optics.back_light,
         edge_glow=float(rng.uniform(40.0, 220.0)) if dark_field else optics.edge_glow,
+        edge_light_rad=float(rng.uniform(0.0, 2.0 * np.pi)) if dark_field else optics.edge_light_rad,
         vignetting=float(rng.uniform(0.3, 0.98)) if rng.uniform() < 0.5 else 0.0,
         acceptance_rad=float(rng.uniform(0.04, 0.2)),
     )

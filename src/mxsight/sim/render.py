@@ -14,7 +14,8 @@ The omega, kappa and phi axes meet at the sample frame's origin, which kappa and
 in place; the centring table sits between omega and the kappa head. With kappa = phi = 0 no rotation is
 applied at all, so those frames are bit-identical to a goniometer without a kappa head.
 Masks are exact projections of the 3-D solids (to the pixel grid); the image is the background
-multiplied by each solid's transmission.
+multiplied by each solid's transmission, plus the light the sample reflects or scatters where
+``Optics`` says so (front light, dark field).
 """
 
 from __future__ import annotations
@@ -657,8 +658,9 @@ def sample_masks(sample: Sample, camera: CameraGeometry, positions: GoniometerPo
 class Optics:
     """How a frame looks, beyond its geometry: focus, exposure, colour, noise, compression, dust, and
     ``front_light``, light reflected by the opaque parts (0 = back light only); ``back_light``, the
-    share of the lamp behind the sample that is on (0: dark field); ``edge_glow``, the grey level of the
-    brightest light the sample's outline scatters (dark field, 0: none); ``vignetting``, the
+    share of the lamp behind the sample that is on (0: dark field); ``edge_glow``, the grey level (before
+    exposure gain, colour cast and gamma) of the brightest light the sample's outline scatters (dark
+    field, 0: none), from a light in the direction ``edge_light_rad`` (0: right, pi / 2: top); ``vignetting``, the
     lamp's fall-off to the corners (0: none); ``acceptance_rad``, the objective's acceptance half-angle,
     which decides how dark a liquid drop images (``mxsight.sim.appearance``).
 
@@ -678,6 +680,7 @@ class Optics:
     front_light: float = 0.0
     back_light: float = 1.0
     edge_glow: float = 0.0
+    edge_light_rad: float = np.pi / 2
     vignetting: float = 0.0
     acceptance_rad: float = 0.1
     spindle: str = "horizontal"
@@ -871,7 +874,8 @@ def render(
         image += (optics.front_light * 150.0) * (1.0 - transmission)[..., None]
     if optics.edge_glow:
         opacity = np.clip(1.0 - transmission, 0.0, 1.0)
-        image += (optics.edge_glow * edge_glow(opacity, np.random.default_rng([noise_seed, 10])))[..., None]
+        glow_map = edge_glow(opacity, optics.edge_light_rad, np.random.default_rng([noise_seed, 10]))
+        image += (optics.edge_glow * glow_map)[..., None]
     tint = np.array([-6.0, 0.0, 10.0], dtype=np.float32) * np.float32(optics.back_light)
     image[masks["loop_inside"]] += tint
     if sample.loop_material == "polyimide":
