@@ -86,9 +86,14 @@ def test_only_an_object_that_enters_the_view_is_a_sample():
 def test_a_speck_at_the_edge_is_not_a_sample():
     """Dust on the optics that happens to touch the frame's edge is smaller than any mounted sample:
     an object entering the view on under 0.1% of the frame is not reported, one on more is."""
+    from mxsight.vision.classical import ClassicalSegmenter
+
     field = np.full((600, 800, 3), 200, np.uint8)
-    speck = field.copy()
-    speck[300:318, 786:800] = 30  # 252 pixels: above the 200-pixel speck filter, under 0.1% of 480,000
+    speck = field.copy()  # 400 pixels shaped like a tiny pin, stem and loop: above the 200-pixel speck
+    speck[296:306, 792:800] = 30  # filter, under 0.1% of 480,000
+    speck[299:303, 776:792] = 30
+    speck[293:309, 760:776] = 30
+    assert ClassicalSegmenter(background=field, min_sample_fraction=0.0).predict(speck).present
     segmenter = Segmenter.classical(background=field)
     assert not segmenter.predict(speck).present
     assert not segmenter.predict(speck).masks["foreground"].any()

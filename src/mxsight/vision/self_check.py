@@ -27,7 +27,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.transform import resize
 
-from mxsight.vision.classical import edge_margin_px, empty_field_foreground
+from mxsight.vision.classical import MIN_SAMPLE_FRACTION, edge_margin_px, empty_field_foreground
 from mxsight.vision.prediction import Prediction
 
 Spindle = Literal["horizontal", "vertical"]
@@ -55,7 +55,7 @@ class SelfCheckSettings:
     """
 
     min_foreground_iou: float = 0.5
-    min_area_fraction: float = 0.001
+    min_area_fraction: float = MIN_SAMPLE_FRACTION
     tip_fraction: float = 0.1
     max_pin_at_tip: float = 0.5
     min_tip_labelled: float = 0.2
