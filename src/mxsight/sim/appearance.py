@@ -74,14 +74,11 @@ def edge_glow(opacity: np.ndarray, light_angle_rad: float, rng: np.random.Genera
     ``light_angle_rad``, 0 = from the right, pi / 2 = from the top), broken into patches (``rng``), with
     a faint glow of the body; blurred as scattered light is."""
     glow = np.zeros(opacity.shape, dtype=np.float32)
-    rows, cols = np.nonzero(opacity.any(axis=1))[0], np.nonzero(opacity.any(axis=0))[0]
-    if not rows.size:
-        return glow
     scale_px = min(opacity.shape) / 1000.0  # blur and outline widths follow the frame's size
-    margin = int(20 * scale_px) + 4
-    r0, r1 = max(rows[0] - margin, 0), min(rows[-1] + margin + 1, opacity.shape[0])
-    c0, c1 = max(cols[0] - margin, 0), min(cols[-1] + margin + 1, opacity.shape[1])
-    body = ndi.gaussian_filter(opacity[r0:r1, c0:c1].astype(np.float32), max(0.7, 1.5 * scale_px))
+    box = sample_box(opacity > 0, int(20 * scale_px) + 4)
+    if box is None:
+        return glow
+    body = ndi.gaussian_filter(opacity[box].astype(np.float32), max(0.7, 1.5 * scale_px))
     d_row, d_col = np.gradient(body)
     outline = np.hypot(d_row, d_col)
     if not (outline > 0).any():
@@ -92,8 +89,20 @@ def edge_glow(opacity: np.ndarray, light_angle_rad: float, rng: np.random.Genera
     local = outline / (np.percentile(outline[outline > 0], 99) + 1e-6) * (0.15 + 0.85 * facing) * patches
     local += rng.uniform(0.03, 0.15) * body
     local = ndi.gaussian_filter(local, max(0.5, rng.uniform(1.0, 5.0) * scale_px))
-    glow[r0:r1, c0:c1] = local / (local.max() + 1e-6)
+    glow[box] = local / (local.max() + 1e-6)
     return glow
+
+
+def sample_box(mask: np.ndarray, margin_px: int) -> tuple[slice, slice] | None:
+    """Rows and columns of ``mask``'s bounding box grown by ``margin_px`` (clipped to the frame), or
+    None when ``mask`` is empty: the only part of a frame the sample's looks need computing on."""
+    rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+    if not rows.size:
+        return None
+    return (
+        slice(max(rows[0] - margin_px, 0), min(rows[-1] + margin_px + 1, mask.shape[0])),
+        slice(max(cols[0] - margin_px, 0), min(cols[-1] + margin_px + 1, mask.shape[1])),
+    )
 
 
 def vignetting(shape_px: tuple[int, int], strength: float) -> np.ndarray:

@@ -32,7 +32,7 @@ from skimage.draw import disk as skdisk
 from skimage.draw import line as skline
 
 from mxsight.notions import NOTIONS
-from mxsight.sim.appearance import drop_lens, edge_glow, polished_pin, vignetting
+from mxsight.sim.appearance import drop_lens, edge_glow, polished_pin, sample_box, vignetting
 from mxsight.sim.optics import apparent_positions
 from mxsight.sim.scene import Sample
 
@@ -831,13 +831,9 @@ def _finish(image: np.ndarray, optics: Optics, rng: np.random.Generator) -> np.n
 
 def _blur_sample(transmission: np.ndarray, foreground: np.ndarray, sigma_px: float) -> np.ndarray:
     """Gaussian blur of the transmission, computed only around the sample (it is 1 elsewhere)."""
-    rows, cols = np.nonzero(foreground.any(axis=1))[0], np.nonzero(foreground.any(axis=0))[0]
-    if not rows.size:
-        return transmission
-    margin = int(4 * sigma_px) + 2
-    r0, r1 = max(rows[0] - margin, 0), min(rows[-1] + margin + 1, transmission.shape[0])
-    c0, c1 = max(cols[0] - margin, 0), min(cols[-1] + margin + 1, transmission.shape[1])
-    transmission[r0:r1, c0:c1] = ndi.gaussian_filter(transmission[r0:r1, c0:c1], sigma_px, mode="nearest")
+    box = sample_box(foreground, int(4 * sigma_px) + 2)
+    if box is not None:
+        transmission[box] = ndi.gaussian_filter(transmission[box], sigma_px, mode="nearest")
     return transmission
 
 

@@ -154,11 +154,9 @@ class ClassicalSegmenter(Segmenter):
         foreground = remove_small_objects(foreground, max_size=self.min_object_px)
         labels = label(foreground)
         entering = objects_entering_the_view(labels)
-        if entering.size == 0:
-            return Prediction.empty(grey.shape if not transposed else grey.shape[::-1])
         sizes = np.zeros(labels.max() + 1, dtype=np.int64)
         sizes[entering] = np.bincount(labels.ravel())[entering]
-        if sizes.max() < self.min_sample_fraction * labels.size:
+        if not sizes.any() or sizes.max() < self.min_sample_fraction * labels.size:  # nothing, or only dust, enters
             return Prediction.empty(grey.shape if not transposed else grey.shape[::-1])
         foreground = ndi.binary_fill_holes(labels == sizes.argmax())
         strong = foreground & (darkness > self.rim_darkness * np.maximum(background, 1.0))
