@@ -12,7 +12,10 @@ from skimage.draw import polygon
 
 from mxsight.training.labelme import read_labelme
 from mxsight.training.real_data import LABELS_DIR, RealSplits, empty_field_paths, label_file, real_examples
-from mxsight.training.real_evaluation import evaluate_frames, loop_found, summary
+from mxsight.notions import NOTIONS
+from mxsight.training.dataset_format import Example
+from mxsight.training.real_evaluation import empty_field_judgement, evaluate_frames, frame_scores, loop_found, summary
+from mxsight.vision.prediction import Prediction
 from mxsight.vision.segmenter import Segmenter
 
 # Issue 29's targets on the evaluation-only real frames (IoU).
@@ -89,13 +92,58 @@ def test_loop_found_needs_each_centroid_inside_the_other():
     assert not loop_found(truth, np.zeros_like(truth))
 
 
-def test_the_default_segmenter_finds_the_loop_on_every_held_out_real_frame(evaluation_rows):
-    """Issue 29's loop target, met by the checked network; the IoU floors are what it measures now
-    (loop region 0.67, foreground 0.84): a change that loses ground on real frames fails here."""
+def _loop_frame() -> tuple[Example, Prediction]:
+    """A labelled frame with a loop and a prediction that labels it exactly."""
+    masks = {notion: np.zeros((40, 40), bool) for notion in NOTIONS}
+    masks["loop"][10:20, 10:20] = masks["foreground"][10:20, 10:20] = True
+    example = Example(image=np.zeros((40, 40, 3), np.uint8), masks=masks, click_px=(15.0, 15.0))
+    probabilities = {notion: mask.astype(np.float32) for notion, mask in masks.items()}
+    return example, Prediction(masks=dict(masks), probabilities=probabilities, click=(15.0, 15.0), present=True)
+
+
+def test_a_frame_that_failed_its_self_check_scores_as_the_plans_use_it():
+    """Plans fit nothing to an unsure frame: its loop is not found and its masks score as none."""
+    example, prediction = _loop_frame()
+    assert frame_scores(example, prediction)["loop_found"] and frame_scores(example, prediction)["loop_region"] == 1.0
+    prediction.extras["unsure_reason"] = "the sample's free end is labelled pin"
+    scores = frame_scores(example, prediction)
+    assert scores["loop_found"] is False and scores["loop_region"] == 0.0 and scores["foreground"] == 0.0
+    assert scores["unsure"] == "the sample's free end is labelled pin"
+
+
+def test_an_unsure_empty_field_is_not_judged_empty(tmp_path):
+    from PIL import Image
+
+    class Fixed(Segmenter):
+        name, version = "fixed", "1"
+
+        def __init__(self, present: bool, unsure: str):
+            self.present, self.unsure = present, unsure
+
+        def _predict_usable(self, images):
+            predictions = [Prediction.empty(image.shape[:2]) for image in images]
+            for prediction in predictions:
+                prediction.present = self.present
+                prediction.extras["unsure_reason"] = self.unsure
+            return predictions
+
+    path = tmp_path / "field.png"
+    Image.fromarray(np.random.default_rng(0).integers(100, 200, (32, 32, 3), dtype=np.uint8)).save(path)
+    segmenters = {"empty": Fixed(False, ""), "unsure": Fixed(True, "no edge reached"), "sample": Fixed(True, "")}
+    judged = empty_field_judgement(segmenters, [path], tmp_path)
+    assert [judged[name]["judged_empty"] for name in segmenters] == [1, 0, 0]
+    assert judged["unsure"]["unsure_on"] == ["field.png"] and judged["unsure"]["sample_reported_on"] == []
+    assert judged["sample"]["sample_reported_on"] == ["field.png"]
+
+
+def test_the_default_segmenter_holds_its_ground_on_the_held_out_real_frames(evaluation_rows):
+    """The floors are what the checked network measures now (4 of 5 loops found, loop region 0.60,
+    foreground 0.68; the fifth frame fails its self-check and scores as no sample): a change that loses
+    ground on real frames fails here. Issue 29's target, every loop found, is not met yet."""
     means = summary(evaluation_rows, "default")
-    assert means["loop_found"] == {"found": 5, "frames": 5}
-    assert means["loop_region"]["mean_iou"] >= 0.65
-    assert means["foreground"]["mean_iou"] >= 0.82
+    assert means["loop_found"]["frames"] == 5 and means["loop_found"]["found"] >= 4
+    assert means["loop_region"]["mean_iou"] >= 0.58
+    assert means["foreground"]["mean_iou"] >= 0.66
 
 
 @pytest.mark.xfail(strict=True, reason="issue 29: the IoU targets are not met on real frames yet (open)")
@@ -109,9 +157,6 @@ def test_the_default_segmenter_meets_the_targets_on_every_held_out_real_frame(ev
 
 @pytest.mark.xfail(strict=True, reason="issue 29: the default reports samples on held-out empty fields (open)")
 def test_every_held_out_empty_field_is_judged_empty(root):
-    segmenter = Segmenter.default()
     paths = empty_field_paths("evaluation", root=root)
-    from mxsight.training.real_data import read_rgb
-
-    judged_empty = sum(not segmenter.predict(read_rgb(p)).present for p in paths)
-    assert judged_empty >= TARGET_EMPTY_FIELDS * len(paths)
+    judged = empty_field_judgement({"default": Segmenter.default()}, paths, root)["default"]
+    assert judged["judged_empty"] >= TARGET_EMPTY_FIELDS * len(paths)

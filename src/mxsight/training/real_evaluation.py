@@ -7,6 +7,11 @@ from the truth scores nothing rather than a free 1.0), and whether the loop was 
 region's centroid inside the predicted loop region, and the predicted region's centroid inside the
 true one). Empty fields of the split's camera set-ups are judged too: the share on which the
 segmenter reports no sample.
+
+Frames are scored as the plans use them: a prediction that failed its self-check
+(:attr:`Prediction.unsure_reason`) is never fitted, so on a labelled frame it scores as no sample (its
+loop not found) and on an empty field it is not counted as judged empty but as unsure. A flagged frame
+counts as a failure either way.
 """
 
 from __future__ import annotations
@@ -50,12 +55,18 @@ def loop_found(truth: np.ndarray, predicted: np.ndarray) -> bool:
 
 
 def frame_scores(example: Example, prediction: Prediction) -> dict:
-    """IoU per scored notion (None where the truth lacks it) and ``loop_found`` (None without a loop)."""
+    """IoU per scored notion (None where the truth lacks it), ``loop_found`` (None without a loop) and
+    ``unsure`` (the self-check's reason, "" when it passed), of ``prediction`` as the plans use it: no
+    sample when it is unsure."""
+    unsure = prediction.unsure_reason
+    if unsure:
+        prediction = Prediction.empty(prediction.shape)
     truth = {**example.masks, "loop_region": loop_region(example.masks)}
     predicted = {**prediction.masks, "loop_region": loop_region(prediction.masks)}
     scores: dict[str, object] = {n: (_iou(truth[n], predicted[n]) if truth[n].any() else None) for n in SCORED}
     scores["loop_found"] = loop_found(truth["loop_region"], predicted["loop_region"]) if truth["loop_region"].any() else None
     scores["present"] = bool(prediction.present)
+    scores["unsure"] = unsure
     return scores
 
 
@@ -81,19 +92,26 @@ def summary(rows: list[dict], name: str) -> dict:
 
 
 def empty_field_judgement(segmenters: Mapping[str, Segmenter], paths: list[Path], root: Path) -> dict:
-    """Per segmenter: how many of the empty fields it judges empty, and which it does not."""
-    result = {name: {"fields": len(paths), "judged_empty": 0, "sample_reported_on": []} for name in segmenters}
+    """Per segmenter: how many of the empty fields it judges empty (no sample, self-check passed), and on
+    which it reports a sample or is unsure (the self-check failed: the plans fit nothing, nor call the
+    pin empty)."""
+    result = {name: {"fields": len(paths), "judged_empty": 0, "sample_reported_on": [], "unsure_on": []} for name in segmenters}
     for path in paths:
         image = read_rgb(path)
         for name, segmenter in segmenters.items():
-            if segmenter.predict(image).present:
+            prediction = segmenter.predict(image)
+            if prediction.unsure_reason:
+                result[name]["unsure_on"].append(str(path.relative_to(root)))
+            elif prediction.present:
                 result[name]["sample_reported_on"].append(str(path.relative_to(root)))
             else:
                 result[name]["judged_empty"] += 1
     return result
 
 
-def _cell(value) -> str:
+def _cell(value, unsure: str = "") -> str:
+    if unsure:
+        return "**no** (unsure)"
     if value is None:
         return "-"
     if isinstance(value, bool):
@@ -109,14 +127,15 @@ def markdown(rows: list[dict], empty: dict, split: str) -> str:
     for row in rows:
         for name in names:
             scores = row["scores"][name]
-            lines.append(f"| {row['frame']} | {name} | " + " | ".join(_cell(scores[n]) for n in SCORED) + f" | {_cell(scores['loop_found'])} |")
+            lines.append(f"| {row['frame']} | {name} | " + " | ".join(_cell(scores[n]) for n in SCORED) + f" | {_cell(scores['loop_found'], scores.get('unsure', ''))} |")
     lines += ["", "| segmenter | " + " | ".join(f"{n} (mean)" for n in SCORED) + " | loops found | empty fields judged empty |", "|---" * (3 + len(SCORED)) + "|"]
     for name in names:
         means = summary(rows, name)
         cells = [_cell(means[n]["mean_iou"]) for n in SCORED]
         found = means["loop_found"]
         judged = empty[name]
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {found['found']} of {found['frames']} | {judged['judged_empty']} of {judged['fields']} |")
+        unsure = len(judged.get("unsure_on", []))
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {found['found']} of {found['frames']} | {judged['judged_empty']} of {judged['fields']}" + (f" ({unsure} unsure)" if unsure else "") + " |")
     return "\n".join(lines) + "\n"
 
 
