@@ -55,7 +55,8 @@ from mxsight.plans.errors import AlignmentError
 from mxsight.plans.sweeps import COARSE_IF_NEEDED_THEN_FINE, COARSE_THEN_FINE
 from mxsight.sim.render import Optics
 from mxsight.sim.scene import random_sample
-from mxsight.vision.network_segmenter import SHIPPED_MODEL, NetworkSegmenter, model_settings, models_directory
+from mxsight.vision.model_files import SHIPPED_MODEL, model_settings, models_directory
+from mxsight.vision.network_segmenter import NetworkSegmenter
 from mxsight.vision.hybrid import CheckedSegmenter
 from mxsight.vision.segmenter import Segmenter
 

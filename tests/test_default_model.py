@@ -8,7 +8,8 @@ from mxsight.sim.render import CameraGeometry, GoniometerPositions, render
 from mxsight.sim.scene import random_sample
 from mxsight.vision.classical import ClassicalSegmenter
 from mxsight.vision.hybrid import CheckedSegmenter
-from mxsight.vision.network_segmenter import NetworkSegmenter, default_segmenter_kind
+from mxsight.vision.model_files import default_segmenter_kind
+from mxsight.vision.network_segmenter import NetworkSegmenter
 from mxsight.vision.segmenter import Segmenter
 
 CAMERA = CameraGeometry(pixel_size_um=1.8, beam_position_px=(512.0, 680.0))
@@ -44,7 +45,7 @@ def test_a_card_naming_an_unknown_default_segmenter_is_refused(tmp_path, monkeyp
     import json
     import shutil
 
-    from mxsight.vision.network_segmenter import MODELS_DIR_VARIABLE, models_directory
+    from mxsight.vision.model_files import MODELS_DIR_VARIABLE, models_directory
 
     shutil.copy(models_directory() / "default.keras", tmp_path / "default.keras")
     card = json.loads((models_directory() / "default.json").read_text())

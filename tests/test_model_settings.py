@@ -8,14 +8,8 @@ import pytest
 from mxsight.cli import console_main
 from mxsight.notions import NOTIONS
 from mxsight.vision.model_settings import ModelSettings
-from mxsight.vision.network_segmenter import (
-    MODELS_DIR_VARIABLE,
-    SETTINGS,
-    NetworkSegmenter,
-    default_segmenter_kind,
-    model_settings,
-    models_directory,
-)
+from mxsight.vision.model_files import MODELS_DIR_VARIABLE, SETTINGS, default_segmenter_kind, model_settings, models_directory
+from mxsight.vision.network_segmenter import NetworkSegmenter
 
 SHIPPED_CARD = json.loads((models_directory() / "default.json").read_text())
 PROBABILITY = "must be a number strictly between 0 and 1"

@@ -98,24 +98,24 @@ def test_pipeline_targets_hold_masks_and_click(tmp_path):
 
 
 def test_click_is_the_centre_of_the_click_peak_in_frame_pixels():
-    from mxsight.vision.network_segmenter import _click_point
+    from mxsight.vision.network_maps import click_point
 
     rows, cols = np.mgrid[0:60, 0:80].astype(float)
     peak = np.exp(-((rows - 20.3) ** 2 + (cols - 51.6) ** 2) / (2 * 3.0**2))
     second = 0.5 * np.exp(-((rows - 45) ** 2 + (cols - 10) ** 2) / (2 * 3.0**2))
-    click = _click_point(peak + second, (240, 320), threshold=0.2)
+    click = click_point(peak + second, (240, 320), threshold=0.2)
     assert click == pytest.approx(((20.3 + 0.5) * 4 - 0.5, (51.6 + 0.5) * 4 - 0.5), abs=0.2)
-    assert _click_point(0.1 * peak, (240, 320), threshold=0.2) is None
+    assert click_point(0.1 * peak, (240, 320), threshold=0.2) is None
 
 
 def test_thresholded_maps_pack_into_the_recorded_bit_flags():
     from mxsight.notions import NOTIONS, pack_masks
-    from mxsight.vision.network_segmenter import _pack
+    from mxsight.vision.network_maps import pack_bits
 
     binary = np.random.default_rng(3).random((37, 53, len(NOTIONS))) > 0.5
     expected = pack_masks({notion: binary[..., k] for k, notion in enumerate(NOTIONS)})
-    assert np.array_equal(_pack(binary), expected)
-    assert np.array_equal(_pack(binary[:, ::2]), expected[:, ::2])  # a strided view packs the same
+    assert np.array_equal(pack_bits(binary), expected)
+    assert np.array_equal(pack_bits(binary[:, ::2]), expected[:, ::2])  # a strided view packs the same
 
 
 def test_refinement_window_holds_the_loop_at_camera_resolution(tmp_path):
@@ -135,13 +135,13 @@ def test_refinement_window_holds_the_loop_at_camera_resolution(tmp_path):
 
 
 def test_maps_of_other_than_eight_notions_or_not_boolean_pack_the_slow_way():
-    from mxsight.vision.network_segmenter import _pack
+    from mxsight.vision.network_maps import pack_bits
 
     rng = np.random.default_rng(4)
     seven = rng.random((9, 11, 7)) > 0.5
-    assert np.array_equal(_pack(seven), np.packbits(seven, axis=-1, bitorder="little")[..., 0])
+    assert np.array_equal(pack_bits(seven), np.packbits(seven, axis=-1, bitorder="little")[..., 0])
     eight = (rng.random((9, 11, 8)) > 0.5).astype(np.uint8)
-    assert np.array_equal(_pack(eight), _pack(eight.astype(bool)))
+    assert np.array_equal(pack_bits(eight), pack_bits(eight.astype(bool)))
 
 
 @pytest.mark.parametrize("shape", [(256, 320), (288, 360), (512, 640), (609, 761)])
@@ -150,13 +150,13 @@ def test_bit_flags_of_the_window_are_those_of_resizing_the_maps_and_thresholding
     from scipy import ndimage
 
     from mxsight.notions import NOTIONS
-    from mxsight.vision.network_segmenter import _pack, bilinear_bit_flags
+    from mxsight.vision.network_maps import bilinear_bit_flags, pack_bits
 
     rng = np.random.default_rng(5)
     smooth = ndimage.gaussian_filter(rng.random((64, 80, len(NOTIONS))).astype(np.float32), (3, 3, 0))
     maps = np.clip((smooth - smooth.mean()) * 25 + 0.5, 0, 1).astype(np.float32)  # edges everywhere, some exactly 0 or 1
     thresholds = np.linspace(0.3, 0.7, len(NOTIONS)).astype(np.float32)
-    expected = _pack(np.asarray(tf.image.resize(maps, shape, method="bilinear")) > thresholds)
+    expected = pack_bits(np.asarray(tf.image.resize(maps, shape, method="bilinear")) > thresholds)
     flags = bilinear_bit_flags(maps, thresholds, shape)
     assert flags.shape == shape and flags.dtype == np.uint8
     assert np.array_equal(flags, expected)

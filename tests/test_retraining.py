@@ -24,7 +24,9 @@ from mxsight.storage.tiled import PROCESS_API_KEY, EmbeddedTiled, spooling_write
 from mxsight.training.dataset_format import LabelledDataset
 from mxsight.training.promote import PromotionRefused, promote
 from mxsight.vision.network import NetworkConfig, build_model
-from mxsight.vision.network_segmenter import MODELS_DIR_VARIABLE, NetworkSegmenter, uncertain_fraction
+from mxsight.vision.model_files import MODELS_DIR_VARIABLE
+from mxsight.vision.network_maps import uncertain_fraction
+from mxsight.vision.network_segmenter import NetworkSegmenter
 from mxsight.vision.prediction import UNSURE_FRACTION, Prediction
 
 FRAMES = 8

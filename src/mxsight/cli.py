@@ -221,7 +221,7 @@ def _evaluate_real(args: argparse.Namespace) -> int:
 
 def _promote(args: argparse.Namespace) -> int:
     from mxsight.training.promote import promote
-    from mxsight.vision.network_segmenter import MODELS_DIR_VARIABLE
+    from mxsight.vision.model_files import MODELS_DIR_VARIABLE
 
     models_dir = args.models_dir or (Path(os.environ[MODELS_DIR_VARIABLE]) if os.environ.get(MODELS_DIR_VARIABLE) else None)
     if models_dir is None:

@@ -19,7 +19,7 @@ import numpy as np
 
 from mxsight.notions import NOTIONS
 from mxsight.training.real_evaluation import best_default, rank_key
-from mxsight.vision.network_segmenter import SETTINGS, SHIPPED_MODEL, models_directory
+from mxsight.vision.model_files import SETTINGS, SHIPPED_MODEL, models_directory
 
 COMPARED_NOTIONS = ("foreground", "pin", "stem", "loop", "loop_inside", "crystal")
 # How much BIoU_1 a notion may lose on the simulated evaluation against the current default: a model

@@ -3,28 +3,32 @@
 from __future__ import annotations
 
 import functools
-import os
-import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from mxsight.notions import NOTIONS, notion_bit, unpack_masks
-from mxsight.vision.model_settings import ModelSettings, read_model_card, validate_settings
+from mxsight.vision.model_files import SHIPPED_MODEL, checked_overrides, model_settings, models_directory, read_keras_model
 from mxsight.vision.network import OUTPUT_CHANNELS
+from mxsight.vision.network_maps import (
+    LOOP_NOTIONS,
+    FullResolutionProbabilities,
+    bilinear_bit_flags,
+    click_point,
+    loop_box,
+    nearest,
+    pack_bits,
+    uncertain_fraction,
+    unpack_window,
+)
 from mxsight.vision.prediction import Prediction, frame_problem, validate_frame
 from mxsight.vision.segmenter import Segmenter
 
 CLICK_CHANNEL = OUTPUT_CHANNELS.index("click")
-SHIPPED_MODEL = "default.keras"
-MODELS_DIR_VARIABLE = "MXSIGHT_MODELS_DIR"  # a site's models folder (``mxsight model promote``), read before the package's
 REFINE_SHAPE = (256, 320)
 REFINE_MARGIN = 0.3
-LOOP_NOTIONS = ("crystal", "loop_inside", "loop")
 LOOP_BITS = sum(notion_bit(notion) for notion in LOOP_NOTIONS)
 
 
@@ -69,8 +73,8 @@ class NetworkSegmenter(Segmenter):
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"no model file at {path}")
-        settings = {"version": path.stem, **model_settings(path), **_checked_overrides(kwargs, path)}
-        model = _read_keras_model(path)
+        settings = {"version": path.stem, **model_settings(path), **checked_overrides(kwargs, path)}
+        model = read_keras_model(path)
         depth = sum(1 for layer in model.layers if type(layer).__name__ == "UpSampling2D")
         return cls(model, stride=2**depth, **settings)
 
@@ -196,7 +200,7 @@ class NetworkSegmenter(Segmenter):
         found in the coarse ``maps`` with a margin, in the proportions of ``REFINE_SHAPE`` and at
         least that many frame pixels. None when no loop was found, or when the window would not be
         seen finer than in the coarse pass."""
-        box = _loop_box(maps[..., NOTIONS.index("loop")] > self.thresholds[NOTIONS.index("loop")], (0, 0, *shape))
+        box = loop_box(maps[..., NOTIONS.index("loop")] > self.thresholds[NOTIONS.index("loop")], (0, 0, *shape))
         return None if box is None else self._window_around(box, shape)
 
     def _window_around(self, box: tuple[float, float, float, float], shape: tuple[int, int]) -> tuple[int, int, int, int] | None:
@@ -230,8 +234,8 @@ class NetworkSegmenter(Segmenter):
         channels = len(NOTIONS)
         extras: dict[str, object] = {}
         if maps is not None:
-            click = _click_point(maps[..., CLICK_CHANNEL], shape, self.click_threshold)
-            packed = _nearest(_pack(maps[..., :channels] > self.thresholds), shape)
+            click = click_point(maps[..., CLICK_CHANNEL], shape, self.click_threshold)
+            packed = nearest(pack_bits(maps[..., :channels] > self.thresholds), shape)
         else:
             click, packed = None, np.zeros(shape, dtype=np.uint8)
         if window is not None and fine is not None:
@@ -239,11 +243,11 @@ class NetworkSegmenter(Segmenter):
             if maps is not None:
                 packed &= np.uint8(0xFF & ~LOOP_BITS)
             packed[row : row + height, col : col + width] = fine.packed
-            fine_click = _click_point(fine.maps[..., CLICK_CHANNEL], (height, width), self.click_threshold)
+            fine_click = click_point(fine.maps[..., CLICK_CHANNEL], (height, width), self.click_threshold)
             if fine_click is not None:
                 click = (fine_click[0] + row, fine_click[1] + col)
-            extras["loop_box_px"] = _loop_box(fine.maps[..., NOTIONS.index("loop")] > self.thresholds[NOTIONS.index("loop")], window)
-        masks = unpack_masks(packed) if maps is not None else _unpack_window(fine.packed, shape, window)
+            extras["loop_box_px"] = loop_box(fine.maps[..., NOTIONS.index("loop")] > self.thresholds[NOTIONS.index("loop")], window)
+        masks = unpack_masks(packed) if maps is not None else unpack_window(fine.packed, shape, window)
         fine_maps = None if fine is None else fine.maps[..., :channels]
         probabilities = FullResolutionProbabilities(None if maps is None else maps[..., :channels], shape, window, fine_maps)
         present = bool(masks["loop"].any() or masks["loop_inside"].any())
@@ -252,113 +256,12 @@ class NetworkSegmenter(Segmenter):
         return Prediction(masks=masks, probabilities=probabilities, click=click, present=present, extras=extras, packed=packed, labelled_region=labelled_region)
 
 
-GATHER_BITS = np.uint64(0x0102040810204080)  # times 8 little-endian 0/1 bytes: bit k of the top byte is byte k
-
-
 def refinement_magnification(loop_extent_px: tuple[float, float], shape_px: tuple[int, int] = REFINE_SHAPE) -> float:
     """Frame pixels per pixel of the fine pass's window around a loop ``loop_extent_px`` (rows, cols):
     the loop with ``REFINE_MARGIN`` on each side fits in ``shape_px`` times a multiple of 1/8, and
     never below the frame's own resolution."""
     needed = [extent * (1 + 2 * REFINE_MARGIN) / size for extent, size in zip(loop_extent_px, shape_px)]
     return float(np.ceil(8 * max(1.0, *needed)) / 8)
-
-
-def _pack(binary: np.ndarray) -> np.ndarray:
-    """(rows, cols, notions) booleans -> (rows, cols) uint8 bit flags, bit k for ``NOTIONS[k]``
-    (the layout of :func:`mxsight.notions.pack_masks`). Eight notions are read as one 64-bit word
-    per pixel and gathered with one multiplication, 15 times faster than ``np.packbits`` along the
-    last axis (0.7 against 10.9 ms for 600 x 800 pixels here)."""
-    if binary.shape[-1] == 8 and binary.dtype == np.bool_:
-        words = np.ascontiguousarray(binary).view("<u8")[..., 0]  # byte k is notion k on any host
-        return ((words * GATHER_BITS) >> np.uint64(56)).astype(np.uint8)
-    return np.packbits(binary, axis=-1, bitorder="little")[..., 0]
-
-
-def bilinear_bit_flags(maps: np.ndarray, thresholds: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """The bit flags (:func:`_pack`) of ``maps`` (rows, cols, 8 notions) resized bilinearly to
-    ``shape`` (half-pixel centres, as ``tf.image.resize``) and compared with ``thresholds``, without
-    resizing the float maps: an output pixel's value is a convex combination of its four source
-    neighbours, so where all four lie on one side of a notion's threshold so does the pixel, and only
-    the pixels whose neighbours disagree (along the notions' edges) are interpolated. Three to four
-    times faster than resizing all the maps and comparing them, same bits."""
-    rows, cols = maps.shape[:2]
-    above = _pack(maps > thresholds)
-    below_neighbour = np.concatenate([above[1:], above[-1:]], axis=0)
-    cell_all, cell_any = above & below_neighbour, above | below_neighbour
-    cell_all = cell_all & np.concatenate([cell_all[:, 1:], cell_all[:, -1:]], axis=1)
-    cell_any = cell_any | np.concatenate([cell_any[:, 1:], cell_any[:, -1:]], axis=1)
-    top, bottom, row_weight = _bilinear_taps(shape[0], rows)
-    left, right, col_weight = _bilinear_taps(shape[1], cols)
-    packed = cell_all.take(top, axis=0).take(left, axis=1)
-    mixed_rows, mixed_cols = np.nonzero(cell_any.take(top, axis=0).take(left, axis=1) != packed)
-    if mixed_rows.size:
-        t, b, wy = top[mixed_rows], bottom[mixed_rows], row_weight[mixed_rows, None]
-        l, r, wx = left[mixed_cols], right[mixed_cols], col_weight[mixed_cols, None]
-        upper = maps[t, l] + (maps[t, r] - maps[t, l]) * wx
-        lower = maps[b, l] + (maps[b, r] - maps[b, l]) * wx
-        packed[mixed_rows, mixed_cols] = _pack((upper + (lower - upper) * wy) > thresholds)
-    return packed
-
-
-def _bilinear_taps(out_size: int, in_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each output index of a bilinear resize with half-pixel centres: the lower and upper source
-    index and the weight of the upper one (TensorFlow's convention, clamped at the borders)."""
-    source = (np.arange(out_size, dtype=np.float32) + 0.5) * np.float32(in_size / out_size) - 0.5
-    floor = np.floor(source)
-    lower = np.maximum(floor, 0).astype(np.intp)
-    upper = np.minimum(np.ceil(source), in_size - 1).astype(np.intp)
-    return lower, upper, (source - floor).astype(np.float32)
-
-
-SETTINGS = ("working_size_px", "threshold", "thresholds", "click_threshold", "refine", "tracking")
-
-
-def model_settings(path: Path | str) -> dict[str, object]:
-    """Inference settings recorded beside a model (``<stem>.json``, the model card of a shipped or
-    promoted model): version, working size, thresholds, click threshold, refinement, those the card
-    gives, validated (:class:`~mxsight.vision.model_settings.ModelSettings`). Empty without a card."""
-    settings = read_model_card(Path(path).with_suffix(".json"))
-    if settings is None:
-        return {}
-    return settings.model_dump(include={*SETTINGS, "version"}, exclude_unset=True)
-
-
-def _checked_overrides(overrides: dict[str, object], path: Path) -> dict[str, object]:
-    """Keyword overrides of a model's settings, the settings among them validated as a card's are;
-    other keywords pass through to the constructor as given."""
-    known = {key: value for key, value in overrides.items() if key in ModelSettings.model_fields}
-    checked = validate_settings(known, f"settings given for {path}").model_dump(include=set(known), exclude_unset=True)
-    return {**overrides, **checked}
-
-
-def _read_keras_model(path: Path):
-    """The Keras model saved at ``path``; a ``ValueError`` of one line naming the file when keras
-    cannot read it (keras reports a file that is no zip archive as "File not found")."""
-    import keras
-
-    try:
-        return keras.saving.load_model(path, compile=False)
-    except Exception as error:
-        if path.is_dir():
-            reason = "a folder, not a file"
-        elif path.suffix == ".keras" and not zipfile.is_zipfile(path):
-            reason = "not a zip archive, as .keras files are"
-        else:
-            lines = str(error).strip().splitlines()
-            reason = f"{type(error).__name__}: {lines[0][:150] if lines else 'no message'}"
-        raise ValueError(f"{path}: not a readable Keras model ({reason})") from error
-
-
-def uncertain_fraction(maps: np.ndarray, low: float = 0.25, high: float = 0.75) -> float:
-    """Share of the sample's pixels (any of crystal, loop_inside, loop above 0.1) where one of those
-    notions' probability lies between ``low`` and ``high``: how unsure the network is of what it sees
-    where the alignment looks. 0 when it sees no loop."""
-    loop = maps[..., [NOTIONS.index(notion) for notion in LOOP_NOTIONS]]
-    region = (loop > 0.1).any(axis=-1)
-    if not region.any():
-        return 0.0
-    unsure = ((loop > low) & (loop < high)).any(axis=-1)
-    return float((unsure & region).sum() / region.sum())
 
 
 @dataclass(frozen=True)
@@ -370,100 +273,9 @@ class FinePass:
     packed: np.ndarray
 
 
-class FullResolutionProbabilities(Mapping):
-    """Notion -> probability map at the frame's resolution, computed on first access (bilinear from
-    the coarse maps, the fine window's maps brought to its size and pasted in; 0 outside the window
-    without coarse maps), since plans need only the masks."""
-
-    def __init__(self, coarse: np.ndarray | None, shape: tuple[int, int], window: tuple[int, int, int, int] | None, fine: np.ndarray | None):
-        self._coarse, self._shape, self._window, self._fine = coarse, shape, window, fine
-        self._cache: dict[str, np.ndarray] = {}
-
-    def __getitem__(self, notion: str) -> np.ndarray:
-        if notion not in self._cache:
-            index = NOTIONS.index(notion)
-            if self._coarse is None:
-                full = np.zeros(self._shape, dtype=np.float32)
-            else:
-                full = _resize(self._coarse[..., index : index + 1], self._shape)[..., 0]
-            if self._window is not None and self._fine is not None:
-                row, col, height, width = self._window
-                if notion in LOOP_NOTIONS and self._coarse is not None:
-                    full = np.zeros(self._shape, dtype=np.float32)
-                full[row : row + height, col : col + width] = _resize(self._fine[..., index : index + 1], (height, width))[..., 0]
-            self._cache[notion] = full
-        return self._cache[notion]
-
-    def __iter__(self):
-        return iter(NOTIONS)
-
-    def __len__(self) -> int:
-        return len(NOTIONS)
-
-
-def _resize(maps: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    import tensorflow as tf
-
-    return np.array(tf.image.resize(maps, shape, method="bilinear"), dtype=np.float32)
-
-
-def _nearest(maps: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """``maps`` (h, w) or (h, w, ...) enlarged to ``shape`` by nearest neighbour (pixel centres aligned)."""
-    rows = np.minimum(((np.arange(shape[0]) + 0.5) * maps.shape[0] / shape[0]).astype(int), maps.shape[0] - 1)
-    cols = np.minimum(((np.arange(shape[1]) + 0.5) * maps.shape[1] / shape[1]).astype(int), maps.shape[1] - 1)
-    return maps[rows][:, cols]
-
-
-def default_segmenter_kind(name: str = SHIPPED_MODEL) -> str:
-    """Which segmenter ``Segmenter.default()`` builds on the default model, as its card records
-    (``default_segmenter``, chosen on the held-out real frames when the model was promoted):
-    "network", "checked" (the network checked frame by frame, the classical baseline where a frame
-    fails) or "classical". "network" for a card that does not say. The card is validated whole."""
-    settings = read_model_card((models_directory(name) / name).with_suffix(".json"))
-    return "network" if settings is None else settings.default_segmenter
-
-
-def models_directory(name: str = SHIPPED_MODEL) -> Path:
-    """Where the default model is read from: ``$MXSIGHT_MODELS_DIR`` when it holds ``name`` (a model
-    promoted at this site), else the folder shipped in the package. A ``$MXSIGHT_MODELS_DIR`` that is
-    no folder is a ``FileNotFoundError``: a mistyped path must not quietly give the shipped model."""
-    site = os.environ.get(MODELS_DIR_VARIABLE)
-    if site and not Path(site).is_dir():
-        raise FileNotFoundError(f"{MODELS_DIR_VARIABLE}={site}: no such folder (create it, or unset {MODELS_DIR_VARIABLE} for the shipped model)")
-    if site and (Path(site) / name).exists():
-        return Path(site)
-    return Path(str(resources.files("mxsight") / "models"))
-
-
 @functools.lru_cache(maxsize=None)
 def _load_shipped(cls: type[NetworkSegmenter], name: str) -> NetworkSegmenter:
     return cls._read_shipped(name)
-
-
-def _loop_box(loop: np.ndarray, region: tuple[int, int, int, int]) -> tuple[float, float, float, float] | None:
-    """(top, left, bottom, right) in frame pixels (the last two exclusive) of the largest connected
-    part of ``loop``, a mask over the frame's ``region`` (top, left, rows, cols) at any resolution;
-    None when it is empty."""
-    labels, count = ndimage.label(loop)
-    if count == 0:
-        return None
-    sizes = ndimage.sum_labels(loop, labels, index=np.arange(1, count + 1))
-    rows, cols = np.nonzero(labels == 1 + int(np.argmax(sizes)))
-    row, col, height, width = region
-    scale_rows, scale_cols = height / loop.shape[0], width / loop.shape[1]
-    return (row + rows.min() * scale_rows, col + cols.min() * scale_cols, row + (rows.max() + 1) * scale_rows, col + (cols.max() + 1) * scale_cols)
-
-
-def _unpack_window(packed: np.ndarray, shape: tuple[int, int], window: tuple[int, int, int, int]) -> dict[str, np.ndarray]:
-    """Notion -> mask of the frame's ``shape``, set from a window's bit flags and False elsewhere
-    (zeroed pages cost nothing until written: only the window's pixels are)."""
-    row, col, height, width = window
-    masks = {}
-    for notion in NOTIONS:
-        mask = np.zeros(shape, dtype=bool)
-        mask[row : row + height, col : col + width] = (packed & notion_bit(notion)) != 0
-        masks[notion] = mask
-    return masks
 
 
 def _crop(image: np.ndarray, window: tuple[int, int, int, int]) -> np.ndarray:
@@ -471,16 +283,3 @@ def _crop(image: np.ndarray, window: tuple[int, int, int, int]) -> np.ndarray:
     return image[row : row + height, col : col + width]
 
 
-def _click_point(click_map: np.ndarray, shape: tuple[int, int], threshold: float) -> tuple[float, float] | None:
-    """The click: the centre of the click map's peak, weighted by the map minus half the peak over
-    the connected part above half the peak (unbiased for a symmetric peak), found at the working
-    resolution and scaled to the frame's ``shape``, so it is not limited to the working grid.
-    None when the peak is below ``threshold``."""
-    peak = np.unravel_index(int(np.argmax(click_map)), click_map.shape)
-    if click_map[peak] <= threshold:
-        return None
-    labels, _ = ndimage.label(click_map >= 0.5 * click_map[peak])
-    blob = labels == labels[peak]
-    row, col = ndimage.center_of_mass(np.where(blob, click_map - 0.5 * click_map[peak], 0.0))
-    scale_rows, scale_cols = shape[0] / click_map.shape[0], shape[1] / click_map.shape[1]
-    return ((row + 0.5) * scale_rows - 0.5, (col + 0.5) * scale_cols - 0.5)

@@ -73,7 +73,8 @@ class Segmenter(abc.ABC):
         ``background`` is the empty field at the current zoom (the classical baseline subtracts it,
         the self-check compares foregrounds with it); ``spindle`` is the spindle's orientation.
         """
-        from mxsight.vision.network_segmenter import NetworkSegmenter, default_segmenter_kind
+        from mxsight.vision.model_files import default_segmenter_kind
+        from mxsight.vision.network_segmenter import NetworkSegmenter
 
         kind = default_segmenter_kind()
         if kind == "classical":
