@@ -10,7 +10,7 @@ from truth import TruthSegmenter
 from mxsight.devices.sim import make_sim_beamline
 from mxsight.geometry.centring import CentringGeometry
 from mxsight.devices.sim_detector import SimDiffractionDetector
-from mxsight.plans.auto_centre import SearchSettings, auto_centre
+from mxsight.plans.auto_centre import auto_centre
 from mxsight.plans.centring_solution import ConfidenceLimits
 from mxsight.plans.click_centre import click_centre
 from mxsight.plans.errors import FitNotConfident, PinNotCentrable, SampleNotFound, SampleOffScreen

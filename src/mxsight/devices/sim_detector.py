@@ -8,7 +8,6 @@ well-centred crystal diffracts at every omega; a missed one gives zeros.
 
 from __future__ import annotations
 
-import numpy as np
 from ophyd import Component as Cpt
 from ophyd import Device, Kind, Signal
 from ophyd.status import Status
