@@ -14,7 +14,8 @@ import time
 import numpy as np
 
 from mxsight.sim.backgrounds import background_for
-from mxsight.sim.render import CameraGeometry, GoniometerPositions, render
+from mxsight.sim.projection import CameraGeometry, GoniometerPositions
+from mxsight.sim.render import render
 from mxsight.sim.scene import random_sample
 from mxsight.training.simulated import example_seed, render_example
 

@@ -8,7 +8,8 @@ import pytest
 from mxsight.geometry.centring import CentringGeometry
 from mxsight.geometry.projected_area import AreaFitError, FlatAreaError, fit_projected_area
 from mxsight.geometry.raster import RasterError, RasterGrid, RasterOutOfLimits, check_within_limits, raster_grid
-from mxsight.sim.render import CameraGeometry, GoniometerPositions, Optics, Projector, render
+from mxsight.sim.projection import CameraGeometry, GoniometerPositions, Projector
+from mxsight.sim.render import Optics, render
 from mxsight.sim.scene import Crystal, Sample
 
 # A small camera keeps renders at a few milliseconds: 0.64 x 0.51 mm at 2 um per pixel.

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from mxsight.sim.backgrounds import background_for
-from mxsight.sim.render import CameraGeometry, GoniometerPositions, render
+from mxsight.sim.projection import CameraGeometry, GoniometerPositions
+from mxsight.sim.render import render
 from mxsight.sim.scene import random_sample
 from mxsight.vision.features import frame_features
 from mxsight.vision.segmenter import Segmenter

@@ -15,18 +15,10 @@ from mxsight.devices.goniometer import KappaGoniometer, SimGoniometer
 from mxsight.devices.sim import make_sim_beamline
 
 from mxsight.sim.backgrounds import procedural_background
-from mxsight.sim.render import (
-    CameraGeometry,
-    GoniometerPositions,
-    Optics,
-    Projector,
-    _pin_profile,
-    _revolution_mask,
-    render,
-    sample_masks,
-    sample_point_lab_mm,
-    sample_point_rotating_mm,
-)
+from mxsight.sim.projection import CameraGeometry, GoniometerPositions, Projector, sample_point_lab_mm, sample_point_rotating_mm
+from mxsight.sim.rasterise import revolution_mask
+from mxsight.sim.render import Optics, render
+from mxsight.sim.sample_masks import _pin_profile, sample_masks
 from mxsight.sim.scene import IceBlob, random_sample
 
 SMALL = CameraGeometry(pixel_size_um=4.0, beam_position_px=(128.0, 160.0), shape_px=(256, 320))
@@ -218,7 +210,7 @@ def test_tilted_pin_silhouette_is_exact_to_half_a_pixel(style, kappa, phi, omega
     projector = Projector(camera, positions)
     profile = _pin_profile(sample)
     tip = sample.pin_tip_x_mm
-    drawn = _revolution_mask(projector, sample, -np.inf, tip, profile, camera.shape_px)
+    drawn = revolution_mask(projector, sample, -np.inf, tip, profile, camera.shape_px)
     assert drawn.sum() > 1000
     half = 0.5 * camera.pixel_size_mm
     outer = brute_force_silhouette(projector, sample, -20.0, tip + half, lambda x: profile(np.minimum(x, tip)) + half, camera.shape_px)

@@ -5,7 +5,9 @@ import pytest
 
 from mxsight.geometry.circle import fit_circle
 from mxsight.sim.backgrounds import procedural_background
-from mxsight.sim.render import CameraGeometry, GoniometerPositions, render, sample_masks
+from mxsight.sim.projection import CameraGeometry, GoniometerPositions
+from mxsight.sim.render import render
+from mxsight.sim.sample_masks import sample_masks
 from mxsight.sim.scene import random_sample
 
 CAMERA = CameraGeometry(pixel_size_um=1.8, beam_position_px=(512.0, 680.0))

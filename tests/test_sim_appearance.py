@@ -11,7 +11,8 @@ from skimage.draw import ellipse
 from mxsight.sim.appearance import camera_variety, drop_lens, edge_glow, polished_pin, vignetting
 from mxsight.sim.backgrounds import EMPTY_FIELD_KINDS, procedural_background, synthetic_empty_field
 from mxsight.sim.overlays import burn_overlays
-from mxsight.sim.render import CameraGeometry, GoniometerPositions, Optics, render
+from mxsight.sim.projection import CameraGeometry, GoniometerPositions
+from mxsight.sim.render import Optics, render
 from mxsight.sim.scene import random_sample
 from mxsight.training.simulated import REALISM_KNOBS, SceneMix, render_example
 

@@ -11,7 +11,10 @@ from mxsight.geometry.circle import fit_circle
 from mxsight.geometry.model_selection import CIRCLE_N_PARAMETERS, bic, select_movement_model
 from mxsight.geometry.slab import SlabFitError, bootstrap_sigmas, fit_slab, slab_displacement
 from mxsight.sim.optics import apparent_positions
-from mxsight.sim.render import VIEW_DIRECTION, CameraGeometry, GoniometerPositions, Projector, _polygon_mask, render
+from mxsight.sim.projection import CameraGeometry, GoniometerPositions, Projector
+from mxsight.sim.rasterise import polygon_mask
+from mxsight.sim.render import render
+from mxsight.sim.sample_masks import VIEW_DIRECTION
 from mxsight.sim.scene import random_sample
 
 CAMERA = CameraGeometry(pixel_size_um=1.0, beam_position_px=(128, 160), shape_px=(256, 320))
@@ -35,7 +38,7 @@ def _polygon_mask_offset_px() -> float:
     for _ in range(400):
         centre, half, angle = rng.uniform(60, 190, 2), rng.uniform(5, 30), rng.uniform(0, np.pi)
         corners = angle + np.arange(4) * np.pi / 2
-        mask = _polygon_mask(centre[0] + half * np.cos(corners), centre[1] + half * np.sin(corners), (256, 256))
+        mask = polygon_mask(centre[0] + half * np.cos(corners), centre[1] + half * np.sin(corners), (256, 256))
         offsets.append(centre[0] - np.nonzero(mask)[0].mean())
     return float(np.mean(offsets))
 

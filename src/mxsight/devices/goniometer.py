@@ -4,7 +4,7 @@
 frame; ``alignment_y`` moves it along the spindle and ``alignment_z`` moves the whole rotation axis
 across it. A mini-kappa head on the centring table reorients the sample: ``phi`` turns it about its
 pin, ``kappa`` tilts the phi axis about an axis 24 degrees from omega (see
-:func:`mxsight.sim.render.sample_rotation`). ``Goniometer`` talks to EPICS motor records (with
+:func:`mxsight.sim.projection.sample_rotation`). ``Goniometer`` talks to EPICS motor records (with
 ``KappaGoniometer`` adding kappa and phi); ``SimGoniometer`` holds soft motors, kappa and phi
 included, with limits that move instantly, or at a set speed when ``velocity`` is given.
 """

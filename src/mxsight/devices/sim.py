@@ -14,7 +14,7 @@ from mxsight.geometry.centring import CentringGeometry
 from mxsight.sim.backgrounds import BACKGROUND_SETS
 from mxsight.sim.camera_mount import CameraMount, mount_for
 from mxsight.sim.clock import SimClock
-from mxsight.sim.render import CAMERA_SHAPE_PX, sample_point_lab_mm, sample_point_rotating_mm
+from mxsight.sim.projection import CAMERA_SHAPE_PX, sample_point_lab_mm, sample_point_rotating_mm
 from mxsight.sim.scene import Sample, random_sample
 
 __all__ = ["FAULTS", "RealisticMotion", "SimBeamline", "SimOnAxisCamera", "make_sim_beamline", "true_calibration"]

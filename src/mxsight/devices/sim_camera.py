@@ -13,7 +13,8 @@ from mxsight.devices.zoom import Zoom, ZoomCalibration
 from mxsight.sim.backgrounds import background_for
 from mxsight.sim.camera_mount import CameraMount, mount_for
 from mxsight.sim.clock import REAL_TIME, SimClock
-from mxsight.sim.render import CAMERA_SHAPE_PX, CameraGeometry, GoniometerPositions, Optics, RenderedFrame, render
+from mxsight.sim.projection import CAMERA_SHAPE_PX, CameraGeometry, GoniometerPositions
+from mxsight.sim.render import Optics, RenderedFrame, render
 from mxsight.sim.scene import Sample
 
 FAULTS = (None, "black", "saturated", "stuck")

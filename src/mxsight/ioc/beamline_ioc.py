@@ -42,7 +42,7 @@ from mxsight.devices.sim import SimBeamline, make_sim_beamline
 from mxsight.sim.camera_mount import CameraMount
 from mxsight.ioc.area_detector import area_detector_camera
 from mxsight.ioc.motor_record import SimMotorRecord
-from mxsight.sim.render import CAMERA_SHAPE_PX
+from mxsight.sim.projection import CAMERA_SHAPE_PX
 from mxsight.sim.scene import random_sample
 
 # Motor record name -> (simulated goniometer attribute, engineering unit, soft limits).

@@ -13,7 +13,8 @@ from mxsight.devices.zoom import ZoomCalibration
 from mxsight.sim.appearance import camera_variety
 from mxsight.sim.backgrounds import BACKGROUND_SETS, background_for, synthetic_empty_field
 from mxsight.sim.overlays import burn_overlays
-from mxsight.sim.render import CAMERA_SHAPE_PX, CameraGeometry, GoniometerPositions, random_optics, render
+from mxsight.sim.projection import CAMERA_SHAPE_PX, CameraGeometry, GoniometerPositions
+from mxsight.sim.render import random_optics, render
 from mxsight.sim.scene import random_sample
 from mxsight.training.dataset_format import DatasetWriter, Example
 
