@@ -14,7 +14,7 @@ from mxsight.training.labelme import read_labelme
 from mxsight.training.real_data import LABELS_DIR, RealSplits, empty_field_paths, label_file, real_examples
 from mxsight.notions import NOTIONS
 from mxsight.training.dataset_format import Example
-from mxsight.training.real_evaluation import empty_field_judgement, evaluate_frames, frame_scores, loop_found, summary
+from mxsight.training.real_evaluation import empty_field_judgement, evaluate_frames, frame_scores, loop_found, markdown, summary
 from mxsight.vision.prediction import Prediction
 from mxsight.vision.segmenter import Segmenter
 
@@ -109,6 +109,11 @@ def test_a_frame_that_failed_its_self_check_scores_as_the_plans_use_it():
     scores = frame_scores(example, prediction)
     assert scores["loop_found"] is False and scores["loop_region"] == 0.0 and scores["foreground"] == 0.0
     assert scores["unsure"] == "the sample's free end is labelled pin"
+    rows = [{"frame": "f", "facility": "", "scores": {"checked": scores}}]
+    assert summary(rows, "checked")["loop_found"] == {"found": 0, "frames": 1} and summary(rows, "checked")["unsure_frames"] == 1
+    empty = {"checked": {"fields": 2, "judged_empty": 1, "sample_reported_on": [], "unsure_on": ["e"]}}
+    table = markdown(rows, empty, "evaluation")
+    assert "| **no** (unsure) |" in table and "| 0 of 1 (1 unsure) | 1 of 2 (1 unsure) |" in table
 
 
 def test_an_unsure_empty_field_is_not_judged_empty(tmp_path):
@@ -129,10 +134,11 @@ def test_an_unsure_empty_field_is_not_judged_empty(tmp_path):
 
     path = tmp_path / "field.png"
     Image.fromarray(np.random.default_rng(0).integers(100, 200, (32, 32, 3), dtype=np.uint8)).save(path)
-    segmenters = {"empty": Fixed(False, ""), "unsure": Fixed(True, "no edge reached"), "sample": Fixed(True, "")}
+    segmenters = {"empty": Fixed(False, ""), "unsure": Fixed(True, "no edge reached"), "unsure, none": Fixed(False, "field differs"), "sample": Fixed(True, "")}
     judged = empty_field_judgement(segmenters, [path], tmp_path)
-    assert [judged[name]["judged_empty"] for name in segmenters] == [1, 0, 0]
-    assert judged["unsure"]["unsure_on"] == ["field.png"] and judged["unsure"]["sample_reported_on"] == []
+    assert [judged[name]["judged_empty"] for name in segmenters] == [1, 0, 0, 0]
+    for name in ("unsure", "unsure, none"):
+        assert judged[name]["unsure_on"] == ["field.png"] and judged[name]["sample_reported_on"] == []
     assert judged["sample"]["sample_reported_on"] == ["field.png"]
 
 

@@ -9,9 +9,11 @@ true one). Empty fields of the split's camera set-ups are judged too: the share 
 segmenter reports no sample.
 
 Frames are scored as the plans use them: a prediction that failed its self-check
-(:attr:`Prediction.unsure_reason`) is never fitted, so on a labelled frame it scores as no sample (its
-loop not found) and on an empty field it is not counted as judged empty but as unsure. A flagged frame
-counts as a failure either way.
+(:attr:`Prediction.unsure_reason`, set by a segmenter that checks its own frames, as the checked
+default does) is never fitted, so on a labelled frame it scores as no sample (its loop not found) and on
+an empty field it is not counted as judged empty but as unsure. A flagged frame counts as a failure
+either way. Segmenters that do not check themselves (the network alone, the classical baseline) are
+scored on their masks as given.
 """
 
 from __future__ import annotations
@@ -88,6 +90,7 @@ def summary(rows: list[dict], name: str) -> dict:
         result[notion] = {"mean_iou": float(np.mean(values)) if values else None, "frames": len(values)}
     found = [r["scores"][name]["loop_found"] for r in rows if r["scores"][name]["loop_found"] is not None]
     result["loop_found"] = {"found": int(sum(found)), "frames": len(found)}
+    result["unsure_frames"] = sum(bool(r["scores"][name].get("unsure")) for r in rows)
     return result
 
 
@@ -110,10 +113,10 @@ def empty_field_judgement(segmenters: Mapping[str, Segmenter], paths: list[Path]
 
 
 def _cell(value, unsure: str = "") -> str:
-    if unsure:
-        return "**no** (unsure)"
     if value is None:
         return "-"
+    if unsure:
+        return "**no** (unsure)"
     if isinstance(value, bool):
         return "yes" if value else "**no**"
     return f"{value:.2f}"
@@ -132,10 +135,12 @@ def markdown(rows: list[dict], empty: dict, split: str) -> str:
     for name in names:
         means = summary(rows, name)
         cells = [_cell(means[n]["mean_iou"]) for n in SCORED]
-        found = means["loop_found"]
+        found, unsure_frames = means["loop_found"], means["unsure_frames"]
         judged = empty[name]
-        unsure = len(judged.get("unsure_on", []))
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {found['found']} of {found['frames']} | {judged['judged_empty']} of {judged['fields']}" + (f" ({unsure} unsure)" if unsure else "") + " |")
+        unsure_fields = len(judged.get("unsure_on", []))
+        loops = f"{found['found']} of {found['frames']}" + (f" ({unsure_frames} unsure)" if unsure_frames else "")
+        fields = f"{judged['judged_empty']} of {judged['fields']}" + (f" ({unsure_fields} unsure)" if unsure_fields else "")
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {loops} | {fields} |")
     return "\n".join(lines) + "\n"
 
 
