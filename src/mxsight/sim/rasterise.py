@@ -1,5 +1,6 @@
 """Exact masks of projected solids on the pixel grid: polygons, tubes along a polyline, and solids of
-revolution about the sample's axis (straight, or tilted by the kappa head), filled span by span."""
+revolution about the sample's axis (straight, or tilted by the kappa head), filled span by span; and
+the inner edge band of a mask (where the renderer darkens rims and walls)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""The network's maps brought to a frame's resolution: notion bit flags (packed, resized, unpacked),
-probabilities made on first access, the click's peak and the loop's box."""
+"""The network's maps brought to a frame's resolution: notion bit flags (packed, resized by bilinear or
+nearest-neighbour sampling, unpacked), probabilities made on first access, the click's peak, the loop's
+box, and the share of the loop the network is unsure of."""
 
 from __future__ import annotations
 

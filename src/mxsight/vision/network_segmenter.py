@@ -68,8 +68,8 @@ class NetworkSegmenter(Segmenter):
     @classmethod
     def load(cls, path: Path | str, **kwargs) -> "NetworkSegmenter":
         """A saved model with the inference settings recorded beside it (``<stem>.json``: version,
-        working size, thresholds; see :func:`model_settings`); ``kwargs`` override them, checked as
-        the card is. A file keras cannot read is a ``ValueError`` naming it."""
+        working size, thresholds; see :func:`~mxsight.vision.model_files.model_settings`); ``kwargs``
+        override them, checked as the card is. A file keras cannot read is a ``ValueError`` naming it."""
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"no model file at {path}")
@@ -132,7 +132,8 @@ class NetworkSegmenter(Segmenter):
         """The fine pass over each frame's window: the window as taken (uint8) is resized to
         ``REFINE_SHAPE`` and segmented in one TensorFlow graph traced once for windows of any size;
         the notions' bit flags at the window's own size come from the maps by
-        :func:`bilinear_bit_flags`, so that no float maps of the window's size are made."""
+        :func:`~mxsight.vision.network_maps.bilinear_bit_flags`, so that no float maps of the window's
+        size are made."""
         import tensorflow as tf
 
         if self._fine_graph is None:
