@@ -50,7 +50,8 @@ from mxsight.devices.sim import make_sim_beamline
 from mxsight.geometry.centring import CentringGeometry, centring_move
 from mxsight.geometry.circle import circle_through_points
 from mxsight.plans.auto_centre import auto_centre
-from mxsight.plans.centring_solution import ConfidenceLimits, loop_edge_medians, solve_centring
+from mxsight.plans.centring_solution import loop_edge_medians, solve_centring
+from mxsight.plans.confidence_limits import ConfidenceLimits
 from mxsight.plans.errors import AlignmentError
 from mxsight.plans.sweeps import COARSE_IF_NEEDED_THEN_FINE, COARSE_THEN_FINE
 from mxsight.sim.render import Optics

@@ -11,7 +11,7 @@ from mxsight.devices.sim import make_sim_beamline
 from mxsight.geometry.centring import CentringGeometry
 from mxsight.devices.sim_detector import SimDiffractionDetector
 from mxsight.plans.auto_centre import auto_centre
-from mxsight.plans.centring_solution import ConfidenceLimits
+from mxsight.plans.confidence_limits import ConfidenceLimits
 from mxsight.plans.click_centre import click_centre
 from mxsight.plans.errors import FitNotConfident, PinNotCentrable, SampleNotFound, SampleOffScreen
 from mxsight.plans.multi_orientation import Orientation, multi_orientation_collection

@@ -17,7 +17,7 @@ from mxsight.cli import console_main
 from mxsight.devices.zoom import ZoomCalibration, ZoomLevel
 from mxsight.geometry.centring import CentringGeometry
 from mxsight.ioc.beamline_ioc import IocSettings
-from mxsight.plans.centring_solution import ConfidenceLimits
+from mxsight.plans.confidence_limits import ConfidenceLimits
 
 ROOT = Path(__file__).parents[1]
 SIM_EPICS = ROOT / "configs" / "sim-epics"

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from mxsight.devices.zoom import ZoomLevel
-from mxsight.plans.centring_solution import ConfidenceLimits, solve_centring
+from mxsight.plans.centring_solution import solve_centring
+from mxsight.plans.confidence_limits import ConfidenceLimits
 from mxsight.plans.errors import FitNotConfident
 from mxsight.plans.sweeps import COARSE_SWEEP
 from mxsight.vision.features import FrameFeatures

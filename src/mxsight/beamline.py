@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mxsight.beamline_file import EpicsDevicesTable, SimulatedTable, validate_beamline_table
-from mxsight.plans.centring_solution import ConfidenceLimits
+from mxsight.plans.confidence_limits import ConfidenceLimits
 from mxsight.plans.sweeps import with_limits
 from mxsight.toml_files import read_toml
 

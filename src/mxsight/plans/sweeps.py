@@ -14,7 +14,8 @@ import numpy as np
 
 from mxsight.geometry.centring import CentringGeometry
 from mxsight.geometry.circle import CircleFitError, fit_circle
-from mxsight.plans.centring_solution import ConfidenceLimits, Model, Target
+from mxsight.plans.centring_solution import Model, Target
+from mxsight.plans.confidence_limits import ConfidenceLimits
 from mxsight.vision.features import FrameFeatures
 
 LOWEST = "lowest"
