@@ -25,8 +25,9 @@ rendering, which a real camera does not cost; ``--segmenter truth`` uses the sim
 measure the geometry alone. ``--keep-frames`` adds to each record the fine sweep's per-frame features
 (``fine_frames``: each ``FrameFeatures`` as a dict), to study per-frame errors offline. ``--model``
 runs a candidate network (a training checkpoint) in place of the shipped one, with the inference
-settings recorded beside it, else the shipped model's (its thresholds), so checkpoints are compared on
-the alignments themselves before one is promoted. ``--seeds`` runs a chosen subset (the seeds of
+settings recorded beside it, else the shipped model's (its thresholds), and used as the shipped card
+says the default segmenter uses its network (checked, with the classical fallback), so checkpoints
+are compared on the alignments themselves before one is promoted. ``--seeds`` runs a chosen subset (the seeds of
 crusted loops, say) instead of a range; the tables add the crusted loops (an ice crust on the rim) on
 their own, the samples the network's loop is least to be trusted on.
 """
@@ -56,7 +57,7 @@ from mxsight.plans.errors import AlignmentError
 from mxsight.plans.sweeps import COARSE_IF_NEEDED_THEN_FINE, COARSE_THEN_FINE
 from mxsight.sim.render import Optics
 from mxsight.sim.scene import random_sample
-from mxsight.vision.model_files import SHIPPED_MODEL, model_settings, models_directory
+from mxsight.vision.model_files import SHIPPED_MODEL, default_segmenter_kind, model_settings, models_directory
 from mxsight.vision.network_segmenter import NetworkSegmenter
 from mxsight.vision.hybrid import CheckedSegmenter
 from mxsight.vision.segmenter import Segmenter
@@ -119,9 +120,7 @@ def one_sample(seed: int, segmenter_name: str, network, directory: str, RE, swee
     beamline = make_sim_beamline(sample=sample, zoom_level=zoom_level, write_directory=directory, spindle=spindle, seed=seed)
     beamline.camera.optics = Optics(dust_specks=int(rng.integers(0, 6)))
     geometry = CentringGeometry(spindle=spindle)
-    segmenter = TruthSegmenter(beamline.camera) if segmenter_name == "truth" else network
-    if isinstance(network, CheckedSegmenter):  # its self-check and fallback are told the camera's orientation
-        segmenter = Segmenter.default(spindle=spindle)
+    segmenter = TruthSegmenter(beamline.camera) if segmenter_name == "truth" else for_spindle(network, spindle)
     render_seconds: list[float] = []
     acquire = beamline.camera.acquire_frame
 
@@ -234,6 +233,21 @@ def candidate_network(path: Path) -> NetworkSegmenter:
     return NetworkSegmenter.load(path, **settings)
 
 
+def as_the_default(network: NetworkSegmenter) -> Segmenter:
+    """A candidate network used as the default would use it: checked frame by frame with the classical
+    fallback when the shipped card's ``default_segmenter`` is "checked", alone otherwise; so a
+    candidate and the shipped default are compared on the same plan."""
+    return CheckedSegmenter(network, Segmenter.classical()) if default_segmenter_kind() == "checked" else network
+
+
+def for_spindle(segmenter: Segmenter, spindle: str) -> Segmenter:
+    """``segmenter`` for a camera whose spindle runs ``spindle``: a checked one's self-check and
+    fallback are told the orientation."""
+    if isinstance(segmenter, CheckedSegmenter):
+        return CheckedSegmenter(segmenter.primary, Segmenter.classical(spindle=spindle), spindle=spindle)
+    return segmenter
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=500)
@@ -259,7 +273,7 @@ def main() -> None:
     done = {r["seed"] for r in records}
     if args.model is not None and args.segmenter != "default":
         parser.error("--model replaces the shipped network: use it with --segmenter default")
-    network = None if args.segmenter != "default" else candidate_network(args.model) if args.model else Segmenter.default()
+    network = None if args.segmenter != "default" else as_the_default(candidate_network(args.model)) if args.model else Segmenter.default()
     RE = RunEngine({}, call_returns_result=True)
     seeds = args.seeds or list(range(args.first_seed, args.first_seed + args.samples))
     if args.epics:
@@ -277,7 +291,7 @@ def main() -> None:
         def make_segmenter(beamline, spindle):
             if network is None:
                 return TruthSegmenter(beamline.camera)
-            return Segmenter.default(spindle=spindle) if isinstance(network, CheckedSegmenter) else network
+            return for_spindle(network, spindle)
 
         records = alignment_time.run(seeds, make_segmenter, RE)
         alignment_time.print_report(records, f"auto_centre with realistic motion, segmenter {args.segmenter}, seeds {seeds[0]}..{seeds[-1]}")
