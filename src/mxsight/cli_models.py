@@ -32,6 +32,10 @@ def add_model_commands(commands) -> None:
     evaluation.add_argument("--data", type=Path, default=None, help="dataset directory")
     evaluation.add_argument("--real", choices=("evaluation", "training"), default=None,
                             help="instead of --data: the real frames and empty fields of this split (data/real/splits.toml), per frame")
+    evaluation.add_argument("--splits", type=Path, default=None,
+                            help="with --real: a splits file naming your own labelled frames and empty fields (data/real/splits.toml's form)")
+    evaluation.add_argument("--data-root", type=Path, default=None,
+                            help="with --splits: the folder its paths are under (default: the splits file's folder)")
     evaluation.add_argument("--out", type=Path, default=Path("evaluation"), help="report path without suffix (.md and .json)")
     evaluation.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
     evaluation.add_argument("--robustness", action="store_true", help="repeat under rotation, flip, zoom and illumination changes")
@@ -161,6 +165,10 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     if (args.data is None) == (args.real is None):
         raise ValueError("mxsight evaluate: give either --data DIR or --real SPLIT")
+    if (args.splits or args.data_root) and args.real is None:
+        raise ValueError("mxsight evaluate: --splits and --data-root go with --real SPLIT")
+    if args.data_root and not args.splits:
+        raise ValueError("mxsight evaluate: --data-root goes with --splits FILE (the project's splits are read under the shared data folder)")
     if args.real is not None:
         return _evaluate_real(args)
     print(evaluate_command(args.model, args.data, args.out, limit=args.limit, with_robustness=args.robustness, compare=args.compare))
@@ -181,7 +189,8 @@ def _evaluate_real(args: argparse.Namespace) -> int:
     if "model" in segmenters:  # the model checked frame by frame, the classical baseline where it fails
         segmenters[CHECKED] = CheckedSegmenter(segmenters["model"], segmenters["classical"])
     evaluated = {name: _identity(path, segmenters[name]) for name, path in (("model", args.model), ("compare", args.compare)) if name in segmenters}
-    print(real_evaluation_command(segmenters, args.real, args.out, evaluated=evaluated))
+    own = {} if args.splits is None else {"splits_file": args.splits, "root": args.data_root or args.splits.parent}
+    print(real_evaluation_command(segmenters, args.real, args.out, evaluated=evaluated, **own))
     print(f"written: {args.out.with_suffix('.md')} and {args.out.with_suffix('.json')}")
     return 0
 

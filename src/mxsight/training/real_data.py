@@ -90,17 +90,22 @@ def _require_root(root: Path | None) -> Path:
 
 
 def label_file(entry: str, root: Path) -> Path:
-    """The labelme file of a labelled frame named in the splits."""
+    """The labelme file of a labelled frame named in the splits: the entry itself when it is one,
+    else the project's labels of that image (``data/real/labels``), else a labelme file beside the
+    image (where labelme saves it)."""
     if entry.endswith(".json"):
         return root / entry
-    return LABELS_DIR / Path(entry).with_suffix(".json")
+    project = LABELS_DIR / Path(entry).with_suffix(".json")
+    beside = root / Path(entry).with_suffix(".json")
+    return beside if not project.exists() and beside.exists() else project
 
 
-def real_examples(split: Split = "evaluation", *, root: Path | None = None) -> Iterator[Example]:
+def real_examples(split: Split = "evaluation", *, root: Path | None = None, splits_file: Path = SPLITS_FILE) -> Iterator[Example]:
     """The labelled real frames of ``split``, each with ``metadata["real_path"]`` (its path in the
-    splits) and ``metadata["facility"]`` (the first folder of that path below the shared root)."""
+    splits) and ``metadata["facility"]`` (the first folder of that path below the shared root).
+    ``splits_file`` names other frames (a facility's own, their paths under ``root``)."""
     root = _require_root(root)
-    for entry in RealSplits.load().labelled[split]:
+    for entry in RealSplits.load(splits_file).labelled[split]:
         path = label_file(entry, root)
         if not path.exists():
             raise RealDataMissing(f"labels of {entry} not found at {path}")
@@ -114,12 +119,19 @@ def _facility(entry: str) -> str:
     return parts[1] if parts[0] == "other_facilities" else parts[0]
 
 
-def empty_field_paths(split: Split = "evaluation", *, root: Path | None = None) -> list[Path]:
-    """Every empty-field image of the camera set-ups of ``split``."""
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
+
+
+def empty_field_paths(split: Split = "evaluation", *, root: Path | None = None, splits_file: Path = SPLITS_FILE) -> list[Path]:
+    """Every empty-field image of the camera set-ups of ``split``: a set-up is a file-name prefix
+    (``<set-up>_zoom_<level>...``) or a folder of images."""
     root = _require_root(root)
-    splits = RealSplits.load()
+    splits = RealSplits.load(splits_file)
     paths = []
     for setup in splits.empty_field_setups[split]:
+        if (root / setup).is_dir():
+            paths += sorted(p for p in (root / setup).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            continue
         folder = root / Path(setup).parent
         paths += sorted(p for p in folder.glob(f"{Path(setup).name}_zoom_*") if splits.split_of_setup(str(p.relative_to(root))) == split)
     if not paths:

@@ -26,7 +26,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from mxsight.training.dataset_format import Example
-from mxsight.training.real_data import Split, empty_field_paths, read_rgb, real_examples, shared_data_root
+from mxsight.training.real_data import SPLITS_FILE, Split, empty_field_paths, read_rgb, real_examples, shared_data_root
 from mxsight.vision.prediction import Prediction
 from mxsight.vision.segmenter import Segmenter
 
@@ -164,12 +164,22 @@ def best_default(report: dict) -> str:
     return KINDS[best]
 
 
-def real_evaluation_command(segmenters: Mapping[str, Segmenter], split: Split, out: Path, *, evaluated: Mapping | None = None) -> str:
+def real_evaluation_command(
+    segmenters: Mapping[str, Segmenter],
+    split: Split,
+    out: Path,
+    *,
+    evaluated: Mapping | None = None,
+    splits_file: Path = SPLITS_FILE,
+    root: Path | None = None,
+) -> str:
     """Evaluate ``segmenters`` on the real frames and empty fields of ``split``; write ``out``.md/.json
-    (``evaluated``: what the names stand for, e.g. the model's path)."""
-    root = shared_data_root()
-    rows = evaluate_frames(segmenters, real_examples(split, root=root))
-    empty = empty_field_judgement(segmenters, empty_field_paths(split, root=root), root)
+    (``evaluated``: what the names stand for, e.g. the model's path). ``splits_file`` and ``root``
+    (where its paths lie) score other frames, a facility's own; by default the project's splits under
+    the shared data folder."""
+    root = root or shared_data_root()
+    rows = evaluate_frames(segmenters, real_examples(split, root=root, splits_file=splits_file))
+    empty = empty_field_judgement(segmenters, empty_field_paths(split, root=root, splits_file=splits_file), root)
     text = markdown(rows, empty, split)
     summaries = {name: summary(rows, name) for name in segmenters}
     if any(name in KINDS for name in segmenters):
@@ -177,6 +187,7 @@ def real_evaluation_command(segmenters: Mapping[str, Segmenter], split: Split, o
     report = {
         "evaluated": dict(evaluated or {}),
         "split": split,
+        **({} if splits_file == SPLITS_FILE else {"splits_file": str(splits_file), "data_root": str(root)}),
         "segmenters": {name: s.describe() for name, s in segmenters.items()},
         "frames": rows,
         "summary": summaries,

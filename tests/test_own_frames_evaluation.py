@@ -1,0 +1,69 @@
+"""A facility scores mxsight on its own labelled frames and empty fields before trusting it:
+``mxsight evaluate --real evaluation --splits FILE`` runs the real-frames table on frames the
+project never had (needs no shared data)."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage.draw import ellipse
+
+from mxsight.cli import main
+from mxsight.training.labelme_export import write_labelme
+
+SHAPE = (240, 320)
+
+
+def _mounted_sample(rng: np.random.Generator) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """A back-lit frame of a pin entering from the right, a stem and an empty loop, with its masks."""
+    masks = {name: np.zeros(SHAPE, bool) for name in ("pin", "stem", "loop", "loop_inside")}
+    masks["pin"][95:145, 250:] = True
+    masks["stem"][114:126, 170:250] = True
+    masks["loop"][ellipse(120, 130, 45, 42, shape=SHAPE)] = True
+    masks["loop_inside"][ellipse(120, 130, 39, 36, shape=SHAPE)] = True
+    masks["foreground"] = masks["pin"] | masks["stem"] | masks["loop"]
+    image = np.full(SHAPE, 205.0)
+    image[masks["loop"] & ~masks["loop_inside"]] = 45.0  # the wire
+    image[masks["loop_inside"]] = 175.0  # a thin film
+    image[masks["stem"]] = 60.0
+    image[masks["pin"]] = 35.0
+    image += rng.normal(0.0, 2.0, SHAPE)
+    return np.repeat(np.clip(image, 0, 255).astype(np.uint8)[..., None], 3, axis=-1), masks
+
+
+def _write_facility_data(folder, rng) -> None:
+    """Frames as a facility keeps them: labelme files beside their images, empty fields in a folder."""
+    (folder / "frames").mkdir(parents=True)
+    image, masks = _mounted_sample(rng)
+    Image.fromarray(image).save(folder / "frames" / "sample.png")
+    write_labelme(folder / "frames" / "sample.json", masks, folder / "frames" / "sample.png", click_px=(120.0, 130.0))
+    (folder / "empty").mkdir()
+    rows, cols = np.mgrid[: SHAPE[0], : SHAPE[1]]
+    vignetted = 210.0 - 40.0 * (((rows - 120) / 240) ** 2 + ((cols - 160) / 320) ** 2)
+    for index, field in enumerate((np.full(SHAPE, 205.0), vignetted)):
+        noisy = np.clip(field + rng.normal(0.0, 2.0, SHAPE), 0, 255).astype(np.uint8)
+        Image.fromarray(np.repeat(noisy[..., None], 3, axis=-1)).save(folder / "empty" / f"field_{index}.png")
+    (folder / "splits.toml").write_text(
+        '[evaluation]\nlabelled = ["frames/sample.png"]\nempty_field_setups = ["empty"]\n\n[training]\n'
+    )
+
+
+def test_a_facility_scores_its_own_frames_and_empty_fields(tmp_path):
+    _write_facility_data(tmp_path / "ours", np.random.default_rng(7))
+    out = tmp_path / "report"
+    main(["evaluate", "--model", "classical", "--real", "evaluation", "--splits", str(tmp_path / "ours" / "splits.toml"), "--out", str(out)])
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert [row["frame"] for row in report["frames"]] == ["frames/sample.png"]
+    scores = report["frames"][0]["scores"]["classical"]
+    assert scores["foreground"] > 0.95 and scores["pin"] > 0.95 and scores["stem"] > 0.85
+    assert scores["loop_found"] is True and scores["loop_region"] > 0.9
+    assert report["empty_fields"]["classical"]["fields"] == 2
+    assert report["empty_fields"]["classical"]["judged_empty"] == 2
+    assert report["splits_file"].endswith("splits.toml")
+    assert "frames/sample.png" in out.with_suffix(".md").read_text()
+
+
+def test_own_splits_need_the_real_table(tmp_path):
+    with pytest.raises(ValueError, match="--splits and --data-root go with --real"):
+        main(["evaluate", "--model", "classical", "--data", str(tmp_path), "--splits", str(tmp_path / "splits.toml")])
