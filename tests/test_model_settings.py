@@ -80,7 +80,7 @@ def test_the_default_segmenter_is_read_from_a_checked_card(tmp_path, monkeypatch
 def test_the_shipped_card_loads_unchanged():
     settings = model_settings(models_directory() / "default.keras")
     assert settings == {key: SHIPPED_CARD[key] for key in (*SETTINGS, "version") if key in SHIPPED_CARD}
-    assert settings["working_size_px"] == 320 and settings["refine"] is True and settings["version"] == "2026.12.04.2"
+    assert settings["working_size_px"] == 320 and settings["refine"] is True and settings["version"] == "2026.12.07.1"
     assert ModelSettings.model_validate(SHIPPED_CARD).default_segmenter == "checked"
 
 

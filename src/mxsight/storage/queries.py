@@ -3,7 +3,7 @@
     >>> from tiled.client import from_uri
     >>> catalog = from_uri("http://127.0.0.1:8000", api_key=...)
     >>> runs = find_alignments(catalog, puck="P3", since="2026-11-24", outcome="success", crystal_found=True)
-    >>> failed = find_alignments(catalog, outcome="SampleNotFound", model_version="2026.12.04.2")
+    >>> failed = find_alignments(catalog, outcome="SampleNotFound", model_version="2026.12.07.1")
     >>> record = read_alignment(runs.values().last())        # frames, masks, fit as arrays
     >>> print(alignments_table(find_alignments(catalog), limit=20))
 
