@@ -11,6 +11,7 @@ from skimage.draw import ellipse
 
 from mxsight.cli import main
 from mxsight.training.labelme_export import write_labelme
+from mxsight.training.real_data import RealDataMissing
 
 SHAPE = (240, 320)
 
@@ -64,6 +65,22 @@ def test_a_facility_scores_its_own_frames_and_empty_fields(tmp_path):
     assert "frames/sample.png" in out.with_suffix(".md").read_text()
 
 
-def test_own_splits_need_the_real_table(tmp_path):
-    with pytest.raises(ValueError, match="--splits and --data-root go with --real"):
-        main(["evaluate", "--model", "classical", "--data", str(tmp_path), "--splits", str(tmp_path / "splits.toml")])
+def test_a_frame_without_labels_beside_it_is_named(tmp_path):
+    _write_facility_data(tmp_path / "ours", np.random.default_rng(7))
+    (tmp_path / "ours" / "frames" / "sample.json").unlink()
+    with pytest.raises(RealDataMissing, match=r"labels of frames/sample.png not found at .*ours/frames/sample.json"):
+        main(["evaluate", "--model", "classical", "--real", "evaluation", "--splits", str(tmp_path / "ours" / "splits.toml"), "--out", str(tmp_path / "r")])
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--data", "DIR", "--splits", "DIR/splits.toml"], "--splits and --data-root go with --real"),
+        (["--real", "evaluation", "--data-root", "DIR"], "--data-root goes with --splits"),
+        (["--real", "evaluation", "--splits", "DIR/missing.toml"], "no splits file at .*missing.toml"),
+    ],
+)
+def test_misused_own_frame_options_are_named(tmp_path, arguments, message):
+    arguments = [a.replace("DIR", str(tmp_path)) for a in arguments]
+    with pytest.raises(ValueError, match=message):
+        main(["evaluate", "--model", "classical", *arguments])

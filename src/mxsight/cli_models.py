@@ -169,6 +169,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise ValueError("mxsight evaluate: --splits and --data-root go with --real SPLIT")
     if args.data_root and not args.splits:
         raise ValueError("mxsight evaluate: --data-root goes with --splits FILE (the project's splits are read under the shared data folder)")
+    if args.splits and not args.splits.is_file():
+        raise ValueError(f"mxsight evaluate: no splits file at {args.splits}")
     if args.real is not None:
         return _evaluate_real(args)
     print(evaluate_command(args.model, args.data, args.out, limit=args.limit, with_robustness=args.robustness, compare=args.compare))

@@ -46,6 +46,8 @@ class RealSplits:
 
     @classmethod
     def load(cls, path: Path = SPLITS_FILE) -> "RealSplits":
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"no splits file at {path}")
         document = tomllib.loads(Path(path).read_text())
         for split in SPLITS:
             if split not in document:
@@ -89,24 +91,23 @@ def _require_root(root: Path | None) -> Path:
     return root
 
 
-def label_file(entry: str, root: Path) -> Path:
+def label_file(entry: str, root: Path, labels_dir: Path | None = LABELS_DIR) -> Path:
     """The labelme file of a labelled frame named in the splits: the entry itself when it is one,
-    else the project's labels of that image (``data/real/labels``), else a labelme file beside the
-    image (where labelme saves it)."""
+    else that image's labels in ``labels_dir`` (the project's ``data/real/labels``), or, with no
+    ``labels_dir`` (a facility's own splits), the labelme file beside the image, where labelme saves it."""
     if entry.endswith(".json"):
         return root / entry
-    project = LABELS_DIR / Path(entry).with_suffix(".json")
-    beside = root / Path(entry).with_suffix(".json")
-    return beside if not project.exists() and beside.exists() else project
+    return (labels_dir if labels_dir is not None else root) / Path(entry).with_suffix(".json")
 
 
 def real_examples(split: Split = "evaluation", *, root: Path | None = None, splits_file: Path = SPLITS_FILE) -> Iterator[Example]:
     """The labelled real frames of ``split``, each with ``metadata["real_path"]`` (its path in the
     splits) and ``metadata["facility"]`` (the first folder of that path below the shared root).
-    ``splits_file`` names other frames (a facility's own, their paths under ``root``)."""
+    ``splits_file`` names other frames (a facility's own, their paths and labels under ``root``)."""
     root = _require_root(root)
+    labels_dir = LABELS_DIR if Path(splits_file) == SPLITS_FILE else None
     for entry in RealSplits.load(splits_file).labelled[split]:
-        path = label_file(entry, root)
+        path = label_file(entry, root, labels_dir)
         if not path.exists():
             raise RealDataMissing(f"labels of {entry} not found at {path}")
         example = read_labelme(path)
