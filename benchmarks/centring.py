@@ -244,7 +244,8 @@ def for_spindle(segmenter: Segmenter, spindle: str) -> Segmenter:
     """``segmenter`` for a camera whose spindle runs ``spindle``: a checked one's self-check and
     fallback are told the orientation."""
     if isinstance(segmenter, CheckedSegmenter):
-        return CheckedSegmenter(segmenter.primary, Segmenter.classical(spindle=spindle), spindle=spindle)
+        fallback = Segmenter.classical(background=segmenter.background, spindle=spindle)
+        return CheckedSegmenter(segmenter.primary, fallback, background=segmenter.background, spindle=spindle, settings=segmenter.settings)
     return segmenter
 
 

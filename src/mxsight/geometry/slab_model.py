@@ -72,7 +72,8 @@ def slab_displacement(omega_deg, beta_deg: float, d_plus: float, d_minus: float,
 
 @dataclass(frozen=True)
 class SlabFit:
-    """Result of :func:`fit_slab`; lengths in the unit of the data (pixels usually), angles in degrees.
+    """Result of :func:`mxsight.geometry.slab.fit_slab`; lengths in the unit of the data (pixels usually),
+    angles in degrees.
 
     ``covariance`` is 7x7 in the order (c, r, alpha_rad, beta_rad, d_plus, d_minus, n); a parameter the
     data leave undetermined (e.g. beta and n when the fitted depths are zero) has infinite variance.
