@@ -253,6 +253,8 @@ def test_pipeline_empty_fields_have_every_labelled_map_zero(few_images):
     assert 0.5 * fields.mean() < images.numpy().mean() < 1.5 * fields.mean()
     with pytest.raises(ValueError, match="empty_field_probability must be within"):
         make_dataset([few_images], image_shape=SHAPE, batch_size=4, augment=True, seed=3, empty_field_probability=1.5)
+    with pytest.raises(ValueError, match="draw_shares need augmented, repeated training data"):
+        make_dataset([few_images], image_shape=SHAPE, batch_size=4, augment=True, seed=3, draw_shares=[1.0])
 
 
 def test_training_datasets_are_mixed_in_proportion_to_their_sizes():
@@ -260,10 +262,53 @@ def test_training_datasets_are_mixed_in_proportion_to_their_sizes():
 
     from mxsight.training.pipeline import _mixed
 
+    from mxsight.training.pipeline import draw_weights
+
     large, small = tf.data.Dataset.range(0, 300), tf.data.Dataset.range(1000, 1100)
-    drawn = np.array(list(_mixed([large, small], [300, 100], seed=3).as_numpy_iterator()))
+    drawn = np.array(list(_mixed([large, small], draw_weights([300, 100]), seed=3).as_numpy_iterator()))
     assert sorted(drawn) == list(range(300)) + list(range(1000, 1100))  # each example once
     from_small = drawn >= 1000
     # About a quarter of every stretch comes from the small dataset (concatenated: none, none, none, all).
     for stretch in np.array_split(from_small, 4):
         assert 0.1 < stretch.mean() < 0.45, stretch.mean()
+
+
+def test_a_small_set_given_a_share_of_the_draws_is_drawn_that_often():
+    import tensorflow as tf
+
+    from mxsight.training.pipeline import _mixed, draw_weights
+
+    assert draw_weights([3000, 1000, 100], [None, None, 0.2]) == pytest.approx([0.6, 0.2, 0.2])
+    large, small = tf.data.Dataset.range(0, 3000).repeat(), tf.data.Dataset.range(10000, 10100).repeat()
+    drawn = np.fromiter(_mixed([large, small], draw_weights([3000, 100], [None, 0.25]), seed=5).take(4000).as_numpy_iterator(), int)
+    from_small = drawn >= 10000
+    # By count the small set would be 3% of the draws; it is a quarter, in every stretch, its 100 examples drawn again and again.
+    for stretch in np.array_split(from_small, 4):
+        assert 0.2 < stretch.mean() < 0.3, stretch.mean()
+    assert len(np.unique(drawn[from_small])) == 100
+    for sizes, shares, words in (
+        ([10, 10], [0.5], "1 draw shares for 2 datasets"),
+        ([10, 10], [None, 1.0], "leaving nothing for the other datasets"),
+        ([10, 10], [0.5, 0.4], "must add up to 1"),
+        ([10, 10], [None, -0.1], "within \\(0, 1\\]"),
+    ):
+        with pytest.raises(ValueError, match=words):
+            draw_weights(sizes, shares)
+
+
+def test_training_config_reads_draw_shares_of_its_training_sets(tmp_path):
+    from mxsight.training.train import TrainingConfig
+
+    config = tmp_path / "train.toml"
+    head = '[data]\ntrain = ["sim", "real"]\nvalidation = ["val"]\n'
+    config.write_text(head + 'draw_shares = { real = 0.2 }\n[training]\nout = "runs"\nsteps_per_epoch = 10\n')
+    assert TrainingConfig.from_file(config).training_shares() == [None, 0.2]
+    for data_lines, training_lines, words in (
+        ("draw_shares = { rael = 0.2 }", "steps_per_epoch = 10", "not training sets: .*rael"),
+        ("draw_shares = { real = 0.2 }", "", "need steps_per_epoch"),
+        ("draw_shares = { real = 1.0 }", "steps_per_epoch = 10", "leaving nothing"),
+        ("draw_share = { real = 0.2 }", "steps_per_epoch = 10", "unknown \\[data\\] keys \\['draw_share'\\]"),
+    ):
+        config.write_text(head + data_lines + '\n[training]\nout = "runs"\n' + training_lines + "\n")
+        with pytest.raises(ValueError, match=words):
+            TrainingConfig.from_file(config)

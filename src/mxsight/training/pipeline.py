@@ -152,16 +152,34 @@ def _concatenated(parts):
     return data
 
 
-def _mixed(parts, sizes: list[int], seed: int):
-    """The datasets' examples drawn at random in proportion to their sizes, so each stretch of
-    training sees all of them: concatenated, a small dataset (say, ice-rich views added to a large
+def draw_weights(sizes: Sequence[int], shares: Sequence[float | None] | None = None) -> list[float]:
+    """Each training dataset's share of the draws: the share set for it where one is (``None``: not
+    set), the rest split among the others in proportion to their sizes. A handful of real frames
+    among thousands of simulated views is then seen as often as asked, not as rarely as its count."""
+    shares = list(shares) if shares is not None else [None] * len(sizes)
+    if len(shares) != len(sizes):
+        raise ValueError(f"{len(shares)} draw shares for {len(sizes)} datasets")
+    if any(share is not None and not 0.0 < share <= 1.0 for share in shares):
+        raise ValueError(f"draw shares must be within (0, 1], got {[s for s in shares if s is not None]}")
+    fixed = sum(share for share in shares if share is not None)
+    rest = [size for size, share in zip(sizes, shares) if share is None]
+    if rest and fixed >= 1.0:
+        raise ValueError(f"draw shares add up to {fixed:g}, leaving nothing for the other datasets")
+    if not rest and abs(fixed - 1.0) > 1e-6:
+        raise ValueError(f"draw shares of every dataset must add up to 1, got {fixed:g}")
+    left = (1.0 - fixed) / float(sum(rest)) if rest else 0.0
+    return [share if share is not None else size * left for size, share in zip(sizes, shares)]
+
+
+def _mixed(parts, weights: list[float], seed: int):
+    """The datasets' examples drawn at random with these weights (``draw_weights``), so each stretch
+    of training sees all of them: concatenated, a small dataset (say, ice-rich views added to a large
     one) came only at the end of each pass, past the reach of the shuffle buffer."""
     import tensorflow as tf
 
     if len(parts) == 1:
         return parts[0]
-    total = float(sum(sizes))
-    return tf.data.Dataset.sample_from_datasets(parts, weights=[size / total for size in sizes], seed=seed, rerandomize_each_iteration=True)
+    return tf.data.Dataset.sample_from_datasets(parts, weights=weights, seed=seed, rerandomize_each_iteration=True)
 
 
 def _read(dataset: LabelledDataset, in_memory: bool, shuffle_seed: int | None):
@@ -199,6 +217,7 @@ def make_dataset(
     crop_shape: tuple[int, int] | None = None,
     background_swap_probability: float = 0.0,
     empty_field_probability: float = 0.0,
+    draw_shares: Sequence[float | None] | None = None,
 ):
     """Batches of (images float32 0-255, targets float32 with channels NOTIONS + click).
 
@@ -212,7 +231,8 @@ def make_dataset(
     whose own field is that dark re-lit: its field cannot be told from its noise).
     ``empty_field_probability`` replaces that share of training images by an empty field (a pin with
     nothing mounted: every labelled map all zero), so the network learns that a bare field holds no
-    foreground, loop or click; the field is dimmed or brightened by up to 20% and gets camera noise."""
+    foreground, loop or click; the field is dimmed or brightened by up to 20% and gets camera noise.
+    ``draw_shares`` sets some datasets' share of the augmented draws (``draw_weights``)."""
     import tensorflow as tf
 
     for name, probability in (("background_swap_probability", background_swap_probability), ("empty_field_probability", empty_field_probability)):
@@ -226,7 +246,11 @@ def make_dataset(
     if empty:
         raise ValueError(f"datasets without examples: {', '.join(empty)}")
     parts = [_read(dataset, cache, seed if augment else None) for dataset in datasets]
-    data = _mixed(parts, [len(dataset) for dataset in datasets], seed + 1) if augment else _concatenated(parts)
+    if draw_shares is not None and any(share is not None for share in draw_shares):
+        if not (augment and repeat):
+            raise ValueError("draw_shares need augmented, repeated training data (set steps_per_epoch)")
+        parts = [part.repeat() for part in parts]  # a set drawn more often than its size starts again
+    data = _mixed(parts, draw_weights([len(dataset) for dataset in datasets], draw_shares), seed + 1) if augment else _concatenated(parts)
     if augment:
         data = data.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     data = data.map(lambda i, m, c, labelled: _targets(i, m, c, labelled, image_shape), num_parallel_calls=tf.data.AUTOTUNE)

@@ -5,6 +5,7 @@ The config is TOML::
     [data]
     train = ["sim-10k", "real"]          # dataset directories (mxsight dataset format)
     validation = ["sim-val"]
+    draw_shares = { real = 0.2 }          # optional: these sets' share of the draws (others: by size)
 
     [model]
     widths = [16, 32, 64, 96, 160]
@@ -46,7 +47,7 @@ from pathlib import Path
 from mxsight.toml_files import read_toml
 from mxsight.training.dataset_format import TARGET_CHANNELS
 from mxsight.training.losses import FocalDiceLoss, check_edge_px
-from mxsight.training.pipeline import make_dataset
+from mxsight.training.pipeline import draw_weights, make_dataset
 from mxsight.training.reset_outputs import reset_output_channels
 from mxsight.vision.network import NetworkConfig, build_model
 
@@ -84,6 +85,7 @@ class TrainingConfig:
     edge_px: int = 2
     ice_weights: tuple[tuple[str, float], ...] = ()
     reset_outputs: tuple[str, ...] = ()
+    draw_shares: tuple[tuple[str, float], ...] = ()  # (training set as in ``train``, share of draws)
 
     def __post_init__(self) -> None:
         for key, named in (("channel_weights", self.channel_weights), ("edge_weights", self.edge_weights), ("ice_weights", self.ice_weights)):
@@ -103,6 +105,18 @@ class TrainingConfig:
         unknown = sorted(set(self.reset_outputs) - set(TARGET_CHANNELS))
         if unknown:
             raise ValueError(f"reset_outputs names unknown maps {unknown}; known: {', '.join(TARGET_CHANNELS)}")
+        strangers = sorted({name for name, _ in self.draw_shares} - set(self.train))
+        if strangers:
+            raise ValueError(f"draw_shares names sets that are not training sets: {', '.join(strangers)}")
+        if self.draw_shares:
+            if self.steps_per_epoch is None:
+                raise ValueError("draw_shares need steps_per_epoch (an epoch is then a number of draws, not one pass)")
+            draw_weights([1] * len(self.train), self.training_shares())
+
+    def training_shares(self) -> list[float | None]:
+        """Each training set's share of the draws, as ``train`` lists them (None: by its size)."""
+        shares = dict(self.draw_shares)
+        return [shares.get(name) for name in self.train]
 
     def loss_weights(self) -> list[float] | None:
         """One loss weight per target map (``TARGET_CHANNELS`` order), or None when all are 1."""
@@ -141,8 +155,12 @@ class TrainingConfig:
         for key in ("channel_weights", "edge_weights", "ice_weights"):
             if key in options:
                 options[key] = tuple(options[key].items())
+        unknown = set(data) - {"train", "validation", "draw_shares"}
+        if unknown:
+            raise ValueError(f"{path}: unknown [data] keys {sorted(unknown)}")
         return cls(
             train=tuple(str(base / d) for d in data["train"]),
+            draw_shares=tuple((str(base / d), float(share)) for d, share in data.get("draw_shares", {}).items()),
             validation=tuple(str(base / d) for d in data["validation"]),
             out=str(base / training["out"]),
             model=NetworkConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in model.items()}),
@@ -170,7 +188,7 @@ def train(config: TrainingConfig, *, verbose: int = 1) -> Path:
     keras.utils.set_random_seed(config.seed)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    train_data = make_dataset(config.train, image_shape=config.image_shape, batch_size=config.batch_size, augment=True, seed=config.seed, repeat=config.steps_per_epoch is not None, cache=config.cache, crop_shape=config.crop_shape, background_swap_probability=config.background_swap, empty_field_probability=config.empty_fields)
+    train_data = make_dataset(config.train, image_shape=config.image_shape, batch_size=config.batch_size, augment=True, seed=config.seed, repeat=config.steps_per_epoch is not None, cache=config.cache, crop_shape=config.crop_shape, background_swap_probability=config.background_swap, empty_field_probability=config.empty_fields, draw_shares=config.training_shares())
     validation_data = make_dataset(config.validation, image_shape=config.image_shape, batch_size=config.batch_size, augment=False, seed=config.seed, cache=config.cache)
     with _strategy().scope():
         if config.model is None:
