@@ -2,6 +2,7 @@
 ``mxsight evaluate --real evaluation --splits FILE`` runs the real-frames table on frames the
 project never had (needs no shared data)."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -12,6 +13,9 @@ from skimage.draw import ellipse
 from mxsight.cli import main
 from mxsight.training.labelme_export import write_labelme
 from mxsight.training.real_data import RealDataMissing
+from mxsight.training.real_overlays import CAPTION_PX, EMPTY_FIELDS_SHEET, LEGEND_PX, TILE_PX, EvaluationPictures
+from mxsight.vision.overlay import OVERLAY_COLOURS
+from mxsight.vision.prediction import Prediction
 
 SHAPE = (240, 320)
 
@@ -65,6 +69,36 @@ def test_a_facility_scores_its_own_frames_and_empty_fields(tmp_path):
     assert "frames/sample.png" in out.with_suffix(".md").read_text()
 
 
+def test_the_evaluation_draws_each_frame_and_the_fields_it_got_wrong(tmp_path):
+    _write_facility_data(tmp_path / "ours", np.random.default_rng(7))
+    pictures = tmp_path / "pictures"
+    main(["evaluate", "--model", "classical", "--real", "evaluation", "--splits", str(tmp_path / "ours" / "splits.toml"),
+          "--out", str(tmp_path / "report"), "--overlays", str(pictures)])
+    drawn = np.asarray(Image.open(pictures / "frames__sample.png").convert("RGB")).astype(int)
+    rows, cols = TILE_PX[0] + CAPTION_PX + LEGEND_PX, 2 * TILE_PX[1]
+    assert drawn.shape == (rows, cols, 3)  # the truth, then the classical baseline
+    wire = (np.array([45, 45, 45]) * 0.55 + np.array(OVERLAY_COLOURS["loop"]) * 255 * 0.45).astype(int)
+    on_wire = np.all(np.abs(drawn - wire) <= 6, axis=-1)  # the loop's wire, tinted as the loop
+    truth_tile, classical_tile = on_wire[:, : TILE_PX[1]], on_wire[:, TILE_PX[1] :]
+    assert truth_tile.sum() > 500 and abs(int(classical_tile.sum()) - int(truth_tile.sum())) < 0.2 * truth_tile.sum()
+    assert not (pictures / EMPTY_FIELDS_SHEET).exists()  # both fields judged empty: nothing to show
+
+
+def test_empty_fields_with_a_reported_sample_are_drawn_on_one_sheet(tmp_path):
+    field = np.full(SHAPE + (3,), 200, np.uint8)
+    pictures = EvaluationPictures(tmp_path)
+    nothing = Prediction.empty(SHAPE)
+    speck = Prediction.empty(SHAPE)
+    speck.masks["loop"][100:110, 100:110] = True
+    speck = dataclasses.replace(speck, present=True)
+    pictures.empty_field("a/field_0.png", field, {"network": nothing})
+    pictures.empty_field("a/field_1.png", field, {"network": speck})
+    pictures.empty_field("a/field_2.png", field, {"network": speck})
+    assert pictures.close() == [tmp_path / EMPTY_FIELDS_SHEET]
+    sheet = Image.open(tmp_path / EMPTY_FIELDS_SHEET)
+    assert sheet.size == (2 * TILE_PX[1], 2 * (TILE_PX[0] + CAPTION_PX))  # two fields, each beside the speck taken for a sample
+
+
 def test_a_frame_without_labels_beside_it_is_named(tmp_path):
     _write_facility_data(tmp_path / "ours", np.random.default_rng(7))
     (tmp_path / "ours" / "frames" / "sample.json").unlink()
@@ -77,6 +111,7 @@ def test_a_frame_without_labels_beside_it_is_named(tmp_path):
     [
         (["--data", "DIR", "--splits", "DIR/splits.toml"], "--splits and --data-root go with --real"),
         (["--real", "evaluation", "--data-root", "DIR"], "--data-root goes with --splits"),
+        (["--data", "DIR", "--overlays", "DIR/pictures"], "--overlays goes with --real"),
         (["--real", "evaluation", "--splits", "DIR/missing.toml"], "no splits file at .*missing.toml"),
     ],
 )

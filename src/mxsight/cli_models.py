@@ -34,6 +34,8 @@ def add_model_commands(commands) -> None:
                             help="instead of --data: the real frames and empty fields of this split (data/real/splits.toml), per frame")
     evaluation.add_argument("--splits", type=Path, default=None,
                             help="with --real: a splits file naming your own labelled frames and empty fields (data/real/splits.toml's form)")
+    evaluation.add_argument("--overlays", type=Path, default=None,
+                            help="with --real: a folder for pictures of each frame's predictions beside its labels (the frames' licence applies)")
     evaluation.add_argument("--data-root", type=Path, default=None,
                             help="with --splits: the folder its paths are under (default: the splits file's folder)")
     evaluation.add_argument("--out", type=Path, default=Path("evaluation"), help="report path without suffix (.md and .json)")
@@ -167,6 +169,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise ValueError("mxsight evaluate: give either --data DIR or --real SPLIT")
     if (args.splits or args.data_root) and args.real is None:
         raise ValueError("mxsight evaluate: --splits and --data-root go with --real SPLIT")
+    if args.overlays and args.real is None:
+        raise ValueError("mxsight evaluate: --overlays goes with --real SPLIT")
     if args.data_root and not args.splits:
         raise ValueError("mxsight evaluate: --data-root goes with --splits FILE (the project's splits are read under the shared data folder)")
     if args.splits and not args.splits.is_file():
@@ -192,7 +196,7 @@ def _evaluate_real(args: argparse.Namespace) -> int:
         segmenters[CHECKED] = CheckedSegmenter(segmenters["model"], segmenters["classical"])
     evaluated = {name: _identity(path, segmenters[name]) for name, path in (("model", args.model), ("compare", args.compare)) if name in segmenters}
     own = {} if args.splits is None else {"splits_file": args.splits, "root": args.data_root or args.splits.parent}
-    print(real_evaluation_command(segmenters, args.real, args.out, evaluated=evaluated, **own))
+    print(real_evaluation_command(segmenters, args.real, args.out, evaluated=evaluated, overlays=args.overlays, **own))
     print(f"written: {args.out.with_suffix('.md')} and {args.out.with_suffix('.json')}")
     return 0
 

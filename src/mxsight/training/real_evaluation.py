@@ -27,6 +27,7 @@ from scipy import ndimage as ndi
 
 from mxsight.training.dataset_format import Example
 from mxsight.training.real_data import SPLITS_FILE, Split, empty_field_paths, read_rgb, real_examples, shared_data_root
+from mxsight.training.real_overlays import EvaluationPictures
 from mxsight.vision.prediction import Prediction
 from mxsight.vision.segmenter import Segmenter
 
@@ -72,12 +73,16 @@ def frame_scores(example: Example, prediction: Prediction) -> dict:
     return scores
 
 
-def evaluate_frames(segmenters: Mapping[str, Segmenter], examples: Iterable[Example]) -> list[dict]:
-    """One row per frame: its path, facility and each segmenter's :func:`frame_scores`."""
+def evaluate_frames(segmenters: Mapping[str, Segmenter], examples: Iterable[Example], pictures: EvaluationPictures | None = None) -> list[dict]:
+    """One row per frame: its path, facility and each segmenter's :func:`frame_scores`; ``pictures``
+    draws each frame's predictions."""
     rows = []
     for example in examples:
         row = {"frame": example.metadata.get("real_path", example.metadata.get("source", "?")), "facility": example.metadata.get("facility", "")}
-        row["scores"] = {name: frame_scores(example, segmenter.predict(example.image)) for name, segmenter in segmenters.items()}
+        predictions = {name: segmenter.predict(example.image) for name, segmenter in segmenters.items()}
+        row["scores"] = {name: frame_scores(example, prediction) for name, prediction in predictions.items()}
+        if pictures is not None:
+            pictures.frame(row["frame"], example.image, example.masks, predictions)
         rows.append(row)
     return rows
 
@@ -94,15 +99,17 @@ def summary(rows: list[dict], name: str) -> dict:
     return result
 
 
-def empty_field_judgement(segmenters: Mapping[str, Segmenter], paths: list[Path], root: Path) -> dict:
+def empty_field_judgement(segmenters: Mapping[str, Segmenter], paths: list[Path], root: Path, pictures: EvaluationPictures | None = None) -> dict:
     """Per segmenter: how many of the empty fields it judges empty (no sample, self-check passed), and on
     which it reports a sample or is unsure (the self-check failed: the plans fit nothing, nor call the
-    pin empty)."""
+    pin empty); ``pictures`` draws the fields some segmenter got wrong."""
     result = {name: {"fields": len(paths), "judged_empty": 0, "sample_reported_on": [], "unsure_on": []} for name in segmenters}
     for path in paths:
         image = read_rgb(path)
-        for name, segmenter in segmenters.items():
-            prediction = segmenter.predict(image)
+        predictions = {name: segmenter.predict(image) for name, segmenter in segmenters.items()}
+        if pictures is not None:
+            pictures.empty_field(str(path.relative_to(root)), image, predictions)
+        for name, prediction in predictions.items():
             if prediction.unsure_reason:
                 result[name]["unsure_on"].append(str(path.relative_to(root)))
             elif prediction.present:
@@ -172,15 +179,19 @@ def real_evaluation_command(
     evaluated: Mapping | None = None,
     splits_file: Path = SPLITS_FILE,
     root: Path | None = None,
+    overlays: Path | None = None,
 ) -> str:
     """Evaluate ``segmenters`` on the real frames and empty fields of ``split``; write ``out``.md/.json
     (``evaluated``: what the names stand for, e.g. the model's path). ``splits_file`` and ``root``
     (where its paths lie) score other frames, a facility's own; by default the project's splits under
-    the shared data folder."""
+    the shared data folder. ``overlays``: a folder for the pictures (:class:`EvaluationPictures`)."""
     root = root or shared_data_root()
-    rows = evaluate_frames(segmenters, real_examples(split, root=root, splits_file=splits_file))
-    empty = empty_field_judgement(segmenters, empty_field_paths(split, root=root, splits_file=splits_file), root)
+    pictures = EvaluationPictures(overlays) if overlays is not None else None
+    rows = evaluate_frames(segmenters, real_examples(split, root=root, splits_file=splits_file), pictures)
+    empty = empty_field_judgement(segmenters, empty_field_paths(split, root=root, splits_file=splits_file), root, pictures)
     text = markdown(rows, empty, split)
+    if pictures is not None:
+        text += f"\nPictures of each frame's predictions: {len(pictures.close())} PNG files in {overlays}\n"
     summaries = {name: summary(rows, name) for name in segmenters}
     if any(name in KINDS for name in segmenters):
         text += f"\nBest as the default (loops found, then loop region, then foreground): {best_default({'summary': summaries})}.\n"
