@@ -163,7 +163,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from mxsight.training.evaluate import evaluate_command
+    from mxsight.training.evaluate import evaluate_command, report_paths
 
     if (args.data is None) == (args.real is None):
         raise ValueError("mxsight evaluate: give either --data DIR or --real SPLIT")
@@ -178,12 +178,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.real is not None:
         return _evaluate_real(args)
     print(evaluate_command(args.model, args.data, args.out, limit=args.limit, with_robustness=args.robustness, compare=args.compare))
-    print(f"written: {args.out.with_suffix('.md')} and {args.out.with_suffix('.json')}")
+    print("written: {} and {}".format(*report_paths(args.out)))
     return 0
 
 
 def _evaluate_real(args: argparse.Namespace) -> int:
-    from mxsight.training.evaluate import _identity, _network
+    from mxsight.training.evaluate import _identity, _network, report_paths
     from mxsight.training.real_evaluation import CHECKED, real_evaluation_command
     from mxsight.vision.hybrid import CheckedSegmenter
     from mxsight.vision.segmenter import Segmenter
@@ -197,7 +197,7 @@ def _evaluate_real(args: argparse.Namespace) -> int:
     evaluated = {name: _identity(path, segmenters[name]) for name, path in (("model", args.model), ("compare", args.compare)) if name in segmenters}
     own = {} if args.splits is None else {"splits_file": args.splits, "root": args.data_root or args.splits.parent}
     print(real_evaluation_command(segmenters, args.real, args.out, evaluated=evaluated, overlays=args.overlays, **own))
-    print(f"written: {args.out.with_suffix('.md')} and {args.out.with_suffix('.json')}")
+    print("written: {} and {}".format(*report_paths(args.out)))
     return 0
 
 

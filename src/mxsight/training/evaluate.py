@@ -251,6 +251,15 @@ def _identity(model: str, segmenter: Segmenter) -> dict[str, str]:
     return {"model": path, "version": str(getattr(segmenter, "version", ""))}
 
 
+def report_paths(out: Path | str) -> tuple[Path, Path]:
+    """The .md and .json files of the report ``out`` names: ``out`` with those suffixes added, so a
+    name such as ``blend-0.75`` keeps its dot (a .md or .json suffix given is replaced)."""
+    out = Path(out)
+    if out.suffix in (".md", ".json"):
+        out = out.with_suffix("")
+    return out.with_name(out.name + ".md"), out.with_name(out.name + ".json")
+
+
 def evaluate_command(model: str, data: Path, out: Path, *, limit: int | None, with_robustness: bool, compare: str | None = None) -> str:
     """Evaluate ``model`` (a .keras path, "default" for the shipped model, or "classical"), ``compare``
     (another model, e.g. the current default against a fine-tuned one) and the classical baseline on
@@ -281,7 +290,8 @@ def evaluate_command(model: str, data: Path, out: Path, *, limit: int | None, wi
                 text += f"| {transform} | {entry['mean_biou_1']:.3f} | {entry['drop']:+.3f} |\n"
     evaluated = {"data": str(Path(data).resolve()), "images": len(examples)}
     evaluated.update({name: _identity(path, segmenters[name]) for name, path in (("model", model), ("compare", compare)) if name in segmenters})
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".md").write_text(text)
-    out.with_suffix(".json").write_text(json.dumps({"evaluated": evaluated, **reports}, indent=2))
+    markdown_path, json_path = report_paths(out)
+    markdown_path.parent.mkdir(parents=True, exist_ok=True)
+    markdown_path.write_text(text)
+    json_path.write_text(json.dumps({"evaluated": evaluated, **reports}, indent=2))
     return text

@@ -26,6 +26,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from mxsight.training.dataset_format import Example
+from mxsight.training.evaluate import report_paths
 from mxsight.training.real_data import SPLITS_FILE, Split, empty_field_paths, read_rgb, real_examples, shared_data_root
 from mxsight.training.real_overlays import EvaluationPictures
 from mxsight.vision.prediction import Prediction
@@ -204,7 +205,8 @@ def real_evaluation_command(
         "summary": summaries,
         "empty_fields": empty,
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".md").write_text(text)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=2))
+    markdown_path, json_path = report_paths(out)
+    markdown_path.parent.mkdir(parents=True, exist_ok=True)
+    markdown_path.write_text(text)
+    json_path.write_text(json.dumps(report, indent=2))
     return text
