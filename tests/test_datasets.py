@@ -114,6 +114,10 @@ def test_dataset_cli_render_and_show(tmp_path, capsys):
     assert "wrote 4 labelled images" in capsys.readouterr().out
     assert main(["dataset", "render", "--n", "2", "--out", str(tmp_path / "windows"), "--seed", "1", "--workers", "1", "--loop-windows"]) == 0
     assert all(example.metadata["scene_mix"]["loop_windows"] for example in LabelledDataset(tmp_path / "windows"))
+    assert main(["dataset", "render", "--n", "2", "--out", str(tmp_path / "liquid"), "--seed", "1", "--workers", "1", "--liquid", "1"]) == 0
+    liquid = list(LabelledDataset(tmp_path / "liquid"))
+    assert all(e.metadata["scene_mix"]["liquid_probability"] == 1.0 and e.metadata["sample"]["drop_bulge"] > 0 for e in liquid)
+    assert all(e.metadata["scene_mix"]["polished_pin_probability"] == 0.0 for e in liquid)  # the other looks stay off
 
 
 def test_many_training_views_render_with_consistent_labels():

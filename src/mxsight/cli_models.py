@@ -72,6 +72,8 @@ def _dataset_render(args: argparse.Namespace) -> int:
     from mxsight.training.simulated import REALISM_KNOBS, SceneMix, render_dataset
 
     realism = {knob: args.realism for knob in REALISM_KNOBS}
+    if args.liquid is not None:
+        realism["liquid_probability"] = args.liquid
     mix = SceneMix(ice_probability=args.ice_probability, zoom_levels=tuple(args.zoom_levels) if args.zoom_levels else None, loop_windows=args.loop_windows, **realism)
     render_dataset(args.n, args.out, args.seed, workers=args.workers, mix=mix)
     print(f"wrote {args.n} labelled images to {args.out}")
@@ -113,6 +115,7 @@ def _add_dataset_commands(commands) -> None:
     render.add_argument("--zoom-levels", type=int, nargs="+", default=None, help="zoom levels to draw views at (default: all)")
     render.add_argument("--loop-windows", action="store_true", help="render the window around the loop that the fine pass segments (at up to the camera's resolution), not the whole field")
     render.add_argument("--realism", type=float, default=0.0, metavar="P", help="probability of each look of other cameras (liquid drop, polished pin, lighting mode, overlays, another camera's empty field; default 0: the seed beamline's look)")
+    render.add_argument("--liquid", type=float, default=None, metavar="P", help="probability of a liquid drop in the loop (default: --realism's), e.g. 1 for a set of liquid-filled loops")
     render.set_defaults(handler=_dataset_render)
     labelme = verbs.add_parser("import-labelme", help="convert labelme JSON files into a dataset")
     labelme.add_argument("source", type=Path, help="directory searched for *.json")
