@@ -179,14 +179,16 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.splits and not args.splits.is_file():
         raise ValueError(f"mxsight evaluate: no splits file at {args.splits}")
     if args.real is not None:
-        return _evaluate_real(args)
-    print(evaluate_command(args.model, args.data, args.out, limit=args.limit, with_robustness=args.robustness, compare=args.compare))
+        print(_evaluate_real(args))
+    else:
+        print(evaluate_command(args.model, args.data, args.out, limit=args.limit, with_robustness=args.robustness, compare=args.compare))
     print("written: {} and {}".format(*report_paths(args.out)))
     return 0
 
 
-def _evaluate_real(args: argparse.Namespace) -> int:
-    from mxsight.training.evaluate import _identity, _network, report_paths
+def _evaluate_real(args: argparse.Namespace) -> str:
+    """The real-frames report's text (``mxsight evaluate --real``)."""
+    from mxsight.training.evaluate import _identity, _network
     from mxsight.training.real_evaluation import CHECKED, real_evaluation_command
     from mxsight.vision.hybrid import CheckedSegmenter
     from mxsight.vision.segmenter import Segmenter
@@ -199,9 +201,7 @@ def _evaluate_real(args: argparse.Namespace) -> int:
         segmenters[CHECKED] = CheckedSegmenter(segmenters["model"], segmenters["classical"])
     evaluated = {name: _identity(path, segmenters[name]) for name, path in (("model", args.model), ("compare", args.compare)) if name in segmenters}
     own = {} if args.splits is None else {"splits_file": args.splits, "root": args.data_root or args.splits.parent}
-    print(real_evaluation_command(segmenters, args.real, args.out, evaluated=evaluated, overlays=args.overlays, **own))
-    print("written: {} and {}".format(*report_paths(args.out)))
-    return 0
+    return real_evaluation_command(segmenters, args.real, args.out, evaluated=evaluated, overlays=args.overlays, **own)
 
 
 def _promote(args: argparse.Namespace) -> int:
